@@ -1,0 +1,45 @@
+# `make demo` and `make test` set up everything they need on a fresh machine (Debian, as root).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := ffmpeg espeak-ng chromium plasma-workspace-wallpapers ukui-wallpapers dataset-fashion-mnist
+
+.PHONY: venv system-deps test lint demo bench clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 first: pip resolves it to the local CPU wheel; unpinned it would pull GBs of CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages for real test media; a machine without apt/root gets a warning, and the tests
+# that need a missing package skip with its name.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || echo "warning: could not install: $$missing (tests that need them will skip)"; \
+	  else echo "warning: missing Debian packages: $$missing (tests that need them will skip)"; fi; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check framefind tests benchmarks scripts
+
+test: venv system-deps lint
+	$(VENV)/bin/pytest -q -ra
+
+demo: venv system-deps
+	$(PY) scripts/demo.py
+
+bench: venv system-deps
+	$(PY) benchmarks/bench_index.py
+	$(PY) benchmarks/bench_search.py
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

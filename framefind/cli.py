@@ -1,0 +1,137 @@
+"""The ``framefind`` command line (Typer). Errors print one line and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .config import LIBRARY_ENV
+from .errors import FrameFindError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Local-first semantic search for image and video libraries.")
+out = Console()
+err = Console(stderr=True)
+
+LibraryOption = Annotated[Path | None, typer.Option(
+    "--library", "-l", envvar=LIBRARY_ENV, help="Library directory [default: ~/.local/share/framefind]")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def one_line_errors(command):
+    """Turn FrameFindError into 'framefind: error: ...' and exit 1; Ctrl-C into exit 130."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FrameFindError as exc:
+            err.print(f"framefind: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("framefind: interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:5.1f} files/s" if task.speed else "    - files/s", style="cyan")
+
+
+@app.command()
+@one_line_errors
+def index(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files [default: all indexed before]")] = None,
+    library: LibraryOption = None,
+    model: Annotated[str | None, typer.Option(help="effnet-conse (default, offline) or clip:PATH")] = None,
+    index_type: Annotated[str | None, typer.Option("--index-type", help="flat (default), sq8 or hnsw")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Index new, changed and deleted files; unchanged and moved files are not re-embedded."""
+    from .library import Library
+
+    with Library.open(library, model=model, index_type=index_type) as lib:
+        def on_error(path: str, reason: str) -> None:
+            err.print(f"framefind: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+
+        columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+            task = bar.add_task("index", total=None)
+            report = lib.index(paths, on_error=on_error,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
+                   f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
+                   f"in {report.seconds:.1f} s ({report.rate:.1f} files/s)")
+        if report.interrupted:
+            err.print(f"framefind: interrupted; batches committed so far are kept. {summary}")
+            raise typer.Exit(130)
+        err.print(summary, highlight=False, soft_wrap=True)
+        if report.failed:
+            raise typer.Exit(2 if report.failed == report.scanned else 0)
+
+
+@app.command()
+@one_line_errors
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for, in words")] = None,
+    image: Annotated[Path | None, typer.Option("--image", "-i", help="Find images similar to this one")] = None,
+    k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
+    library: LibraryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search by text or by example image."""
+    from .library import Library
+
+    if query is None and image is None:
+        raise FrameFindError("give a text query or --image FILE")
+    with Library.open(library, create=False) as lib:
+        results = lib.search(query, image=image, k=k, min_score=min_score)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    if not results:
+        err.print("no results")
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for name, justify in (("#", "right"), ("score", "right"), ("kind", "left"), ("path", "left")):
+        table.add_column(name, justify=justify)
+    for rank, r in enumerate(results, 1):
+        where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s]" if r.kind == "video" else "")
+        table.add_row(str(rank), f"{r.score:.3f}", r.kind, Text(where, overflow="fold"))
+    out.print(table)
+
+
+@app.command()
+@one_line_errors
+def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
+    """Library statistics: items, model, index type, disk use, recent failures."""
+    from .library import Library
+
+    with Library.open(library, create=False) as lib:
+        stats = lib.info()
+    if as_json:
+        print(json.dumps(stats, indent=2))
+        return
+    table = Table(show_header=False, show_edge=False)
+    for key in ("library", "model", "index", "files", "items", "failed", "roots"):
+        value = stats[key]
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    table.add_row("disk use", f"{stats['disk_bytes'] / 1e6:.1f} MB")
+    out.print(table)
+    for failure in stats["recent_failures"]:
+        out.print(f"failed: {failure['path']}: {failure['error']}", markup=False, highlight=False)
+
+
+if __name__ == "__main__":
+    app()

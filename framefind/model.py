@@ -1,0 +1,92 @@
+"""The model interface every embedding model implements, and the registry that picks one by name.
+
+A model maps images into one or more named vector *spaces* (e.g. ``visual`` for image-to-image
+similarity, ``semantic`` for text-to-image) and maps text into ``text_space``. A library stores one
+FAISS index per space, so a model with a single joint space (CLIP) and one with two (ConSE) share
+all the code after this module.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FrameFindError
+
+ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
+
+
+class Model(ABC):
+    """Embeds decoded images and text queries. Heavy sessions load lazily, on first use."""
+
+    id: str  # stored per item: a library knows which items a model change must re-embed
+    spaces: dict[str, int]  # space name -> dimension
+    text_space: str  # the space text queries are compared in
+    image_space: str  # the space example-image queries are compared in
+    image_size: int = 224
+
+    @abstractmethod
+    def embed_images(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 ``(n, size, size, 3)`` RGB -> {space: L2-normalised float32 ``(n, dim)``}."""
+
+    @abstractmethod
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> L2-normalised float32 ``(n, dim)`` in ``text_space``."""
+
+
+def load_model(name: str) -> Model:
+    """Build a model by registry name; ``clip:PATH_OR_HUB_ID`` selects a CLIP checkpoint."""
+    if name == "effnet-conse":
+        from .conse import ConseModel
+
+        return ConseModel()
+    if name.startswith("clip:"):
+        from .clip import ClipModel
+
+        return ClipModel(name.removeprefix("clip:"))
+    raise FrameFindError(f"unknown model {name!r} (choose effnet-conse or clip:PATH)")
+
+
+def onnx_session(path: Path):
+    """An ONNX Runtime CPU session with a thread count that suits a small shared machine."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ONNX_THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ensure_file(path: Path, build: Callable[[], None]) -> Path:
+    """Return ``path``, running ``build`` once first if it is missing (other processes wait for it)."""
+    if path.exists():
+        return path
+    with _cache_lock(path.parent):
+        if not path.exists():
+            build()
+    if not path.exists():
+        raise FrameFindError(f"{path}: model conversion did not produce this file")
+    return path
+
+
+@contextmanager
+def _cache_lock(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

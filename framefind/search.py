@@ -1,0 +1,71 @@
+"""Queries: text or an example image -> query vector -> ANN search in the right space -> results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import Catalog
+from .errors import FrameFindError, MediaError
+from .media import load_image
+from .model import Model
+from .vectors import VectorStore
+
+
+@dataclass
+class Result:
+    path: str
+    score: float
+    kind: str
+    item_id: int
+    start: float | None = None
+    end: float | None = None
+    frame_time: float | None = None
+    width: int | None = None
+    height: int | None = None
+    duplicates: list[str] = field(default_factory=list)  # other paths with the same content
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if self.kind != "video":  # start/end/frame_time mean something for video moments only
+            for key in ("start", "end", "frame_time"):
+                out.pop(key)
+        return out
+
+
+def query_vector(model: Model, text: str | None, image: str | Path | None) -> tuple[str, np.ndarray]:
+    """(space, 1 x dim vector) for a text or an example-image query."""
+    if (text is None) == (image is None):
+        raise FrameFindError("give either a text query or an example image, not both")
+    if image is not None:
+        if not Path(image).is_file():
+            raise FrameFindError(f"{image}: no such file")
+        try:
+            pixels, _ = load_image(image, model.image_size)
+        except MediaError as exc:
+            raise FrameFindError(str(exc)) from None
+        return model.image_space, model.embed_images(pixels[None])[model.image_space]
+    if not text or not text.strip():
+        raise FrameFindError("empty query: give some words to search for")
+    return model.text_space, model.embed_texts([text.strip()])
+
+
+def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, k: int,
+              min_score: float | None = None) -> list[Result]:
+    if k < 1:
+        raise FrameFindError(f"-k must be at least 1 (got {k})")
+    scores, ids = store.index(space).search(vector, k)
+    hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+    if min_score is not None:
+        hits = [(s, i) for s, i in hits if s >= min_score]
+    described = catalog.describe([i for _, i in hits])
+    results = []
+    for score, item_id in hits:
+        info = described.get(item_id)
+        if info is None:  # its file was removed after the index was read
+            continue
+        first, *others = info.pop("paths")
+        results.append(Result(path=first, score=round(score, 4), item_id=item_id, duplicates=others, **info))
+    return results
