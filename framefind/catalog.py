@@ -177,7 +177,8 @@ class Catalog:
         self._drop_contents([content_hash])
         width, height = size if size else (None, None)
         self.db.execute(
-            "INSERT INTO contents (hash, kind, model, width, height, duration, embedded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO contents (hash, kind, model, width, height, duration, embedded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (content_hash, kind, model, width, height, duration, time.time()),
         )
         for row, item in enumerate(items):
