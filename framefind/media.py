@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat as stat_mode
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,22 +53,25 @@ def scan(roots: Iterable[str | Path]) -> Iterator[FileStat]:
         if not root.exists():
             raise FrameFindError(f"{root}: no such file or directory")
         root = root.resolve()
-        if root.is_file():
-            if media_kind(root):
-                yield _stat(root)
+        if not root.is_dir():
+            if media_kind(root) and (found := _stat(root)):
+                yield found
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                if not name.startswith(".") and media_kind(name):
-                    try:
-                        yield _stat(Path(dirpath) / name)
-                    except OSError:
-                        continue  # vanished between listing and stat
+                if not name.startswith(".") and media_kind(name) and (found := _stat(Path(dirpath) / name)):
+                    yield found
 
 
-def _stat(path: Path) -> FileStat:
-    st = path.stat()
+def _stat(path: Path) -> FileStat | None:
+    """Stat a regular file; None for FIFOs, sockets, devices (opening those could block) or vanished files."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not stat_mode.S_ISREG(st.st_mode):
+        return None
     return FileStat(str(path), st.st_size, st.st_mtime_ns, media_kind(path) or "")
 
 

@@ -1,0 +1,180 @@
+"""Text -> image and image -> image search on real photos, through the Python API and the CLI."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import cli_json, run_cli, skimage_data, wallpaper_files
+from framefind import FrameFindError, Library
+
+# Each query must put its photo first among the scikit-image photos and ~30 wallpaper distractors.
+TEXT_QUERIES = {
+    "a cup of coffee": "coffee.png",
+    "a cat": "chelsea.png",
+    "a rocket": "rocket.jpg",
+    "a motorcycle": "motorcycle_left.png",
+    "a horse": "horse.png",
+    "a camera on a tripod": "camera.png",
+    "a page of text": "page.png",
+}
+
+
+@pytest.mark.parametrize("query,expected", TEXT_QUERIES.items())
+def test_text_query_finds_the_right_photo_first(photo_library, query, expected):
+    _, library = photo_library
+    results = library.search(query, k=5)
+    assert Path(results[0].path).name == expected, [Path(r.path).name for r in results]
+    assert results[0].score > results[1].score
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+
+
+def test_scores_separate_match_from_non_match(photo_library):
+    _, library = photo_library
+    by_name = {Path(r.path).name: r.score for r in library.search("a cup of coffee", k=100)}
+    assert by_name["coffee.png"] - by_name["chelsea.png"] > 0.2
+
+
+def _variants(original: Path) -> dict[str, Image.Image]:
+    im = Image.open(original).convert("RGB")
+    w, h = im.size
+    out = {"half size": im.resize((w // 2, h // 2)), "centre crop 80%": im.crop((w // 10, h // 10, w * 9 // 10, h * 9 // 10))}
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=30)
+    out["jpeg q30"] = Image.open(buffer)
+    return out
+
+
+@pytest.mark.parametrize("which", ["chelsea.png", 5, 12, 25])
+def test_reverse_search_finds_the_original_of_a_near_duplicate(photo_library, tmp_path, which):
+    photos, library = photo_library
+    original = photos / which if isinstance(which, str) else sorted(photos.glob("wallpaper*"))[which]
+    for label, variant in _variants(original).items():
+        query = tmp_path / f"query-{label.replace(' ', '_').replace('%', '')}.jpg"
+        variant.save(query, "JPEG", quality=90)
+        results = library.search(image=query, k=3)
+        assert Path(results[0].path) == original, (label, [(Path(r.path).name, r.score) for r in results])
+        assert results[0].score > 0.8, (label, results[0].score)
+
+
+def test_image_query_of_an_indexed_file_scores_one(photo_library):
+    photos, library = photo_library
+    results = library.search(image=photos / "horse.png", k=1)
+    assert Path(results[0].path).name == "horse.png" and results[0].score == pytest.approx(1.0, abs=1e-2)
+
+
+def test_min_score_and_k(photo_library):
+    _, library = photo_library
+    assert len(library.search("a cat", k=4)) == 4
+    kept = library.search("a cat", k=50, min_score=0.5)
+    assert [Path(r.path).name for r in kept] == ["chelsea.png"]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query_is_a_clear_error(photo_library, query):
+    _, library = photo_library
+    with pytest.raises(FrameFindError, match="empty query"):
+        library.search(query)
+
+
+def test_cli_search_json_and_table(photo_library):
+    photos, library = photo_library
+    results = cli_json("search", "a cup of coffee", "-k", "3", "--library", str(library.directory))
+    assert len(results) == 3
+    assert {"path", "score", "kind"} <= set(results[0])
+    assert results[0]["path"] == str(photos / "coffee.png") and results[0]["kind"] == "image"
+    assert "start" not in results[0]  # start/end belong to video moments only
+    table = run_cli("search", "a horse", "-k", "2", "--library", str(library.directory)).stdout
+    assert "horse.png" in table and "score" in table
+    similar = cli_json("search", "--image", str(skimage_data() / "rocket.jpg"), "--library", str(library.directory))
+    assert Path(similar[0]["path"]).name == "rocket.jpg"
+
+
+def test_cli_info(photo_library):
+    photos, library = photo_library
+    info = cli_json("info", "--library", str(library.directory))
+    n_files = len(list(photos.iterdir()))
+    assert info["files"] == n_files and info["items"] == n_files and info["failed"] == 0
+    assert info["model"] == "effnet-conse" and info["index"] == "flat" and info["roots"] == [str(photos)]
+    assert info["disk_bytes"] > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["search", ""], "empty query"),
+    (["search", "cat", "-k", "0"], "-k must be at least 1"),
+    (["search", "--image", "/no/such.jpg"], "/no/such.jpg: no such file"),
+    (["search"], "give a text query or --image"),
+])
+def test_cli_errors_are_one_line(photo_library, args, message):
+    _, library = photo_library
+    proc = run_cli(*args, "--library", str(library.directory), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_library_dir_that_is_not_ours(tmp_path):
+    (tmp_path / "notes.txt").write_text("my files")
+    proc = run_cli("index", str(skimage_data() / "coffee.png"), "--library", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "not a framefind library" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written there
+    foreign = tmp_path / "other"
+    foreign.mkdir()
+    (foreign / "catalog.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(FrameFindError, match="not a framefind catalog"):
+        Library.open(foreign)
+
+
+def test_search_before_any_index_is_a_clear_error(tmp_path):
+    proc = run_cli("search", "cat", "--library", str(tmp_path / "new"), check=False)
+    assert proc.returncode == 1 and "no framefind library here" in proc.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_formats_and_exif_orientation(tmp_path):
+    """Every supported format indexes; a rotated-by-EXIF JPEG is stored upright and matches its source."""
+    source = Image.open(skimage_data() / "chelsea.png").convert("RGB")  # 451 x 300, landscape
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    formats = {"cat.webp": "WEBP", "cat.gif": "GIF", "cat.bmp": "BMP", "cat.tiff": "TIFF", "cat.png": "PNG"}
+    try:
+        import pillow_heif  # noqa: F401
+
+        formats["cat.heic"] = "HEIF"
+    except ImportError:
+        pass
+    for name, fmt in formats.items():
+        source.save(photos / name, fmt)
+    # Stored as portrait pixels with EXIF "rotate 90 CW" (orientation 6): upright it is the landscape cat.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    source.transpose(Image.Transpose.ROTATE_90).save(photos / "rotated.jpg", "JPEG", quality=95, exif=exif)
+    for i, path in enumerate(wallpaper_files(5, min_pixels=1_000_000)):
+        Image.open(path).convert("RGB").save(photos / f"other{i}.jpg")
+    with Library.open(tmp_path / "lib") as library:
+        report = library.index([photos])
+        assert report.failed == 0 and report.scanned == len(formats) + 6
+        results = library.search(image=skimage_data() / "chelsea.png", k=len(formats) + 1)
+        names = {Path(r.path).name for r in results}
+        assert names == set(formats) | {"rotated.jpg"}, [(Path(r.path).name, r.score) for r in results]
+        rotated = next(r for r in results if Path(r.path).name == "rotated.jpg")
+        assert (rotated.width, rotated.height) == (451, 300) and rotated.score > 0.9
+
+
+def test_api_results_carry_size_and_duplicates(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    data = (skimage_data() / "coffee.png").read_bytes()
+    (photos / "coffee.png").write_bytes(data)
+    (photos / "copy of coffee.png").write_bytes(data)
+    (photos / "cat.png").write_bytes((skimage_data() / "chelsea.png").read_bytes())
+    with Library.open(tmp_path / "lib") as library:
+        report = library.index([photos])
+        assert (report.embedded, report.linked) == (2, 1)  # identical bytes embedded once
+        top = library.search("coffee", k=2)
+        assert (top[0].width, top[0].height) == (600, 400)
+        assert {top[0].path, *top[0].duplicates} == {str(photos / "coffee.png"), str(photos / "copy of coffee.png")}
+        assert Path(top[1].path).name == "cat.png"  # the copy does not take a second slot
