@@ -71,11 +71,11 @@ def photo_library(tmp_path_factory):
     library.close()
 
 
-def run_cli(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``framefind ARGS`` in a real subprocess, as a user would."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, "-m", "framefind.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300, **kwargs)
+                          env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"framefind {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return proc
@@ -83,3 +83,50 @@ def run_cli(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedPro
 
 def cli_json(*args: str) -> list | dict:
     return json.loads(run_cli(*args, "--json").stdout)
+
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+
+
+def fashion_mnist(n: int, split: str = "t10k") -> tuple:
+    """The first ``n`` Fashion-MNIST images (uint8 28x28) and labels, from Debian's dataset-fashion-mnist."""
+    import gzip
+
+    import numpy as np
+
+    images_path = FASHION_MNIST / f"{split}-images-idx3-ubyte.gz"
+    if not images_path.exists():
+        pytest.skip("Debian package dataset-fashion-mnist is not installed")
+    with gzip.open(images_path) as fh:
+        images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
+    with gzip.open(FASHION_MNIST / f"{split}-labels-idx1-ubyte.gz") as fh:
+        labels = np.frombuffer(fh.read(), np.uint8, offset=8)[:n]
+    return images, labels
+
+
+def write_fashion_pngs(target: Path, n: int) -> list[Path]:
+    """``n`` distinct real images as PNG files (fast to write, unique content)."""
+    from PIL import Image
+
+    target.mkdir(parents=True, exist_ok=True)
+    images, labels = fashion_mnist(n)
+    paths = []
+    for i, (pixels, label) in enumerate(zip(images, labels, strict=True)):
+        path = target / f"{i:05d}-{FASHION_CLASSES[label]}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def models_ready():
+    """Convert the default models once, so subprocess tests time indexing, not the one-off conversion."""
+    import numpy as np
+
+    from framefind.model import load_model
+
+    model = load_model("effnet-conse")
+    model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
+    model.embed_texts(["warm-up"])
+    return model

@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import cli_json, run_cli, skimage_data, wallpaper_files
 from PIL import Image
 
-from conftest import cli_json, run_cli, skimage_data, wallpaper_files
 from framefind import FrameFindError, Library
 
 # Each query must put its photo first among the scikit-image photos and ~30 wallpaper distractors.
@@ -41,7 +41,10 @@ def test_scores_separate_match_from_non_match(photo_library):
 def _variants(original: Path) -> dict[str, Image.Image]:
     im = Image.open(original).convert("RGB")
     w, h = im.size
-    out = {"half size": im.resize((w // 2, h // 2)), "centre crop 80%": im.crop((w // 10, h // 10, w * 9 // 10, h * 9 // 10))}
+    out = {
+        "half size": im.resize((w // 2, h // 2)),
+        "centre crop 80%": im.crop((w // 10, h // 10, w * 9 // 10, h * 9 // 10)),
+    }
     buffer = io.BytesIO()
     im.save(buffer, "JPEG", quality=30)
     out["jpeg q30"] = Image.open(buffer)
