@@ -7,6 +7,7 @@ content hash is already embedded (moved, renamed, copied) are linked without run
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,9 @@ from .media import FileStat, content_hash, load_image, scan
 from .model import Model
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
-DECODE_THREADS = 2
+# One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
+# (measured: 61 vs 49 images/s end to end on 2 cores).
+DECODE_THREADS = (os.cpu_count() or 1) + 1
 
 
 @dataclass

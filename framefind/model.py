@@ -61,6 +61,8 @@ def onnx_session(path: Path):
     options.intra_op_num_threads = ONNX_THREADS
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Idle ORT threads spin by default, which steals the cores the decode threads need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
