@@ -162,8 +162,11 @@ def test_interrupted_indexing_resumes_without_loss_or_duplicates(tmp_path, model
     n = 1500
     write_fashion_pngs(tmp_path / "photos", n)
     lib = tmp_path / "lib"
+    # A shell that starts jobs in the background (as CI runners may) leaves SIGINT ignored in
+    # children; restore the default so Python turns Ctrl-C into KeyboardInterrupt as in a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "framefind.cli", "index", str(tmp_path / "photos"),
-                             "--library", str(lib), "-q"], stderr=subprocess.PIPE, text=True)
+                             "--library", str(lib), "-q"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while _committed_files(lib) < 100 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
