@@ -3,7 +3,9 @@
 - ``files``: one row per path (size, mtime, content hash, status, error).
 - ``contents``: one row per distinct content hash that was embedded, with the model that did it.
   Files point at content, so renaming or moving a file re-uses its vectors instead of re-embedding.
-- ``items``: the searchable units of a content: one per image; video segments add start/end.
+- ``items``: the searchable units of a content: one per image, one per video segment (start/end
+  seconds). A segment's vector is the mean of its sampled frames; ``frames`` keeps each frame's
+  vector and time (to find the best moment inside a segment) and ``thumbnails`` a small JPEG.
 - ``vectors``: one float16 vector per item and space. The FAISS files are derived from this table
   (see vectors.py), so the catalog alone decides what exists after any crash. (A rowid table on
   purpose: WITHOUT ROWID trees keep only ~1 KB of a row in-page, so every 2.5 KB vector would take
@@ -45,6 +47,10 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_hash ON items (hash);
 CREATE TABLE IF NOT EXISTS vectors (item_id INTEGER NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS vectors_item ON vectors (item_id, space);
+CREATE TABLE IF NOT EXISTS frames (
+    item_id INTEGER NOT NULL, time REAL NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS frames_item ON frames (item_id, space);
+CREATE TABLE IF NOT EXISTS thumbnails (item_id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 """
 
 
@@ -56,6 +62,15 @@ class FileRow:
     hash: str | None
     status: str
     error: str | None
+
+
+@dataclass
+class ItemFrames:
+    """The sampled frames of one video segment."""
+
+    times: list[float]
+    vectors: dict[str, np.ndarray]  # space -> (n_frames, dim)
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -170,9 +185,11 @@ class Catalog:
         )
 
     def add_content(self, content_hash: str, kind: str, model: str, size: tuple[int, int] | None,
-                    items: list[Item], vectors: dict[str, np.ndarray], duration: float | None = None) -> None:
+                    items: list[Item], vectors: dict[str, np.ndarray], duration: float | None = None,
+                    frames: list[ItemFrames] | None = None) -> None:
         """Store one content's items and their vectors (one row per item in each array); in a transaction.
 
+        ``frames`` (video): per item, its sampled frames' times, vectors and thumbnail.
         Vectors of an earlier model for the same content are replaced.
         """
         if self.db.execute("SELECT 1 FROM contents WHERE hash = ?", (content_hash,)).fetchone():
@@ -188,11 +205,21 @@ class Catalog:
                 "INSERT INTO items (hash, start, end, frame_time) VALUES (?, ?, ?, ?)",
                 (content_hash, item.start, item.end, item.frame_time),
             )
+            item_id = cursor.lastrowid
             self.db.executemany(
                 "INSERT INTO vectors (item_id, space, vec) VALUES (?, ?, ?)",
-                [(cursor.lastrowid, space, vecs[row].astype(np.float16).tobytes()) for space, vecs in vectors.items()],
+                [(item_id, space, vecs[row].astype(np.float16).tobytes()) for space, vecs in vectors.items()],
             )
+            if frames:
+                self._add_frames(item_id, frames[row])
         self._bump_generation()
+
+    def _add_frames(self, item_id: int, frames: ItemFrames) -> None:
+        rows = [(item_id, float(t), space, vecs[i].astype(np.float16).tobytes())
+                for space, vecs in frames.vectors.items() for i, t in enumerate(frames.times)]
+        self.db.executemany("INSERT INTO frames (item_id, time, space, vec) VALUES (?, ?, ?, ?)", rows)
+        if frames.thumbnail:
+            self.db.execute("INSERT INTO thumbnails (item_id, jpeg) VALUES (?, ?)", (item_id, frames.thumbnail))
 
     def remove_files(self, paths: Iterable[str]) -> None:
         """Forget files (in a transaction); content no file points at any more is dropped with them."""
@@ -205,8 +232,8 @@ class Catalog:
 
     def _drop_contents(self, hashes: list[str]) -> None:
         for h in hashes:
-            self.db.execute(
-                "DELETE FROM vectors WHERE item_id IN (SELECT id FROM items WHERE hash = ?)", (h,))
+            for table in ("vectors", "frames", "thumbnails"):
+                self.db.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT id FROM items WHERE hash = ?)", (h,))
             self.db.execute("DELETE FROM items WHERE hash = ?", (h,))
             self.db.execute("DELETE FROM contents WHERE hash = ?", (h,))
 
@@ -228,24 +255,45 @@ class Catalog:
                 rows += self.db.execute(sql, (space, *chunk)).fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        ids_out = np.array([r[0] for r in rows], dtype=np.int64)
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
-        return ids_out, vecs.astype(np.float32)
+        return np.array([r[0] for r in rows], dtype=np.int64), _decode_vectors([r[1] for r in rows])
+
+    def frames(self, item_ids: Iterable[int], space: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Item id -> (frame times, float32 frame vectors) for video segments; images have none."""
+        out: dict[int, tuple[list[float], list[bytes]]] = {}
+        sql = "SELECT time, vec FROM frames WHERE item_id = ? AND space = ? ORDER BY time"
+        for item_id in item_ids:
+            rows = self.db.execute(sql, (int(item_id), space)).fetchall()
+            if rows:
+                out[int(item_id)] = ([r[0] for r in rows], [r[1] for r in rows])
+        return {i: (np.array(t), _decode_vectors(v)) for i, (t, v) in out.items()}
+
+    def segments_of(self, content_hash: str, space: str) -> tuple[list[dict], np.ndarray]:
+        """A video's segments in time order (id, start, end, frame_time) and their vectors."""
+        rows = self.db.execute(
+            "SELECT i.id, i.start, i.end, i.frame_time, v.vec FROM items i JOIN vectors v ON v.item_id = i.id "
+            "WHERE i.hash = ? AND v.space = ? ORDER BY i.start", (content_hash, space)).fetchall()
+        meta = [{"item_id": r[0], "start": r[1], "end": r[2], "frame_time": r[3]} for r in rows]
+        return meta, _decode_vectors([r[4] for r in rows])
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE item_id = ?", (int(item_id),)).fetchone()
+        return row[0] if row else None
 
     # -- results and stats -------------------------------------------------------------------------
     def describe(self, item_ids: list[int]) -> dict[int, dict]:
         """Item id -> kind, paths (first is the canonical one), start/end, size: what a result shows."""
         out: dict[int, dict] = {}
         sql = (
-            "SELECT i.id, c.kind, i.start, i.end, i.frame_time, c.width, c.height, f.path FROM items i "
+            "SELECT i.id, c.kind, i.start, i.end, i.frame_time, c.width, c.height, i.hash, f.path FROM items i "
             "JOIN contents c ON c.hash = i.hash JOIN files f ON f.hash = i.hash AND f.status = 'ok' "
             "WHERE i.id = ? ORDER BY f.path"
         )
         for item_id in item_ids:
-            for iid, kind, start, end, frame_time, width, height, path in self.db.execute(sql, (int(item_id),)):
+            for row in self.db.execute(sql, (int(item_id),)):
+                iid, kind, start, end, frame_time, width, height, content, path = row
                 entry = out.setdefault(iid, {
                     "kind": kind, "start": start, "end": end, "frame_time": frame_time,
-                    "width": width, "height": height, "paths": [],
+                    "width": width, "height": height, "content": content, "paths": [],
                 })
                 entry["paths"].append(path)
         return out
@@ -258,8 +306,17 @@ class Catalog:
             "contents": one("SELECT COUNT(*) FROM contents"),
             "items": one("SELECT COUNT(*) FROM items"),
             "images": one("SELECT COUNT(*) FROM contents WHERE kind = 'image'"),
+            "videos": one("SELECT COUNT(*) FROM contents WHERE kind = 'video'"),
+            "video_seconds": round(one("SELECT COALESCE(SUM(duration), 0) FROM contents WHERE kind = 'video'"), 1),
         }
 
     def failures(self, limit: int = 20) -> list[tuple[str, str]]:
         sql = "SELECT path, error FROM files WHERE status = 'failed' ORDER BY indexed_at DESC LIMIT ?"
         return [(r[0], r[1]) for r in self.db.execute(sql, (limit,))]
+
+
+def _decode_vectors(blobs: list[bytes]) -> np.ndarray:
+    """float16 blobs (as stored) -> one float32 matrix."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)

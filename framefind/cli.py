@@ -64,10 +64,13 @@ def index(
         def on_error(path: str, reason: str) -> None:
             err.print(f"framefind: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
 
+        def on_warning(path: str, reason: str) -> None:
+            err.print(f"framefind: warning: {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+
         columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
             task = bar.add_task("index", total=None)
-            report = lib.index(paths, on_error=on_error,
+            report = lib.index(paths, on_error=on_error, on_warning=on_warning,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
@@ -133,5 +136,9 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         out.print(f"failed: {failure['path']}: {failure['error']}", markup=False, highlight=False)
 
 
-if __name__ == "__main__":
+from .evalcli import eval_command  # noqa: E402  (registered after the app exists)
+
+app.command(name="eval")(eval_command)
+
+if __name__ == "__main__":  # after every command is registered (python -m framefind.cli)
     app()

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog, FileRow, Item
+from .catalog import Catalog, FileRow, Item, ItemFrames
 from .errors import FrameFindError, MediaError
 from .media import FileStat, content_hash, load_image, scan
-from .model import Model
+from .model import Model, l2_normalize
+from .video import scan_video, segments
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -37,6 +38,7 @@ class IndexReport:
     removed: int = 0
     failed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # e.g. a video decoded only in part
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -51,10 +53,18 @@ class Prepared:
 
     stat: FileStat
     hash: str | None = None
-    pixels: np.ndarray | None = None  # (n, size, size, 3) uint8, one row per item
+    pixels: np.ndarray | None = None  # images: (n, size, size, 3) uint8, one row per item, embedded later
+    vectors: dict[str, np.ndarray] | None = None  # videos: embedded while decoding, one row per item
     items: list[Item] = field(default_factory=list)
+    frames: list[ItemFrames] | None = None
     size: tuple[int, int] | None = None
+    duration: float | None = None
     error: str | None = None
+    warning: str | None = None
+
+    @property
+    def is_new(self) -> bool:
+        return self.pixels is not None or self.vectors is not None
 
 
 def plan(catalog: Catalog, model: Model, roots: list[str]) -> tuple[list[FileStat], list[str], int]:
@@ -76,21 +86,42 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
     return row.status == "failed" or row.hash in embedded  # failed files retry only when they change
 
 
-def prepare(stat: FileStat, known_hashes: set[str], image_size: int) -> Prepared:
+def prepare(stat: FileStat, known_hashes: set[str], model: Model) -> Prepared:
     """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL)."""
     out = Prepared(stat)
     try:
         out.hash = content_hash(stat.path)
-        if out.hash not in known_hashes:
-            pixels, out.size = load_image(stat.path, image_size)
+        if out.hash in known_hashes:
+            return out
+        if stat.kind == "video":
+            _prepare_video(out, model)
+        else:
+            pixels, out.size = load_image(stat.path, model.image_size)
             out.pixels, out.items = pixels[None], [Item()]
     except MediaError as exc:
         out.error = exc.reason
     return out
 
 
+def _prepare_video(out: Prepared, model: Model) -> None:
+    """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
+    scan = scan_video(out.stat.path, model.image_size, model.embed_images)
+    frame_vectors = scan.frame_vectors()
+    out.items, out.frames = [], []
+    pooled: dict[str, list[np.ndarray]] = {space: [] for space in frame_vectors}
+    for item, rows in segments(scan):
+        out.items.append(item)
+        out.frames.append(ItemFrames([scan.times[r] for r in rows], {s: v[rows] for s, v in frame_vectors.items()},
+                                     scan.thumbs[rows[len(rows) // 2]]))
+        for space, vectors in frame_vectors.items():
+            pooled[space].append(vectors[rows].mean(axis=0))
+    out.vectors = {space: l2_normalize(np.stack(rows)) for space, rows in pooled.items()}
+    out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
+
+
 def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
                 on_error: Callable[[str, str], None] = lambda path, reason: None,
+                on_warning: Callable[[str, str], None] = lambda path, reason: None,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
     """Bring the catalog up to date with the files under ``roots``."""
     started = time.perf_counter()
@@ -100,9 +131,11 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
     known = catalog.content_hashes(model.id)  # grows as batches commit, so later copies are linked
-    writer = _BatchWriter(catalog, model, report, on_error, known)
+    writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
+    if todo:  # load the model sessions once, before worker threads race to do it
+        model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
     try:
-        for done, item in enumerate(_prepared(todo, known, model.image_size), 1):
+        for done, item in enumerate(_prepared(todo, known, model), 1):
             writer.add(item)
             progress(done, len(todo))
         writer.flush()
@@ -115,14 +148,14 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     return report
 
 
-def _prepared(todo: list[FileStat], known: set[str], size: int) -> Iterator[Prepared]:
+def _prepared(todo: list[FileStat], known: set[str], model: Model) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
     with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
         pending: deque[Future[Prepared]] = deque()
         queue = iter(todo)
         try:
             for stat in queue:
-                pending.append(pool.submit(prepare, stat, known, size))
+                pending.append(pool.submit(prepare, stat, known, model))
                 if len(pending) >= 2 * BATCH_SIZE:
                     yield pending.popleft().result()
             while pending:
@@ -136,21 +169,22 @@ class _BatchWriter:
     """Accumulates prepared files, embeds decoded ones in batches, commits each batch atomically."""
 
     def __init__(self, catalog: Catalog, model: Model, report: IndexReport,
-                 on_error: Callable[[str, str], None], known: set[str]) -> None:
-        self.catalog, self.model, self.report, self.on_error = catalog, model, report, on_error
+                 known: set[str], on_error: Callable[[str, str], None], on_warning: Callable[[str, str], None]) -> None:
+        self.catalog, self.model, self.report = catalog, model, report
+        self.on_error, self.on_warning = on_error, on_warning
         self.known = known
         self.batch: list[Prepared] = []
         self.frames = 0
         self.new_hashes: dict[str, Prepared] = {}  # content first seen in this batch
 
     def add(self, item: Prepared) -> None:
-        if item.pixels is not None and item.hash in self.new_hashes:
-            item.pixels = None  # a duplicate of content already in this batch: embed once
+        if item.is_new and item.hash in self.new_hashes:
+            item.pixels = item.vectors = None  # a duplicate of content already in this batch: store once
         self.batch.append(item)
-        if item.pixels is not None:
+        if item.is_new:
             self.new_hashes[item.hash] = item
-            self.frames += len(item.pixels)
-        if self.frames >= BATCH_SIZE:
+            self.frames += len(item.pixels) if item.pixels is not None else 0
+        if self.frames >= BATCH_SIZE or item.vectors is not None:  # a video commits at once
             self.flush()
 
     def flush(self) -> None:
@@ -166,6 +200,10 @@ class _BatchWriter:
                 self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, per_item)
                 row += n
             for p in self.batch:
+                if p.vectors is not None:
+                    self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, p.vectors,
+                                             p.duration, p.frames)
+            for p in self.batch:
                 s = p.stat
                 self.catalog.record_file(s.path, s.size, s.mtime_ns, s.kind, p.hash, p.error)
         self.known.update(self.new_hashes)
@@ -174,10 +212,13 @@ class _BatchWriter:
                 self.report.failed += 1
                 self.report.errors.append((p.stat.path, p.error))
                 self.on_error(p.stat.path, p.error)
-            elif p.pixels is not None:
+            elif p.is_new:
                 self.report.embedded += 1
             else:
                 self.report.linked += 1
+            if p.warning:
+                self.report.warnings.append((p.stat.path, p.warning))
+                self.on_warning(p.stat.path, p.warning)
         self.batch, self.frames, self.new_hashes = [], 0, {}
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from .catalog import DB_NAME, Catalog
 from .config import DEFAULT_MODEL, default_library_dir
-from .errors import FrameFindError
+from .errors import FrameFindError, MediaError
 from .indexer import IndexReport, index_files
 from .model import Model, load_model
-from .search import Result, query_vector, run_query
+from .moments import rank_videos, video_query_vectors
+from .search import Result, query_vector, run_query, to_result
 from .vectors import INDEX_KINDS, VectorStore
 
 
@@ -77,22 +78,43 @@ class Library:
 
     def index(self, paths: Iterable[str | Path] | None = None, *,
               on_error: Callable[[str, str], None] = lambda path, reason: None,
+              on_warning: Callable[[str, str], None] = lambda path, reason: None,
               progress: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before)."""
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
-        report = index_files(self.catalog, self.model, roots, on_error=on_error, progress=progress)
+        report = index_files(self.catalog, self.model, roots, on_error=on_error, on_warning=on_warning,
+                             progress=progress)
         if not report.interrupted:
             for space in self.model.spaces:
                 self.store.index(space)  # write the index files now, not on the first search
         return report
 
-    def search(self, query: str | None = None, *, image: str | Path | None = None, k: int = 10,
-               min_score: float | None = None) -> list[Result]:
-        """Rank the library against a text query or an example image (best first)."""
+    def search(self, query: str | None = None, *, image: str | Path | None = None,
+               video: str | Path | None = None, k: int = 10, min_score: float | None = None) -> list[Result]:
+        """Rank images and video moments against a text query, an example image or an example video."""
+        if video is not None:
+            return self.similar_videos(video, k=k, min_score=min_score)
         space, vector = query_vector(self.model, query, image)
         return run_query(self.catalog, self.store, space, vector, k, min_score)
+
+    def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
+                       method: str = "aligned") -> list[Result]:
+        """Reverse video search: library videos ranked by how well their segments match the query's,
+        in order (``method="average"``: the whole-video mean-vector baseline), with the matched span."""
+        if not Path(video).is_file():
+            raise FrameFindError(f"{video}: no such file")
+        try:
+            query = video_query_vectors(self.model, video)
+        except MediaError as exc:
+            raise FrameFindError(str(exc)) from None
+        ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method)
+        return [to_result(s, i, info) for s, i, info in ranked if min_score is None or s >= min_score]
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        """The JPEG thumbnail of a video segment (images are their own thumbnail)."""
+        return self.catalog.thumbnail(item_id)
 
     def info(self) -> dict:
         disk = sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())

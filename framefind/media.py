@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     HEIF_EXTENSIONS = set()
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"} | HEIF_EXTENSIONS
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"}
 MAX_PIXELS = 200_000_000  # decompression-bomb guard: larger images are refused before decoding
 Image.MAX_IMAGE_PIXELS = None  # our own check above replaces Pillow's warning-then-error pair
 
@@ -39,8 +40,9 @@ class FileStat:
 
 
 def media_kind(path: str | Path) -> str | None:
-    """``"image"`` for a supported image extension, else None."""
-    return "image" if Path(path).suffix.lower() in IMAGE_EXTENSIONS else None
+    """``"image"`` or ``"video"`` by extension, else None (not ours to index)."""
+    suffix = Path(path).suffix.lower()
+    return "image" if suffix in IMAGE_EXTENSIONS else "video" if suffix in VIDEO_EXTENSIONS else None
 
 
 def scan(roots: Iterable[str | Path]) -> Iterator[FileStat]:

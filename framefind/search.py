@@ -11,6 +11,7 @@ from .catalog import Catalog
 from .errors import FrameFindError, MediaError
 from .media import load_image
 from .model import Model
+from .moments import merge_adjacent, score_hits
 from .vectors import VectorStore
 
 
@@ -54,18 +55,20 @@ def query_vector(model: Model, text: str | None, image: str | Path | None) -> tu
 
 def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, k: int,
               min_score: float | None = None) -> list[Result]:
+    """Images and video moments nearest to ``vector``, best first."""
     if k < 1:
         raise FrameFindError(f"-k must be at least 1 (got {k})")
-    scores, ids = store.index(space).search(vector, k)
+    # Over-fetch: several segments of one video may merge into a single moment.
+    scores, ids = store.index(space).search(vector, max(5 * k, 50))
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
-    if min_score is not None:
-        hits = [(s, i) for s, i in hits if s >= min_score]
     described = catalog.describe([i for _, i in hits])
-    results = []
-    for score, item_id in hits:
-        info = described.get(item_id)
-        if info is None:  # its file was removed after the index was read
-            continue
-        first, *others = info.pop("paths")
-        results.append(Result(path=first, score=round(score, 4), item_id=item_id, duplicates=others, **info))
-    return results
+    scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
+    if min_score is not None:
+        scored = [hit for hit in scored if hit[0] >= min_score]
+    return [to_result(score, item_id, info) for score, item_id, info in scored[:k]]
+
+
+def to_result(score: float, item_id: int, info: dict) -> Result:
+    first, *others = info["paths"]
+    fields = {key: info[key] for key in ("kind", "start", "end", "frame_time", "width", "height")}
+    return Result(path=first, score=round(score, 4), item_id=item_id, duplicates=others, **fields)

@@ -1,0 +1,133 @@
+"""Video moments: frame-level scoring of segment hits, merging adjacent segments, reverse video search.
+
+A segment is found through its pooled vector; its score is then the best of its sampled frames
+(so a short action inside an 8 s window is not averaged away) and that frame's time is the moment's
+``frame_time``. Adjacent segments of one video that match about as well merge into one moment.
+
+Reverse video search samples the query video like an indexed one and aligns its segments with each
+candidate video's segments in time order (a monotone alignment, like DTW without the stretching
+cost): a video with the same shots in another order scores lower than one in the same order, which
+the whole-video average vector cannot tell apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import Catalog
+from .model import Model, l2_normalize
+from .vectors import VectorStore
+
+MERGE_MARGIN = 0.05  # neighbours within this score of a moment's best join it
+CANDIDATES_PER_SEGMENT = 50
+
+
+def score_hits(catalog: Catalog, space: str, query: np.ndarray, hits: list[tuple[float, int]],
+               described: dict[int, dict]) -> list[tuple[float, int, dict]]:
+    """(score, item id, description) for each hit; video segments are re-scored by their best frame."""
+    video_ids = [i for _, i in hits if described.get(i, {}).get("kind") == "video"]
+    frames = catalog.frames(video_ids, space)
+    out = []
+    for score, item_id in hits:
+        info = described.get(item_id)
+        if info is None:
+            continue
+        if item_id in frames:
+            times, vectors = frames[item_id]
+            frame_scores = vectors @ query
+            best = int(np.argmax(frame_scores))
+            score = max(score, float(frame_scores[best]))
+            info = {**info, "frame_time": round(float(times[best]), 3)}
+        out.append((score, item_id, info))
+    return out
+
+
+def merge_adjacent(scored: list[tuple[float, int, dict]]) -> list[tuple[float, int, dict]]:
+    """Join touching segments of the same video whose scores are close into one moment."""
+    by_video: dict[str, list[tuple[float, int, dict]]] = {}
+    merged = []
+    for hit in scored:
+        if hit[2]["kind"] == "video":
+            by_video.setdefault(hit[2]["content"], []).append(hit)
+        else:
+            merged.append(hit)
+    for hits in by_video.values():
+        hits.sort(key=lambda h: h[2]["start"])
+        run = [hits[0]]
+        for hit in hits[1:]:
+            best = max(h[0] for h in run)
+            touching = abs(hit[2]["start"] - run[-1][2]["end"]) < 1e-3
+            if touching and hit[0] >= best - MERGE_MARGIN and run[-1][0] >= max(best, hit[0]) - MERGE_MARGIN:
+                run.append(hit)
+            else:
+                merged.append(_join(run))
+                run = [hit]
+        merged.append(_join(run))
+    return sorted(merged, key=lambda h: -h[0])
+
+
+def _join(run: list[tuple[float, int, dict]]) -> tuple[float, int, dict]:
+    score, item_id, info = max(run, key=lambda h: h[0])
+    return score, item_id, {**info, "start": run[0][2]["start"], "end": run[-1][2]["end"]}
+
+
+def align(similarity: np.ndarray) -> tuple[float, list[int]]:
+    """Best monotone alignment of query segments (rows) to video segments (columns).
+
+    Each query segment picks one video segment, never earlier than the previous pick. Returns the
+    mean similarity along the alignment and the chosen column of every row.
+    """
+    n_query, n_video = similarity.shape
+    total = similarity[0].copy()
+    back = np.zeros((n_query, n_video), dtype=np.int64)
+    for i in range(1, n_query):
+        best_before = np.maximum.accumulate(total)  # best alignment of rows < i ending at a column <= j
+        arg_before = _running_argmax(total)
+        total = similarity[i] + best_before
+        back[i] = arg_before
+    columns = [int(np.argmax(total))]
+    for i in range(n_query - 1, 0, -1):
+        columns.append(int(back[i][columns[-1]]))
+    return float(total.max()) / n_query, columns[::-1]
+
+
+def _running_argmax(values: np.ndarray) -> np.ndarray:
+    best = np.maximum.accumulate(values)
+    is_new_best = np.r_[True, values[1:] >= best[:-1]] & (values == best)
+    return np.maximum.accumulate(np.where(is_new_best, np.arange(len(values)), 0))
+
+
+def video_query_vectors(model: Model, path: str | Path) -> np.ndarray:
+    """Pooled ``image_space`` vectors of a query video's segments, sampled as indexing does."""
+    from .video import scan_video, segments
+
+    scan = scan_video(path, model.image_size, model.embed_images)
+    frames = scan.frame_vectors()[model.image_space]
+    return l2_normalize(np.stack([frames[rows].mean(axis=0) for _, rows in segments(scan)]))
+
+
+def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndarray, k: int,
+                method: str = "aligned") -> list[tuple[float, int, dict]]:
+    """Library videos most like the query segments: (score, best item id, info with matched span).
+
+    ``method``: ``aligned`` (order-aware, default) or ``average`` (cosine of the mean vectors, the
+    whole-video baseline).
+    """
+    _, ids = store.index(space).search(query, CANDIDATES_PER_SEGMENT)
+    described = catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0}))
+    contents = {info["content"]: info for info in described.values() if info["kind"] == "video"}
+    ranked = []
+    for content, info in contents.items():
+        meta, vectors = catalog.segments_of(content, space)
+        if method == "average":
+            score, columns = float(l2_normalize(query.mean(0, keepdims=True))[0] @ l2_normalize(
+                vectors.mean(0, keepdims=True))[0]), list(range(len(meta)))
+        else:
+            score, columns = align(query @ vectors.T)
+        best = max(columns, key=lambda j: float(np.max(query @ vectors[j])))
+        span = {**info, "start": meta[min(columns)]["start"], "end": meta[max(columns)]["end"],
+                "frame_time": meta[best]["frame_time"]}
+        ranked.append((score, meta[best]["item_id"], span))
+    return sorted(ranked, key=lambda h: -h[0])[:k]
