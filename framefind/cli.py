@@ -88,18 +88,23 @@ def index(
 def search(
     query: Annotated[str | None, typer.Argument(help="What to look for, in words")] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Find images similar to this one")] = None,
+    video: Annotated[Path | None, typer.Option("--video", help="Find videos similar to this clip")] = None,
     k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
+    save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
+    fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
     library: LibraryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search by text or by example image."""
+    """Search by text, by example image or by example video: images and video moments, best first."""
     from .library import Library
 
-    if query is None and image is None:
-        raise FrameFindError("give a text query or --image FILE")
+    if sum(x is not None for x in (query, image, video)) != 1:
+        raise FrameFindError("give one of: a text query, --image FILE or --video FILE")
     with Library.open(library, create=False) as lib:
-        results = lib.search(query, image=image, k=k, min_score=min_score)
+        results = lib.search(query, image=image, video=video, k=k, min_score=min_score)
+    if save_clips:
+        _save_clips(results, save_clips, fast)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return
@@ -110,9 +115,36 @@ def search(
     for name, justify in (("#", "right"), ("score", "right"), ("kind", "left"), ("path", "left")):
         table.add_column(name, justify=justify)
     for rank, r in enumerate(results, 1):
-        where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s]" if r.kind == "video" else "")
+        where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s, best {r.frame_time:.1f}s]" if r.kind == "video" else "")
         table.add_row(str(rank), f"{r.score:.3f}", r.kind, Text(where, overflow="fold"))
     out.print(table)
+
+
+def _save_clips(results, directory: Path, fast: bool) -> None:
+    from .clips import export_clip
+
+    for rank, r in enumerate((r for r in results if r.kind == "video"), 1):
+        target = directory / f"{rank:02d}-{Path(r.path).stem}-{r.start:.1f}-{r.end:.1f}.mp4"
+        clip = export_clip(Path(r.path), r.start, r.end, target, fast=fast)
+        r.clip = str(clip.path)
+        err.print(f"saved {clip.path} ({clip.duration:.1f} s)", markup=False, highlight=False)
+
+
+@app.command()
+@one_line_errors
+def clip(
+    video: Annotated[Path, typer.Argument(help="Source video")],
+    start: Annotated[float, typer.Option(help="Start, seconds")],
+    end: Annotated[float, typer.Option(help="End, seconds")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the mp4")],
+    fast: Annotated[bool, typer.Option(help="Stream copy from the keyframe before START (no re-encode)")] = False,
+) -> None:
+    """Save a clip of a video: an exact re-encoded cut (H.264/AAC mp4), or --fast stream copy."""
+    from .clips import export_clip
+
+    result = export_clip(video, start, end, output, fast=fast)
+    err.print(f"saved {result.path}: {result.start:.2f}-{result.end:.2f} s ({result.duration:.2f} s)",
+              markup=False, highlight=False)
 
 
 @app.command()
@@ -127,7 +159,7 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         print(json.dumps(stats, indent=2))
         return
     table = Table(show_header=False, show_edge=False)
-    for key in ("library", "model", "index", "files", "items", "failed", "roots"):
+    for key in ("library", "model", "index", "files", "images", "videos", "video_seconds", "items", "failed", "roots"):
         value = stats[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     table.add_row("disk use", f"{stats['disk_bytes'] / 1e6:.1f} MB")

@@ -90,6 +90,8 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model) -> Prepared:
     """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL)."""
     out = Prepared(stat)
     try:
+        if stat.size == 0:
+            raise MediaError(stat.path, "empty file")
         out.hash = content_hash(stat.path)
         if out.hash in known_hashes:
             return out

@@ -27,12 +27,15 @@ class Result:
     width: int | None = None
     height: int | None = None
     duplicates: list[str] = field(default_factory=list)  # other paths with the same content
+    clip: str | None = None  # an exported clip of this moment (search --save-clips)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         if self.kind != "video":  # start/end/frame_time mean something for video moments only
-            for key in ("start", "end", "frame_time"):
+            for key in ("start", "end", "frame_time", "clip"):
                 out.pop(key)
+        elif self.clip is None:
+            out.pop("clip")
         return out
 
 

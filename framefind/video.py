@@ -86,7 +86,8 @@ def luma_signature(frame) -> np.ndarray:
 
 def model_pixels(frame, size: int) -> tuple[np.ndarray, Image.Image, tuple[int, int]]:
     """(centre-cropped ``size`` RGB pixels, small upright image, upright frame size) of a decoded frame."""
-    quarter_turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    # ``rotation`` is the display matrix's clockwise turn; np.rot90 turns counter-clockwise.
+    quarter_turns = -round((getattr(frame, "rotation", 0) or 0) / 90) % 4
     w, h = (frame.height, frame.width) if quarter_turns % 2 else (frame.width, frame.height)
     scale = max(size / w, size / h)
     width, height = max(size, round(w * scale)), max(size, round(h * scale))
@@ -147,7 +148,9 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         if not scan.times:
             raise MediaError(path, "no decodable video frames (zero-length or empty video)")
         declared = _declared_duration(container, stream)
-        if declared and not scan.stopped:
+        if declared and not scan.stopped and scan.duration < declared - 1.0:  # the data ran out early
+            scan.stopped = f"decoded up to {scan.duration:.1f} s of {declared:.1f} s (truncated file?)"
+        elif declared and not scan.stopped:
             scan.duration = max(scan.duration, declared)
     return scan
 
