@@ -2,18 +2,22 @@
 
 framefind runs every model through ONNX Runtime: it is ~10x faster than eager PyTorch on this
 class of CPU, and importing it costs 0.2 s where torch + transformers cost 6 s. The weights come
-from pip packages (nothing is downloaded); the ONNX files are written once into the model cache.
+from pip packages (nothing is downloaded; a ``clip:`` checkpoint is a local directory, or a hub id
+that transformers fetches); the ONNX files are written once into the model cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import sys
 import warnings
 from pathlib import Path
+
+from .errors import FrameFindError
 
 IMAGE_SIZE = 224
 
@@ -95,3 +99,77 @@ def _export(module, args, target: Path, inputs, outputs, axes) -> None:
             dynamic_axes=axes, opset_version=17, dynamo=False,
         )
     tmp.replace(target)
+
+
+def export_clip(source: str, target_dir: Path) -> None:
+    """Write ``image.onnx``, ``text.onnx``, ``tokenizer.json`` and ``clip.json`` for a transformers CLIP checkpoint.
+
+    ``source`` is a directory saved with ``save_pretrained`` or a Hugging Face hub id.
+    """
+    import torch
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+    from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        # Eager attention: the tracer records plain matmuls instead of a fused SDPA call.
+        clip = CLIPModel.from_pretrained(source, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        hint = "" if Path(source).is_dir() else " (a hub id needs internet: download it elsewhere, pass its directory)"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FrameFindError(f"clip:{source}: cannot load the CLIP checkpoint{hint}: {reason}") from None
+    try:
+        processor = AutoImageProcessor.from_pretrained(source)
+        mean, std = processor.image_mean, processor.image_std
+    except (OSError, ValueError, AttributeError):  # no preprocessor config saved: CLIP's own statistics
+        mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+    clip.eval()
+    size = clip.config.vision_config.image_size
+    size = int(size if isinstance(size, int) else size[0])
+    max_tokens = clip.config.text_config.max_position_embeddings
+
+    def features(out) -> torch.Tensor:
+        # transformers 5 returns a model output with the projection in pooler_output; 4.x a tensor.
+        return torch.nn.functional.normalize(out if isinstance(out, torch.Tensor) else out.pooler_output, dim=1)
+
+    class Image(torch.nn.Module):
+        # (x / 255 - mean) / std, folded into one affine step inside the graph, as for EfficientNet.
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = clip
+            self.register_buffer("mean", 255 * torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+            self.register_buffer("std", 255 * torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            x = (pixels.permute(0, 3, 1, 2).float() - self.mean) / self.std
+            return features(self.clip.get_image_features(pixel_values=x))
+
+    class Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return features(self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
+
+    pixels = torch.zeros(2, size, size, 3, dtype=torch.uint8)
+    _export(Image(), (pixels,), target_dir / "image.onnx", ["pixels"], ["embedding"], {"pixels": {0: "n"}})
+    # Real, unequal-length token ids, so the trace sees padding and the EOS pooling of a true batch.
+    batch = tokenizer(["a photo", "a photo of a dog"], padding=True, truncation=True, max_length=max_tokens,
+                      return_tensors="pt")
+    ids, mask = batch["input_ids"].long(), batch["attention_mask"].long()
+    axes = {"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}}
+    _export(Text(), (ids, mask), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes)
+
+    backend = tokenizer.backend_tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    backend.enable_truncation(max_tokens)  # position embeddings end here; the EOS is kept
+    backend.enable_padding(pad_id=pad_id, pad_token=tokenizer.convert_ids_to_tokens(pad_id))
+    backend.save(str(target_dir / "tokenizer.json"))
+    meta = {"source": source, "dim": clip.config.projection_dim, "image_size": size, "max_tokens": max_tokens}
+    tmp = target_dir / "clip.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(target_dir / "clip.json")  # written last: its presence means the conversion is complete

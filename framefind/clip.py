@@ -1,0 +1,89 @@
+"""CLIP (Radford et al., 2021) from a Hugging Face ``transformers`` checkpoint: one joint text-image space.
+
+``clip:PATH`` names a directory saved with ``CLIPModel.save_pretrained`` (plus its tokenizer), or a
+hub id when there is internet. It is converted once to ONNX in the model cache (export.py); queries
+and indexing then run through ONNX Runtime only, without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .config import model_cache_dir
+from .errors import FrameFindError
+from .model import Model, ensure_file, onnx_session
+
+SPACE = "clip"
+
+
+class ClipModel(Model):
+    text_space = SPACE
+    image_space = SPACE
+
+    def __init__(self, name: str) -> None:
+        if not name:
+            raise FrameFindError("clip: give a checkpoint directory or hub id (e.g. clip:~/models/clip-vit-b32)")
+        path = Path(name).expanduser()
+        if path.is_dir():
+            name = str(path.resolve())  # the same checkpoint gets the same id from any working directory
+        elif name.startswith(("/", ".", "~")):
+            raise FrameFindError(f"clip:{name}: no such checkpoint directory")
+        self.source = name
+        self.id = f"clip:{name}"
+        key = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+        self.directory = model_cache_dir() / "models" / f"clip-{key}"
+
+    @cached_property
+    def _meta(self) -> dict:
+        """Dimension, input size and token limit, written by the conversion (run on first use)."""
+
+        def build() -> None:
+            from .export import export_clip
+
+            export_clip(self.source, self.directory)
+
+        return json.loads(ensure_file(self.directory / "clip.json", build).read_text())
+
+    @property
+    def spaces(self) -> dict[str, int]:  # type: ignore[override]
+        return {SPACE: int(self._meta["dim"])}
+
+    @property
+    def image_size(self) -> int:  # type: ignore[override]
+        return int(self._meta["image_size"])
+
+    @cached_property
+    def _image_session(self):
+        _ = self._meta  # clip.json is written last, so every file beside it is complete
+        return onnx_session(self.directory / "image.onnx")
+
+    @cached_property
+    def _text_session(self):
+        _ = self._meta
+        return onnx_session(self.directory / "text.onnx")
+
+    @cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        _ = self._meta
+        # tokenizer.json carries the padding (pad token) and truncation (max_position_embeddings) settings.
+        return Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+
+    def embed_images(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        return {SPACE: self._image_session.run(None, {"pixels": pixels})[0]}
+
+    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        chunks = [self._embed_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.spaces[SPACE]), np.float32)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return self._text_session.run(None, {"input_ids": ids, "attention_mask": mask})[0]

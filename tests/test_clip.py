@@ -1,0 +1,148 @@
+"""``clip:PATH`` models: a tiny random CLIP checkpoint converted to ONNX and used by a real library.
+
+Random weights carry no meaning, so these tests check the mechanics: the ONNX graphs reproduce
+PyTorch, and indexing / searching / the catalog go through the CLIP model and its single space.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import skimage_data
+
+from framefind import FrameFindError, Library
+from framefind.clip import ClipModel
+from framefind.media import load_image
+from framefind.model import load_model
+
+PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
+          "camera.png", "coins.png"]
+# Deliberately not CLIP's statistics: the image graph must take them from the checkpoint.
+MEAN, STD = [0.40, 0.50, 0.60], [0.20, 0.30, 0.25]
+TEXTS = ["a cat", "a cup of coffee on a table", "x", " ".join(["rocket"] * 40), "an astronaut"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised CLIP saved the way users save one (model, tokenizer, image processor)."""
+    import torch
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-clip")
+    # CLIP's byte-level BPE layout: bytes, bytes ending a word, merges, then the two special tokens last.
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = [*alphabet, *(c + "</w>" for c in alphabet)]
+    merges = [("c", "a"), ("ca", "t</w>"), ("r", "o"), ("ro", "c")]
+    vocab += [a + b for a, b in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    (path / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (path / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    tokenizer = CLIPTokenizerFast.from_pretrained(str(path))
+    assert tokenizer.convert_ids_to_tokens(tokenizer("a cat")["input_ids"]) == [
+        "<|startoftext|>", "a</w>", "cat</w>", "<|endoftext|>"]
+    (path / "vocab.json").unlink()
+    (path / "merges.txt").unlink()
+
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={**layers, "vocab_size": len(vocab), "max_position_embeddings": 16,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={**layers, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(str(path))
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                         image_mean=MEAN, image_std=STD)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """An isolated model cache for the whole module, so the conversion runs once."""
+    directory = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FRAMEFIND_CACHE", str(directory))
+        yield directory
+
+
+def torch_embeddings(checkpoint: Path, pixels: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: normalised get_image_features / get_text_features of the PyTorch model."""
+    import torch
+    from transformers import CLIPModel, CLIPTokenizerFast
+
+    model = CLIPModel.from_pretrained(str(checkpoint)).eval()
+    tokenizer = CLIPTokenizerFast.from_pretrained(str(checkpoint))
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    tokens = tokenizer(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        out = [model.get_image_features(pixel_values=x), model.get_text_features(**tokens)]
+    out = [o if isinstance(o, torch.Tensor) else o.pooler_output for o in out]  # transformers 5: an output
+    return tuple(torch.nn.functional.normalize(o, dim=1).numpy() for o in out)
+
+
+def test_onnx_matches_pytorch(checkpoint, cache):
+    model = load_model(f"clip:{checkpoint}")
+    assert (model.id, model.spaces, model.image_size) == (f"clip:{checkpoint.resolve()}", {"clip": 16}, 32)
+    pixels = np.stack([load_image(skimage_data() / name, model.image_size)[0] for name in PHOTOS])
+    images = model.embed_images(pixels)["clip"]
+    texts = model.embed_texts(TEXTS)
+    ref_images, ref_texts = torch_embeddings(checkpoint, pixels, TEXTS)
+    diff = max(np.abs(images - ref_images).max(), np.abs(texts - ref_texts).max())
+    print(f"ONNX vs PyTorch max abs difference: {diff:.2e}")
+    assert diff < 1e-4
+    # Dynamic shapes: batch size and padded length other than the traced ones give the same vectors.
+    assert np.abs(model.embed_images(pixels[:1])["clip"] - ref_images[:1]).max() < 1e-4
+    singles = np.concatenate([model.embed_texts([text]) for text in TEXTS])
+    assert np.abs(singles - ref_texts).max() < 1e-4
+    assert np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
+    # Distinct photos get clearly distinct vectors, or the ranking test below would prove nothing.
+    cosines = images @ images.T
+    assert cosines[~np.eye(len(PHOTOS), dtype=bool)].max() < 0.99
+    converted = next((cache / "models").glob("clip-*"))
+    assert {"image.onnx", "text.onnx", "tokenizer.json", "clip.json"} <= {p.name for p in converted.iterdir()}
+
+
+def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in PHOTOS:
+        shutil.copy(skimage_data() / name, photos / name)
+    with Library.open(tmp_path / "lib", model=f"clip:{checkpoint}") as lib:
+        report = lib.index([photos])
+        assert (report.embedded, report.failed) == (len(PHOTOS), 0)
+        model_ids = {row[0] for row in lib.catalog.db.execute("select model from contents")}
+        assert model_ids == {f"clip:{checkpoint.resolve()}"}
+
+        for name in ("chelsea.png", "rocket.jpg"):
+            hits = lib.search(image=photos / name, k=3)
+            assert Path(hits[0].path).name == name
+            assert hits[0].score == pytest.approx(1.0, abs=2e-3)
+            assert hits[1].score < hits[0].score - 0.005
+
+        hits = lib.search("a cat", k=3)
+        assert len(hits) == 3 and {hit.kind for hit in hits} == {"image"}
+        query = ClipModel(str(checkpoint)).embed_texts(["a cat"])[0]
+        ids, stored = lib.catalog.vectors("clip")
+        expected = dict(zip(ids.tolist(), (stored @ query).tolist(), strict=True))
+        assert [hit.item_id for hit in hits] == sorted(expected, key=expected.get, reverse=True)[:3]
+        for hit in hits:
+            assert hit.score == pytest.approx(expected[hit.item_id], abs=1e-3)
+
+    monkeypatch.chdir(checkpoint.parent)  # a relative path names the same checkpoint
+    assert ClipModel(checkpoint.name).id == f"clip:{checkpoint.resolve()}"
+
+
+def test_unloadable_checkpoints_fail_in_one_line(cache, tmp_path):
+    with pytest.raises(FrameFindError, match="no such checkpoint directory"):
+        ClipModel(str(tmp_path / "missing"))
+    with pytest.raises(FrameFindError, match="cannot load the CLIP checkpoint") as info:
+        _ = ClipModel(str(tmp_path)).spaces
+    assert "\n" not in str(info.value)
