@@ -172,3 +172,36 @@ def test_rotation_metadata_is_honoured(tmp_path, models_ready):
         assert library.index([rotated.parent]).failed == 0
         hit = library.search(image=skimage_data() / "chelsea.png", k=1)[0]
         assert (hit.width, hit.height) == (480, 270) and hit.score > 0.75, (hit.width, hit.height, hit.score)
+
+
+def test_save_clips_writes_the_moments_found(videos, tmp_path):
+    import av
+
+    lib = str(videos["library"].directory)
+    results = cli_json("search", "a rocket", "-k", "2", "--save-clips", str(tmp_path / "clips"), "--library", lib)
+    saved = [r for r in results if r["kind"] == "video"]
+    assert saved and all(Path(r["clip"]).is_file() for r in saved)
+    for r in saved:
+        with av.open(r["clip"]) as clip:
+            stream = clip.streams.video[0]
+            seconds = float(stream.duration * stream.time_base)
+            assert stream.codec_context.name == "h264"
+            assert seconds == pytest.approx(r["end"] - r["start"], abs=0.1)
+
+
+def test_clip_command_cuts_exactly(videos, tmp_path):
+    import av
+
+    out = tmp_path / "coffee.mp4"
+    proc = run_cli("clip", str(videos["forward"]), "--start", "4", "--end", "9", "-o", str(out))
+    assert "saved" in proc.stderr
+    with av.open(str(out)) as clip:
+        frames = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)]
+    assert len(frames) == pytest.approx(5 * FPS, abs=1)
+    first = Image.fromarray(frames[0]).resize((64, 36))
+    coffee = Image.open(skimage_data() / "coffee.png").convert("RGB").resize((64, 36))
+    cat = Image.open(skimage_data() / "chelsea.png").convert("RGB").resize((64, 36))
+    diff = lambda a, b: np.abs(np.asarray(a, float) - np.asarray(b, float)).mean()  # noqa: E731
+    assert diff(first, coffee) < diff(first, cat)  # the clip starts on the coffee shot, not the cat before it
+    bad = run_cli("clip", str(videos["forward"]), "--start", "9", "--end", "4", "-o", str(out), check=False)
+    assert bad.returncode == 1 and "forward.mp4" in bad.stderr and "Traceback" not in bad.stderr
