@@ -75,10 +75,10 @@ def make_corpus(target: Path, sources: list[Path], copies: int) -> list[Path]:
     return files
 
 
-def decode_only(folder: Path, size: int) -> float:
+def decode_only(folder: Path, model) -> float:
     stats: list[FileStat] = list(scan([folder]))
     start = time.perf_counter()
-    decoded = sum(1 for p in _prepared(stats, set(), size) if p.pixels is not None)
+    decoded = sum(1 for p in _prepared(stats, set(), model) if p.pixels is not None)
     return decoded / (time.perf_counter() - start)
 
 
@@ -121,7 +121,7 @@ def measure(corpus: Path, files: list[Path], model, copies: int) -> dict:
     result = {
         "images": len(files),
         "mean_megapixels": round(float(megapixels), 2),
-        "decode_only_per_s": round(decode_only(corpus, model.image_size), 1),
+        "decode_only_per_s": round(decode_only(corpus, model), 1),
         "model_only_per_s": round(model_only(files, model), 1),
     }
     rate, _ = end_to_end(corpus, corpus.with_name(corpus.name + "-lib"))
