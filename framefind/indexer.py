@@ -8,6 +8,7 @@ content hash is already embedded (moved, renamed, copied) are linked without run
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -86,8 +87,11 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
     return row.status == "failed" or row.hash in embedded  # failed files retry only when they change
 
 
-def prepare(stat: FileStat, known_hashes: set[str], model: Model) -> Prepared:
-    """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL)."""
+def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None) -> Prepared:
+    """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL).
+
+    ``stop`` set: a video being decoded gives up at its next frame (Ctrl-C must not wait for it).
+    """
     out = Prepared(stat)
     try:
         if stat.size == 0:
@@ -96,7 +100,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model) -> Prepared:
         if out.hash in known_hashes:
             return out
         if stat.kind == "video":
-            _prepare_video(out, model)
+            _prepare_video(out, model, stop.is_set if stop else lambda: False)
         else:
             pixels, out.size = load_image(stat.path, model.image_size)
             out.pixels, out.items = pixels[None], [Item()]
@@ -105,9 +109,9 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model) -> Prepared:
     return out
 
 
-def _prepare_video(out: Prepared, model: Model) -> None:
+def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool]) -> None:
     """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
-    scan = scan_video(out.stat.path, model.image_size, model.embed_images)
+    scan = scan_video(out.stat.path, model.image_size, model.embed_images, stopped=stopped)
     frame_vectors = scan.frame_vectors()
     out.items, out.frames = [], []
     pooled: dict[str, list[np.ndarray]] = {space: [] for space in frame_vectors}
@@ -152,17 +156,18 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
 
 def _prepared(todo: list[FileStat], known: set[str], model: Model) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
+    stop = threading.Event()
     with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
         pending: deque[Future[Prepared]] = deque()
-        queue = iter(todo)
         try:
-            for stat in queue:
-                pending.append(pool.submit(prepare, stat, known, model))
+            for stat in todo:
+                pending.append(pool.submit(prepare, stat, known, model, stop))
                 if len(pending) >= 2 * BATCH_SIZE:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:
+        finally:  # on Ctrl-C or an error: drop queued work and make running decodes give up
+            stop.set()
             for future in pending:
                 future.cancel()
 

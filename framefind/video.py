@@ -107,8 +107,12 @@ def thumbnail_jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_GAP) -> VideoScan:
-    """Decode ``path`` once: detect shots, sample frames, embed them in chunks, keep thumbnails."""
+def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_GAP,
+               stopped: Callable[[], bool] = lambda: False) -> VideoScan:
+    """Decode ``path`` once: detect shots, sample frames, embed them in chunks, keep thumbnails.
+
+    ``stopped`` is polled every frame; when it returns True the scan ends with MediaError.
+    """
     import av
 
     scan = VideoScan()
@@ -126,6 +130,8 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         detector, pending, last_sample, index = ShotDetector(), [], -math.inf, 0
         try:
             for index, frame in enumerate(container.decode(stream)):
+                if stopped():
+                    raise MediaError(path, "indexing stopped")
                 time = float(frame.time) if frame.time is not None else index / rate
                 cut = detector.is_cut(luma_signature(frame), time)
                 if cut or not scan.shots:

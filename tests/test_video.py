@@ -205,3 +205,36 @@ def test_clip_command_cuts_exactly(videos, tmp_path):
     assert diff(first, coffee) < diff(first, cat)  # the clip starts on the coffee shot, not the cat before it
     bad = run_cli("clip", str(videos["forward"]), "--start", "9", "--end", "4", "-o", str(out), check=False)
     assert bad.returncode == 1 and "forward.mp4" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("name,codec_args", [
+    ("vp9.webm", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"]),
+    ("yuv444-10bit.mkv", ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p10le"]),
+    ("mjpeg.avi", ["-c:v", "mjpeg", "-q:v", "5"]),
+    ("rgb.mov", ["-c:v", "qtrle", "-pix_fmt", "rgb24"]),
+])
+def test_containers_codecs_and_pixel_formats(tmp_path, videos, name, codec_args):
+    ffmpeg = need("ffmpeg", "ffmpeg")
+    media = tmp_path / "media"
+    media.mkdir()
+    source = transcode(videos["forward"], tmp_path / "small.mp4", "-vf", "scale=240:136")
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(source), "-an", *codec_args, str(media / name)], check=True)
+    with Library.open(tmp_path / "lib") as library:
+        report = library.index([media])
+        assert (report.embedded, report.failed, report.warnings) == (1, 0, []), report
+        moment = library.search("a cup of coffee", k=1)[0]
+        assert Path(moment.path).name == name
+        assert abs(moment.start - 4.0) <= 1.0 and abs(moment.end - 9.0) <= 1.0, (moment.start, moment.end)
+
+
+def test_variable_frame_rate(tmp_path, videos, models_ready):
+    ffmpeg = need("ffmpeg", "ffmpeg")
+    vfr = tmp_path / "vfr.mkv"
+    # 25 fps for the first 4 s, then every third frame only: timestamps, not frame counts, carry time.
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(videos["forward"]), "-vf",
+                    r"select='lt(t\,4)+not(mod(n\,3))'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset",
+                    "ultrafast", str(vfr)], check=True)
+    scan = scan_video(vfr, models_ready.image_size, models_ready.embed_images)
+    assert np.allclose(scan.shots, CUTS, atol=0.2), scan.shots
+    assert scan.duration == pytest.approx(16.0, abs=0.3)
+    assert np.max(np.diff([*scan.times, scan.duration])) <= MAX_GAP + 0.2
