@@ -127,12 +127,14 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         stream.thread_type = "AUTO"
         stream.codec_context.skip_frame = "NONREF"
         rate = float(stream.average_rate or 25)
+        # Times count from the stream's first timestamp (non-zero in MPEG-TS and edited MP4s), as clips.py does.
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         detector, pending, last_sample, index = ShotDetector(), [], -math.inf, 0
         try:
             for index, frame in enumerate(container.decode(stream)):
                 if stopped():
                     raise MediaError(path, "indexing stopped")
-                time = float(frame.time) if frame.time is not None else index / rate
+                time = float(frame.time) - origin if frame.time is not None else index / rate
                 cut = detector.is_cut(luma_signature(frame), time)
                 if cut or not scan.shots:
                     scan.shots.append(0.0 if not scan.shots else time)

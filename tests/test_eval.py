@@ -171,3 +171,18 @@ def test_golden_targets_and_time_ranges(tmp_path):
     assert not moment.matches(Unit(clip, (clip,), None, 18.0, 25.0))  # touching is not overlapping
     assert cat == Target(label="cat") and cat.matches(Unit("x", ("x",), "cat"))
     assert any("clip.mp4 does not exist" in note for note in data.notes)
+
+
+def test_eval_on_a_folder_of_videos(tmp_path, models_ready):
+    """Kinetics layout with real (generated) videos: each video is represented by its segments' mean."""
+    from videos import slideshow
+
+    for label, photo in (("cat", "chelsea.png"), ("coffee", "coffee.png"), ("rocket", "rocket.jpg")):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        for i, seconds in enumerate((3.0, 4.5)):
+            slideshow(tmp_path / "clips" / label / f"{label}{i}.mp4", [(skimage_data() / photo, seconds)],
+                      size=(320, 180), pan=bool(i))
+    proc = run_cli("eval", str(tmp_path / "clips"), "-k", "1", "--json", "--report", str(tmp_path / "r.html"))
+    result = json.loads(proc.stdout)
+    assert result["gallery"] == 6 and result["queries"] == 6
+    assert result["rows"][0]["map@1"] == 1.0 and result["rows"][0]["mhr@1"] == 1.0
