@@ -109,7 +109,7 @@ def test_cli_info(photo_library):
     (["search", ""], "empty query"),
     (["search", "cat", "-k", "0"], "-k must be at least 1"),
     (["search", "--image", "/no/such.jpg"], "/no/such.jpg: no such file"),
-    (["search"], "give a text query or --image"),
+    (["search"], "give one of: a text query, --image FILE or --video FILE"),
 ])
 def test_cli_errors_are_one_line(photo_library, args, message):
     _, library = photo_library
