@@ -120,12 +120,19 @@ def search(
     out.print(table)
 
 
+MIN_CLIP_SECONDS = 2.0  # a moment from a flash-short shot still gets a clip worth watching
+
+
 def _save_clips(results, directory: Path, fast: bool) -> None:
     from .clips import export_clip
 
     for rank, r in enumerate((r for r in results if r.kind == "video"), 1):
-        target = directory / f"{rank:02d}-{Path(r.path).stem}-{r.start:.1f}-{r.end:.1f}.mp4"
-        clip = export_clip(Path(r.path), r.start, r.end, target, fast=fast)
+        start, end = r.start, r.end
+        if end - start < MIN_CLIP_SECONDS:  # around the best frame, ending by the moment's end (<= video end)
+            start = max(0.0, min(r.frame_time - MIN_CLIP_SECONDS / 2, r.end - MIN_CLIP_SECONDS))
+            end = start + MIN_CLIP_SECONDS
+        target = directory / f"{rank:02d}-{Path(r.path).stem}-{start:.1f}-{end:.1f}.mp4"
+        clip = export_clip(Path(r.path), start, end, target, fast=fast)
         r.clip = str(clip.path)
         err.print(f"saved {clip.path} ({clip.duration:.1f} s)", markup=False, highlight=False)
 

