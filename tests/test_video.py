@@ -186,7 +186,7 @@ def test_save_clips_writes_the_moments_found(videos, tmp_path):
             stream = clip.streams.video[0]
             seconds = float(stream.duration * stream.time_base)
             assert stream.codec_context.name == "h264"
-            assert seconds == pytest.approx(r["end"] - r["start"], abs=0.1)
+            assert seconds == pytest.approx(max(r["end"] - r["start"], 2.0), abs=0.1)  # short moments padded
 
 
 def test_clip_command_cuts_exactly(videos, tmp_path):
