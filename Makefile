@@ -42,6 +42,7 @@ bench: venv system-deps
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_video.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_conse.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
