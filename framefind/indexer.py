@@ -7,6 +7,7 @@ content hash is already embedded (moved, renamed, copied) are linked without run
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -87,10 +88,12 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
     return row.status == "failed" or row.hash in embedded  # failed files retry only when they change
 
 
-def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None) -> Prepared:
+def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None,
+            partly: Callable[[float], None] = lambda fraction: None) -> Prepared:
     """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL).
 
     ``stop`` set: a video being decoded gives up at its next frame (Ctrl-C must not wait for it).
+    ``partly`` hears how much of a long video is decoded, so progress moves during it.
     """
     out = Prepared(stat)
     try:
@@ -100,7 +103,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
         if out.hash in known_hashes:
             return out
         if stat.kind == "video":
-            _prepare_video(out, model, stop.is_set if stop else lambda: False)
+            _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
             pixels, out.size = load_image(stat.path, model.image_size)
             out.pixels, out.items = pixels[None], [Item()]
@@ -109,9 +112,9 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
     return out
 
 
-def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool]) -> None:
+def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
     """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
-    scan = scan_video(out.stat.path, model.image_size, model.embed_images, stopped=stopped)
+    scan = scan_video(out.stat.path, model.image_size, model.embed_images, stopped=stopped, progress=partly)
     frame_vectors = scan.frame_vectors()
     out.items, out.frames = [], []
     pooled: dict[str, list[np.ndarray]] = {space: [] for space in frame_vectors}
@@ -128,7 +131,7 @@ def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool]) -> 
 def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
                 on_error: Callable[[str, str], None] = lambda path, reason: None,
                 on_warning: Callable[[str, str], None] = lambda path, reason: None,
-                progress: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
+                progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
     """Bring the catalog up to date with the files under ``roots``."""
     started = time.perf_counter()
     report = IndexReport()
@@ -140,10 +143,11 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
     if todo:  # load the model sessions once, before worker threads race to do it
         model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
+    tracker = _Tracker(len(todo), progress)
     try:
-        for done, item in enumerate(_prepared(todo, known, model), 1):
+        for item in _prepared(todo, known, model, tracker):
             writer.add(item)
-            progress(done, len(todo))
+            tracker.finished(item.stat.path)
         writer.flush()
         with catalog.transaction():
             catalog.remove_files(gone)  # also drops content that edits or deletions orphaned
@@ -154,14 +158,36 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     return report
 
 
-def _prepared(todo: list[FileStat], known: set[str], model: Model) -> Iterator[Prepared]:
+class _Tracker:
+    """Progress in files: those done plus the decoded fraction of videos in flight (from any thread)."""
+
+    def __init__(self, total: int, report: Callable[[float, int], None]) -> None:
+        self.total, self.report = total, report
+        self.done, self.partial = 0, {}
+        self.lock = threading.Lock()
+
+    def partly(self, path: str, fraction: float) -> None:
+        with self.lock:
+            self.partial[path] = fraction
+            self.report(self.done + sum(self.partial.values()), self.total)
+
+    def finished(self, path: str) -> None:
+        with self.lock:
+            self.partial.pop(path, None)
+            self.done += 1
+            self.report(self.done + sum(self.partial.values()), self.total)
+
+
+def _prepared(todo: list[FileStat], known: set[str], model: Model,
+              tracker: _Tracker | None = None) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
     stop = threading.Event()
     with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
         pending: deque[Future[Prepared]] = deque()
         try:
             for stat in todo:
-                pending.append(pool.submit(prepare, stat, known, model, stop))
+                partly = functools.partial(tracker.partly, stat.path) if tracker else lambda fraction: None
+                pending.append(pool.submit(prepare, stat, known, model, stop, partly))
                 if len(pending) >= 2 * BATCH_SIZE:
                     yield pending.popleft().result()
             while pending:

@@ -108,10 +108,12 @@ def thumbnail_jpeg(image: Image.Image) -> bytes:
 
 
 def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_GAP,
-               stopped: Callable[[], bool] = lambda: False) -> VideoScan:
+               stopped: Callable[[], bool] = lambda: False,
+               progress: Callable[[float], None] = lambda fraction: None) -> VideoScan:
     """Decode ``path`` once: detect shots, sample frames, embed them in chunks, keep thumbnails.
 
     ``stopped`` is polled every frame; when it returns True the scan ends with MediaError.
+    ``progress`` hears the decoded fraction of the declared duration, about once a video second.
     """
     import av
 
@@ -130,6 +132,7 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         # Times count from the stream's first timestamp (non-zero in MPEG-TS and edited MP4s), as clips.py does.
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         detector, pending, last_sample, index = ShotDetector(), [], -math.inf, 0
+        declared, last_report = _declared_duration(container, stream), 0.0
         try:
             for index, frame in enumerate(container.decode(stream)):
                 if stopped():
@@ -147,6 +150,9 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
                     if len(pending) >= CHUNK:
                         _embed_chunk(scan, pending, embed)
                 scan.duration = max(scan.duration, time + 1.0 / rate)
+                if declared and time - last_report >= 1.0:
+                    progress(min(time / declared, 0.99))
+                    last_report = time
         except av.error.FFmpegError as exc:  # keep what decoded; say where it stopped
             if not scan.times:
                 raise MediaError(path, f"corrupt video ({_reason(exc)})") from None
@@ -155,7 +161,6 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
             _embed_chunk(scan, pending, embed)
         if not scan.times:
             raise MediaError(path, "no decodable video frames (zero-length or empty video)")
-        declared = _declared_duration(container, stream)
         if declared and not scan.stopped and scan.duration < declared - 1.0:  # the data ran out early
             scan.stopped = f"decoded up to {scan.duration:.1f} s of {declared:.1f} s (truncated file?)"
         elif declared and not scan.stopped:

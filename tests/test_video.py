@@ -238,3 +238,13 @@ def test_variable_frame_rate(tmp_path, videos, models_ready):
     assert np.allclose(scan.shots, CUTS, atol=0.2), scan.shots
     assert scan.duration == pytest.approx(16.0, abs=0.3)
     assert np.max(np.diff([*scan.times, scan.duration])) <= MAX_GAP + 0.2
+
+
+def test_progress_moves_during_a_long_video(tmp_path, videos):
+    reports: list[tuple[float, int]] = []
+    with Library.open(tmp_path / "lib") as library:
+        library.index([videos["forward"]], progress=lambda done, total: reports.append((done, total)))
+    values = [done for done, _ in reports]
+    assert {total for _, total in reports} == {1} and values[-1] == 1
+    assert sum(0 < v < 1 for v in values) >= 10  # about once per decoded second of a 16 s video
+    assert values == sorted(values)
