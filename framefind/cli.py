@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import json
-from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .config import LIBRARY_ENV
+from .console import JsonOption, LibraryOption, err, notice, one_line_errors, out, report_skipped, report_warning
 from .errors import FrameFindError
+from .evalcli import eval_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Local-first semantic search for image and video libraries.")
-out = Console()
-err = Console(stderr=True)
-
-LibraryOption = Annotated[Path | None, typer.Option(
-    "--library", "-l", envvar=LIBRARY_ENV, help="Library directory [default: ~/.local/share/framefind]")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-def one_line_errors(command):
-    """Turn FrameFindError into 'framefind: error: ...' and exit 1; Ctrl-C into exit 130."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except FrameFindError as exc:
-            err.print(f"framefind: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("framefind: interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 class RateColumn(ProgressColumn):
@@ -61,16 +37,10 @@ def index(
     from .library import Library
 
     with Library.open(library, model=model, index_type=index_type) as lib:
-        def on_error(path: str, reason: str) -> None:
-            err.print(f"framefind: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
-
-        def on_warning(path: str, reason: str) -> None:
-            err.print(f"framefind: warning: {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
-
         columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
             task = bar.add_task("index", total=None)
-            report = lib.index(paths, on_error=on_error, on_warning=on_warning,
+            report = lib.index(paths, on_error=report_skipped, on_warning=report_warning,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
@@ -134,7 +104,7 @@ def _save_clips(results, directory: Path, fast: bool) -> None:
         target = directory / f"{rank:02d}-{Path(r.path).stem}-{start:.1f}-{end:.1f}.mp4"
         clip = export_clip(Path(r.path), start, end, target, fast=fast)
         r.clip = str(clip.path)
-        err.print(f"saved {clip.path} ({clip.duration:.1f} s)", markup=False, highlight=False)
+        notice(f"saved {clip.path} ({clip.duration:.1f} s)")
 
 
 @app.command()
@@ -150,8 +120,7 @@ def clip(
     from .clips import export_clip
 
     result = export_clip(video, start, end, output, fast=fast)
-    err.print(f"saved {result.path}: {result.start:.2f}-{result.end:.2f} s ({result.duration:.2f} s)",
-              markup=False, highlight=False)
+    notice(f"saved {result.path}: {result.start:.2f}-{result.end:.2f} s ({result.duration:.2f} s)")
 
 
 @app.command()
@@ -175,9 +144,7 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         out.print(f"failed: {failure['path']}: {failure['error']}", markup=False, highlight=False)
 
 
-from .evalcli import eval_command  # noqa: E402  (registered after the app exists)
-
 app.command(name="eval")(eval_command)
 
-if __name__ == "__main__":  # after every command is registered (python -m framefind.cli)
+if __name__ == "__main__":
     app()

@@ -1,7 +1,7 @@
 """``framefind eval``: measure retrieval quality on a labelled dataset or golden queries.
 
-Registered on the app at the end of cli.py; heavy imports stay inside the command so that other
-commands do not pay for them at start-up.
+Registered on the app by cli.py; heavy imports stay inside the command so that other commands do not
+pay for them at start-up.
 """
 
 from __future__ import annotations
@@ -11,32 +11,21 @@ import re
 import shutil
 import tempfile
 import time
-from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .console import JsonOption, err, notice, one_line_errors, out, report_skipped
 from .errors import FrameFindError
-
-
-def _one_line_errors(command):
-    """``cli.one_line_errors``, bound at the end of this module: cli.py imports this module at its own end,
-    so importing cli here first would be circular (and ``python -m framefind.cli`` would load cli twice)."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        return one_line_errors(command)(*args, **kwargs)
-
-    return wrapper
-
+from .metrics import DEFINITIONS
 
 DatasetArg = Annotated[Path, typer.Argument(
     help="A folder of class subfolders, a CSV with id,path,label columns, or a golden-query .json file",
     show_default=False)]
 
 
-@_one_line_errors
+@one_line_errors
 def eval_command(
     dataset: DatasetArg,
     k: Annotated[int, typer.Option("-k", "--top", help="Rank cut-off of the metrics")] = 10,
@@ -74,7 +63,7 @@ def eval_command(
     if data.kind == "golden" and query_data is not None:
         raise FrameFindError("--queries goes with a class dataset: a golden-query file is its own query set")
     for note in data.notes + (query_data.notes if query_data else []):
-        err.print(f"framefind: {note}", markup=False, highlight=False, soft_wrap=True)
+        notice(f"framefind: {note}")
     model_names = parse_list(models, None, "models") if models else [_library_model(library) or DEFAULT_MODEL]
     metrics = parse_list(metric, METRICS, "metric")
     indexes = parse_list(index, tuple(INDEXES), "index")
@@ -93,7 +82,7 @@ def eval_command(
         for note in task.notes:
             if note not in notes:
                 notes.append(note)
-                err.print(f"framefind: {note}", markup=False, highlight=False, soft_wrap=True)
+                notice(f"framefind: {note}")
     first = tasks[model_names[0]]
     full_dims = {name: tasks[name].gallery.shape[1] for name in model_names}
     configs = expand(model_names, metrics, dim_list, reductions, indexes, full_dims,
@@ -105,7 +94,7 @@ def eval_command(
         "split": split, "kind": data.kind if query_data is None else query_data.kind,
         "k": k, "seed": seed, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "gallery": len(first.gallery), "queries": len(first.queries), "notes": notes,
-        "metrics": {f"{name}@{k}": text for name, text in _definitions().items()},
+        "metrics": {f"{name}@{k}": text for name, text in DEFINITIONS.items()},
         "rows": [], "incomplete": None,
     }
     try:
@@ -120,20 +109,14 @@ def eval_command(
         result["incomplete"] = str(exc) or type(exc).__name__
         if result["rows"]:
             _write(result, html_path, json_path, units, map_vectors, seed)
-            err.print(f"framefind: wrote the {len(result['rows'])} finished configurations to {html_path}")
+            notice(f"framefind: wrote the {len(result['rows'])} finished configurations to {html_path}")
         raise
     _write(result, html_path, json_path, units, map_vectors, seed)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         _print_tables(result)
-    err.print(f"report: {html_path} and {json_path}", highlight=False, soft_wrap=True)
-
-
-def _definitions() -> dict[str, str]:
-    from .metrics import DEFINITIONS
-
-    return DEFINITIONS
+    notice(f"report: {html_path} and {json_path}")
 
 
 def _library_model(library: Path | None) -> str | None:
@@ -188,12 +171,9 @@ def _build_tasks(data, query_data, model_names: list[str], library: Path | None)
                 raise FrameFindError(f"{directory}: holds a library of model {existing}; evaluate {name} "
                                      "in another directory (or give --models " + existing + ")")
             with Library.open(directory, model=name) as lib:
-                err.print(f"indexing {len(roots)} path(s) with {name} ...", highlight=False, soft_wrap=True)
+                notice(f"indexing {len(roots)} path(s) with {name} ...")
 
-                def on_error(path: str, reason: str) -> None:
-                    err.print(f"framefind: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
-
-                indexed = lib.index(roots, on_error=on_error)
+                indexed = lib.index(roots, on_error=report_skipped)
                 if indexed.interrupted:
                     raise KeyboardInterrupt
                 task, task_units = library_task(lib, data, query_data)
@@ -219,7 +199,7 @@ def _print_tables(result: dict) -> None:
     from rich.table import Table
 
     k = result["k"]
-    keys = [f"{name}@{k}" for name in _definitions()]
+    keys = [f"{name}@{k}" for name in DEFINITIONS]
     table = Table(show_edge=False, header_style="bold", title=f"{result['dataset']}: {result['split']}, "
                   f"{result['gallery']} gallery items, {result['queries']} queries")
     several = len({row["model"] for row in result["rows"]}) > 1
@@ -240,5 +220,3 @@ def _print_tables(result: dict) -> None:
         groups.add_row(group, str(values["queries"]), *(f"{values[key]:.4f}" for key in keys))
     out.print(groups)
 
-
-from .cli import JsonOption, err, one_line_errors, out  # noqa: E402  (see _one_line_errors)

@@ -33,6 +33,7 @@ import numpy as np
 from .catalog import Catalog
 from .errors import FrameFindError
 from .media import media_kind, scan
+from .model import l2_normalize
 
 _RANGE = re.compile(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$")
 
@@ -213,16 +214,15 @@ def labelled_units(catalog: Catalog, space: str, entries: list[tuple[str, str]],
     ids = sorted({item for items in rows.values() for item, _, _ in items})
     got_ids, vecs = catalog.vectors(space, ids)
     by_id = {int(i): row for i, row in zip(got_ids, vecs, strict=True)}
-    units, vectors = [], []
+    units, means = [], []
     for path, label in entries:
         items = [by_id[item] for item, _, _ in rows.get(path, []) if item in by_id]
         if not items:
             notes.append(f"skipped {path}: not indexed")
             continue
-        vec = np.mean(items, axis=0)
         units.append(Unit(path, (path,), label))
-        vectors.append(vec / max(float(np.linalg.norm(vec)), 1e-12))
-    return units, np.array(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        means.append(np.mean(items, axis=0))
+    return units, l2_normalize(np.array(means, dtype=np.float32).reshape(len(means), -1))
 
 
 def item_units(catalog: Catalog, space: str, roots: list[str]) -> tuple[list[Unit], np.ndarray]:

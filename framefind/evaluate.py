@@ -23,10 +23,11 @@ import numpy as np
 
 from .errors import FrameFindError
 from .metrics import mean_metrics, precision_recall_curve, query_metrics
+from .model import l2_normalize
+from .vectors import FAISS_FACTORY
 
 METRICS = ("cosine", "l2")
-INDEXES = {"flat": "Flat", "sq8": "SQ8", "hnsw": "HNSW32,Flat", "ivf-flat": "IVF{nlist},Flat",
-           "ivf-sq8": "IVF{nlist},SQ8"}
+INDEXES = {**FAISS_FACTORY, "ivf-flat": "IVF{nlist},Flat", "ivf-sq8": "IVF{nlist},SQ8"}  # the library's + IVF
 REDUCTIONS = ("pca", "random")
 CURVE_DEPTH = 100  # ranks searched for the precision-recall curve (metrics use the first k)
 
@@ -198,17 +199,13 @@ def build_index(vectors: np.ndarray, config: Config) -> tuple[object, dict]:
     return index, params
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 def run_config(task: Task, config: Config, k: int, seed: int = 0) -> dict:
     """Quality, per-group breakdown, PR curve, index size and median query latency of one configuration."""
     import faiss
 
     gallery, queries = reduce(task.gallery, task.queries, config, seed)
     if config.metric == "cosine":
-        gallery, queries = _unit(gallery), _unit(queries)
+        gallery, queries = l2_normalize(gallery), l2_normalize(queries)
     gallery = np.ascontiguousarray(gallery, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     threads = faiss.omp_get_max_threads()

@@ -69,10 +69,10 @@ class Prepared:
         return self.pixels is not None or self.vectors is not None
 
 
-def plan(catalog: Catalog, model: Model, roots: list[str]) -> tuple[list[FileStat], list[str], int]:
-    """(files to process, known paths that are gone, number of files scanned)."""
+def plan(catalog: Catalog, embedded: set[str], roots: list[str]) -> tuple[list[FileStat], list[str], int]:
+    """(files to process, known paths that are gone, number of files scanned); ``embedded``: content
+    hashes the current model has vectors for."""
     known = catalog.files_under(roots)
-    embedded = catalog.content_hashes(model.id)
     todo, seen = [], set()
     for stat in scan(roots):
         seen.add(stat.path)
@@ -136,10 +136,10 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     started = time.perf_counter()
     report = IndexReport()
     resolved = check_roots(roots)
-    todo, gone, report.scanned = plan(catalog, model, resolved)
+    known = catalog.content_hashes(model.id)  # grows as batches commit, so later copies are linked
+    todo, gone, report.scanned = plan(catalog, known, resolved)
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
-    known = catalog.content_hashes(model.id)  # grows as batches commit, so later copies are linked
     writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
     if todo:  # load the model sessions once, before worker threads race to do it
         model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))

@@ -121,12 +121,13 @@ def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndar
     ranked = []
     for content, info in contents.items():
         meta, vectors = catalog.segments_of(content, space)
+        similarity = query @ vectors.T  # query segments x video segments
         if method == "average":
-            score, columns = float(l2_normalize(query.mean(0, keepdims=True))[0] @ l2_normalize(
-                vectors.mean(0, keepdims=True))[0]), list(range(len(meta)))
+            means = l2_normalize(np.stack([query.mean(axis=0), vectors.mean(axis=0)]))
+            score, columns = float(means[0] @ means[1]), list(range(len(meta)))
         else:
-            score, columns = align(query @ vectors.T)
-        best = max(columns, key=lambda j: float(np.max(query @ vectors[j])))
+            score, columns = align(similarity)
+        best = max(columns, key=lambda j: float(similarity[:, j].max()))
         span = {**info, "start": meta[min(columns)]["start"], "end": meta[max(columns)]["end"],
                 "frame_time": meta[best]["frame_time"]}
         ranked.append((score, meta[best]["item_id"], span))

@@ -19,11 +19,9 @@ import numpy as np
 from .catalog import Catalog
 from .errors import FrameFindError
 
-INDEX_KINDS = {  # name -> FAISS factory string; all compare by inner product (cosine on unit vectors)
-    "flat": "IDMap2,Flat",
-    "sq8": "IDMap2,SQ8",
-    "hnsw": "IDMap2,HNSW32,Flat",
-}
+FAISS_FACTORY = {"flat": "Flat", "sq8": "SQ8", "hnsw": "HNSW32,Flat"}  # also what `framefind eval` measures
+# Library indexes map FAISS rows to item ids; all compare by inner product (cosine on unit vectors).
+INDEX_KINDS = {name: f"IDMap2,{factory}" for name, factory in FAISS_FACTORY.items()}
 
 
 class VectorIndex(ABC):

@@ -1,0 +1,50 @@
+"""What every CLI command shares: the two consoles, common options, one-line errors and notices."""
+
+from __future__ import annotations
+
+from functools import wraps
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .config import LIBRARY_ENV
+from .errors import FrameFindError
+
+out = Console()
+err = Console(stderr=True)
+
+LibraryOption = Annotated[Path | None, typer.Option(
+    "--library", "-l", envvar=LIBRARY_ENV, help="Library directory [default: ~/.local/share/framefind]")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def notice(line: str) -> None:
+    """A line on stderr as it is: paths may hold brackets that rich would read as markup."""
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def report_skipped(path: str, reason: str) -> None:
+    notice(f"framefind: skipped {path}: {reason}")
+
+
+def report_warning(path: str, reason: str) -> None:
+    notice(f"framefind: warning: {path}: {reason}")
+
+
+def one_line_errors(command):
+    """Turn FrameFindError into 'framefind: error: ...' and exit 1; Ctrl-C into exit 130."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FrameFindError as exc:
+            notice(f"framefind: error: {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            notice("framefind: interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
