@@ -24,9 +24,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from bench_eval import assemble_photos  # noqa: E402
 from conftest import fashion_mnist  # noqa: E402
 
-from framefind.conse import ConseModel, imagenet_labels, label_text  # noqa: E402
-from framefind.media import load_image  # noqa: E402
-from framefind.model import l2_normalize  # noqa: E402
+from framefind.linalg import l2_normalize  # noqa: E402
+from framefind.media.images import load_image  # noqa: E402
+from framefind.models.conse import ConseModel, imagenet_labels, label_text  # noqa: E402
 
 LABEL_TEXTS = {
     "names: definition; a kind of hypernyms": label_text,  # what framefind uses

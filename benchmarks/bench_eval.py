@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from bench_index import machine  # noqa: E402
 from conftest import FASHION_CLASSES, WALLPAPER_DIRS, fashion_mnist, skimage_data, wallpaper_files  # noqa: E402
 
-from framefind.evaluate import Config, leave_one_out, run_config  # noqa: E402
+from framefind.eval.runner import Config, leave_one_out, run_config  # noqa: E402
 
 K = 10
 KEYS = [f"{m}@{K}" for m in ("map", "map_towhee", "mhr", "recall", "precision", "ndcg", "mrr")]
@@ -38,7 +38,7 @@ TEXT_QUERIES = {"a t-shirt": "t-shirt", "trousers": "trouser", "a pullover": "pu
 
 
 def framefind_eval(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "framefind.cli", "eval", *args, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "framefind", "eval", *args, "--json"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"framefind eval {' '.join(args)} failed:\n{proc.stderr}")

@@ -26,9 +26,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from framefind import Library  # noqa: E402
-from framefind.indexer import BATCH_SIZE, _prepared  # noqa: E402
-from framefind.media import FileStat, scan  # noqa: E402
-from framefind.model import load_model  # noqa: E402
+from framefind.media.files import FileStat, scan  # noqa: E402
+from framefind.models.base import load_model  # noqa: E402
+from framefind.store.indexer import BATCH_SIZE, _prepared  # noqa: E402
 
 WALLPAPERS = [Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds")]
 
@@ -84,7 +84,7 @@ def decode_only(folder: Path, model) -> float:
 
 def model_only(files: list[Path], model) -> float:
     """Embedding rate on pre-decoded pixels, same batch size as the indexer."""
-    from framefind.media import load_image
+    from framefind.media.images import load_image
 
     pixels = np.stack([load_image(p, model.image_size)[0] for p in files[: 4 * BATCH_SIZE]])
     model.embed_images(pixels[:BATCH_SIZE])  # warm-up
@@ -108,7 +108,7 @@ def end_to_end(folder: Path, library_dir: Path) -> tuple[float, int]:
 
 def peak_rss_mb(folder: Path, library_dir: Path) -> float:
     """Peak RSS of a whole ``framefind index`` process, in MB."""
-    code = ("import resource, sys; from framefind.cli import app; sys.argv=['framefind','index',sys.argv[1],"
+    code = ("import resource, sys; from framefind.interfaces.cli import app; sys.argv=['framefind','index',sys.argv[1],"
             "'-l',sys.argv[2],'-q']\ntry: app()\nexcept SystemExit: pass\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code, str(folder), str(library_dir)], capture_output=True,

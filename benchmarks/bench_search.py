@@ -28,7 +28,7 @@ from bench_index import machine  # noqa: E402
 from conftest import write_fashion_pngs  # noqa: E402
 
 from framefind import Library  # noqa: E402
-from framefind.catalog import Item  # noqa: E402
+from framefind.media.units import Item  # noqa: E402
 
 QUERIES = ["a cup of coffee", "a pair of sneakers", "a leather handbag", "a summer dress", "a wool coat",
            "trousers", "ankle boots", "a t-shirt", "a pullover", "sandals", "a shirt with buttons", "a cat"]
@@ -47,7 +47,7 @@ def whole_process_seconds(library: Path, runs: int = 7) -> list[float]:
     times = []
     for query in QUERIES[:runs]:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "framefind.cli", "search", query, "-l", str(library), "--json"],
+        subprocess.run([sys.executable, "-m", "framefind", "search", query, "-l", str(library), "--json"],
                        check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times

@@ -1,8 +1,8 @@
 """framefind: local-first semantic search for image and video libraries."""
 
-from .errors import FrameFindError
-from .library import Library
-from .search import Result
+from framefind.errors import FrameFindError
+from framefind.library import Library
+from framefind.search.engine import Result
 
 __all__ = ["FrameFindError", "Library", "Result"]
 __version__ = "0.1.0"

@@ -6,14 +6,14 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
-from .catalog import DB_NAME, Catalog
-from .config import DEFAULT_MODEL, default_library_dir
-from .errors import FrameFindError, MediaError
-from .indexer import IndexReport, index_files
-from .model import Model, load_model
-from .moments import rank_videos, video_query_vectors
-from .search import Result, query_vector, run_query, to_result
-from .vectors import INDEX_KINDS, VectorStore
+from framefind.config import DEFAULT_MODEL, default_library_dir
+from framefind.errors import FrameFindError, MediaError
+from framefind.models.base import Model, load_model
+from framefind.search.engine import Result, query_vector, run_query, to_result
+from framefind.search.moments import rank_videos, video_query_vectors
+from framefind.store.catalog import DB_NAME, Catalog
+from framefind.store.indexer import IndexReport, index_files
+from framefind.store.indexfiles import INDEX_KINDS, VectorStore
 
 
 class Library:

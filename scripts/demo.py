@@ -67,7 +67,7 @@ def gather_videos(target: Path, photos: Path) -> bool:
 def framefind(*args: str) -> None:
     shown = " ".join(shlex.quote(a) for a in ("framefind", *args)).replace(str(ROOT) + "/", "")
     print(f"\n$ {shown}", flush=True)
-    subprocess.run([sys.executable, "-m", "framefind.cli", *args], check=True)
+    subprocess.run([sys.executable, "-m", "framefind", *args], check=True)
 
 
 def main() -> None:

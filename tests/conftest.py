@@ -74,7 +74,7 @@ def photo_library(tmp_path_factory):
 def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``framefind ARGS`` in a real subprocess, as a user would."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "framefind.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "framefind", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"framefind {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
@@ -124,7 +124,7 @@ def models_ready():
     """Convert the default models once, so subprocess tests time indexing, not the one-off conversion."""
     import numpy as np
 
-    from framefind.model import load_model
+    from framefind.models.base import load_model
 
     model = load_model("effnet-conse")
     model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))

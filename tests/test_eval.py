@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import FASHION_CLASSES, run_cli, skimage_data, write_fashion_pngs
 
-from framefind.evaldata import Target, Unit, load_dataset
-from framefind.evaluate import Config, leave_one_out, query_set, run_config
+from framefind.eval.datasets import Target, Unit, load_dataset
+from framefind.eval.runner import Config, leave_one_out, query_set, run_config
 
 PER_CLASS = 8
 QUALITY = ("map@10", "map_towhee@10", "mhr@10", "recall@10", "precision@10", "ndcg@10", "mrr@10")

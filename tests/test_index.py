@@ -164,7 +164,7 @@ def test_interrupted_indexing_resumes_without_loss_or_duplicates(tmp_path, model
     lib = tmp_path / "lib"
     # A shell that starts jobs in the background (as CI runners may) leaves SIGINT ignored in
     # children; restore the default so Python turns Ctrl-C into KeyboardInterrupt as in a terminal.
-    proc = subprocess.Popen([sys.executable, "-m", "framefind.cli", "index", str(tmp_path / "photos"),
+    proc = subprocess.Popen([sys.executable, "-m", "framefind", "index", str(tmp_path / "photos"),
                              "--library", str(lib), "-q"], stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120

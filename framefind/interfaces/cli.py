@@ -11,9 +11,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from .console import JsonOption, LibraryOption, err, notice, one_line_errors, out, report_skipped, report_warning
-from .errors import FrameFindError
-from .evalcli import eval_command
+from framefind.errors import FrameFindError
+from framefind.interfaces.console import (
+    JsonOption,
+    LibraryOption,
+    err,
+    notice,
+    one_line_errors,
+    out,
+    report_skipped,
+    report_warning,
+)
+from framefind.interfaces.eval_command import eval_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Local-first semantic search for image and video libraries.")
@@ -34,7 +43,7 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded."""
-    from .library import Library
+    from framefind.library import Library
 
     with Library.open(library, model=model, index_type=index_type) as lib:
         columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
@@ -67,7 +76,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search by text, by example image or by example video: images and video moments, best first."""
-    from .library import Library
+    from framefind.library import Library
 
     if sum(x is not None for x in (query, image, video)) != 1:
         raise FrameFindError("give one of: a text query, --image FILE or --video FILE")
@@ -94,7 +103,7 @@ MIN_CLIP_SECONDS = 2.0  # a moment from a flash-short shot still gets a clip wor
 
 
 def _save_clips(results, directory: Path, fast: bool) -> None:
-    from .clips import export_clip
+    from framefind.media.cut import cut_video
 
     for rank, r in enumerate((r for r in results if r.kind == "video"), 1):
         start, end = r.start, r.end
@@ -102,7 +111,7 @@ def _save_clips(results, directory: Path, fast: bool) -> None:
             start = max(0.0, min(r.frame_time - MIN_CLIP_SECONDS / 2, r.end - MIN_CLIP_SECONDS))
             end = start + MIN_CLIP_SECONDS
         target = directory / f"{rank:02d}-{Path(r.path).stem}-{start:.1f}-{end:.1f}.mp4"
-        clip = export_clip(Path(r.path), start, end, target, fast=fast)
+        clip = cut_video(Path(r.path), start, end, target, fast=fast)
         r.clip = str(clip.path)
         notice(f"saved {clip.path} ({clip.duration:.1f} s)")
 
@@ -117,9 +126,9 @@ def clip(
     fast: Annotated[bool, typer.Option(help="Stream copy from the keyframe before START (no re-encode)")] = False,
 ) -> None:
     """Save a clip of a video: an exact re-encoded cut (H.264/AAC mp4), or --fast stream copy."""
-    from .clips import export_clip
+    from framefind.media.cut import cut_video
 
-    result = export_clip(video, start, end, output, fast=fast)
+    result = cut_video(video, start, end, output, fast=fast)
     notice(f"saved {result.path}: {result.start:.2f}-{result.end:.2f} s ({result.duration:.2f} s)")
 
 
@@ -127,7 +136,7 @@ def clip(
 @one_line_errors
 def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
     """Library statistics: items, model, index type, disk use, recent failures."""
-    from .library import Library
+    from framefind.library import Library
 
     with Library.open(library, create=False) as lib:
         stats = lib.info()

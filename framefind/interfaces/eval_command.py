@@ -16,9 +16,9 @@ from typing import Annotated
 
 import typer
 
-from .console import JsonOption, err, notice, one_line_errors, out, report_skipped
-from .errors import FrameFindError
-from .metrics import DEFINITIONS
+from framefind.errors import FrameFindError
+from framefind.eval.metrics import DEFINITIONS
+from framefind.interfaces.console import JsonOption, err, notice, one_line_errors, out, report_skipped
 
 DatasetArg = Annotated[Path, typer.Argument(
     help="A folder of class subfolders, a CSV with id,path,label columns, or a golden-query .json file",
@@ -54,9 +54,9 @@ def eval_command(
 
     A golden-query .json evaluates text -> image. Golden queries from search feedback: not yet (no feedback is kept).
     """
-    from .config import DEFAULT_MODEL
-    from .evaldata import load_dataset
-    from .evaluate import INDEXES, METRICS, REDUCTIONS, check_k, expand, parse_dims, parse_list
+    from framefind.config import DEFAULT_MODEL
+    from framefind.eval.datasets import load_dataset
+    from framefind.eval.runner import INDEXES, METRICS, REDUCTIONS, check_k, expand, parse_dims, parse_list
 
     data = load_dataset(dataset)
     query_data = load_dataset(queries) if queries is not None else None
@@ -98,7 +98,7 @@ def eval_command(
         "rows": [], "incomplete": None,
     }
     try:
-        from .evaluate import run_all
+        from framefind.eval.runner import run_all
 
         def progress(row: dict) -> None:
             err.print(f"[{len(result['rows'])}/{len(configs)}] {row['config']}: map@{k} {row[f'map@{k}']:.4f} "
@@ -120,7 +120,7 @@ def eval_command(
 
 
 def _library_model(library: Path | None) -> str | None:
-    from .catalog import DB_NAME, Catalog
+    from framefind.store.catalog import DB_NAME, Catalog
 
     if library is None or not (library.expanduser() / DB_NAME).exists():
         return None
@@ -132,7 +132,7 @@ def _library_model(library: Path | None) -> str | None:
 
 
 def _full_dims(model_names: list[str], image_queries: bool) -> dict[str, int]:
-    from .model import load_model
+    from framefind.models.base import load_model
 
     dims = {}
     for name in model_names:
@@ -158,8 +158,8 @@ def _library_dir(library: Path | None, model: str, several: bool) -> tuple[Path,
 
 def _build_tasks(data, query_data, model_names: list[str], library: Path | None):
     """Index the dataset with each model (a temporary library unless --library) and read its task."""
-    from .evaldata import library_task
-    from .library import Library
+    from framefind.eval.datasets import library_task
+    from framefind.library import Library
 
     tasks, units, map_vectors = {}, [], None
     roots = data.roots + (query_data.roots if query_data and query_data.kind == "classes" else [])
@@ -187,7 +187,7 @@ def _build_tasks(data, query_data, model_names: list[str], library: Path | None)
 
 
 def _write(result: dict, html_path: Path, json_path: Path, units, map_vectors, seed: int) -> None:
-    from .report import embedding_map_svg, write_html, write_json
+    from framefind.eval.report import embedding_map_svg, write_html, write_json
 
     write_json(json_path, result)
     paths = [u.paths[0] for u in units]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .errors import FrameFindError
+from framefind.errors import FrameFindError
+from framefind.store.catalog import Catalog
 
 FAISS_FACTORY = {"flat": "Flat", "sq8": "SQ8", "hnsw": "HNSW32,Flat"}  # also what `framefind eval` measures
 # Library indexes map FAISS rows to item ids; all compare by inner product (cosine on unit vectors).

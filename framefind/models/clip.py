@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import model_cache_dir
-from .errors import FrameFindError
-from .model import Model, ensure_file, onnx_session
+from framefind.config import model_cache_dir
+from framefind.errors import FrameFindError
+from framefind.models.base import Model, embed_text_batches, ensure_file, onnx_session
 
 SPACE = "clip"
 
@@ -43,9 +43,9 @@ class ClipModel(Model):
         """Dimension, input size and token limit, written by the conversion (run on first use)."""
 
         def build() -> None:
-            from .export import export_clip
+            from framefind.models.convert import convert_clip
 
-            export_clip(self.source, self.directory)
+            convert_clip(self.source, self.directory)
 
         return json.loads(ensure_file(self.directory / "clip.json", build).read_text())
 
@@ -78,12 +78,5 @@ class ClipModel(Model):
     def embed_images(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         return {SPACE: self._image_session.run(None, {"pixels": pixels})[0]}
 
-    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        chunks = [self._embed_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.spaces[SPACE]), np.float32)
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        return self._text_session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return embed_text_batches(self._text_session, self._tokenizer, texts, self.spaces[SPACE])

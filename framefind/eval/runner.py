@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import FrameFindError
-from .metrics import mean_metrics, precision_recall_curve, query_metrics
-from .model import l2_normalize
-from .vectors import FAISS_FACTORY
+from framefind.errors import FrameFindError
+from framefind.eval.metrics import mean_metrics, precision_recall_curve, query_metrics
+from framefind.linalg import l2_normalize
+from framefind.store.indexfiles import FAISS_FACTORY
 
 METRICS = ("cosine", "l2")
 INDEXES = {**FAISS_FACTORY, "ivf-flat": "IVF{nlist},Flat", "ivf-sq8": "IVF{nlist},SQ8"}  # the library's + IVF

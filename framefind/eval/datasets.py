@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .errors import FrameFindError
-from .media import media_kind, scan
-from .model import l2_normalize
+from framefind.errors import FrameFindError
+from framefind.linalg import l2_normalize
+from framefind.media.files import media_kind, scan
+from framefind.store.catalog import Catalog
 
 _RANGE = re.compile(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$")
 
@@ -244,7 +244,7 @@ def item_units(catalog: Catalog, space: str, roots: list[str]) -> tuple[list[Uni
 # -- a model's evaluation task from an indexed library ------------------------------------------------
 def library_task(library, dataset: Dataset, queries: Dataset | None):
     """(Task, gallery units) for ``dataset`` (+ an explicit query set) from a library that indexed them."""
-    from .evaluate import leave_one_out, query_set, text_queries
+    from framefind.eval.runner import leave_one_out, query_set, text_queries
 
     model, catalog = library.model, library.catalog
     notes: list[str] = []

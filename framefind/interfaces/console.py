@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .config import LIBRARY_ENV
-from .errors import FrameFindError
+from framefind.config import LIBRARY_ENV
+from framefind.errors import FrameFindError
 
 out = Console()
 err = Console(stderr=True)

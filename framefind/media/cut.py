@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -11,22 +9,24 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .errors import FrameFindError
+from framefind.errors import FrameFindError
+from framefind.fsutil import atomic_path
+from framefind.media.video import declared_duration, time_origin
 
 
 @dataclass
-class ClipInfo:
+class VideoCut:
     path: Path
     start: float  # seconds actually covered in the source
     end: float
     duration: float  # of the written file, measured by reopening it
 
 
-def export_clip(source: Path, start: float, end: float, target: Path, *, fast: bool = False) -> ClipInfo:
+def cut_video(source: Path, start: float, end: float, target: Path, *, fast: bool = False) -> VideoCut:
     """Write source[start:end] (seconds from the first video frame) to target as MP4 with +faststart.
 
     Exact mode re-encodes H.264/AAC so the clip begins at the first frame at or after start; fast mode
-    copies packets from the keyframe at or before start, so it may begin earlier (ClipInfo.start says where).
+    copies packets from the keyframe at or before start, so it may begin earlier (VideoCut.start says where).
     """
     source, target = Path(source), Path(target)
     if not source.is_file():
@@ -44,42 +44,24 @@ def export_clip(source: Path, start: float, end: float, target: Path, *, fast: b
             raise FrameFindError(f"{source}: no video stream")
         video = inp.streams.video[0]
         audio = inp.streams.audio[0] if inp.streams.audio else None
-        origin = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
-        total = _duration(inp, video, origin)
+        origin, total = time_origin(video), declared_duration(inp, video)
         if total is not None and start >= total:
             raise FrameFindError(f"{source}: start {start:g} s is beyond the video's duration ({total:.2f} s)")
         end = min(end, total) if total is not None else end  # a too-late end is clamped silently
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory as target, so os.replace is an atomic rename and readers never see half a file.
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            # Seconds count from the video's start time (non-zero in e.g. MPEG-TS or edited MP4s).
+            # Seconds count from the video's first timestamp (non-zero in e.g. MPEG-TS or edited MP4s).
             inp.seek(int((origin + start) / video.time_base), stream=video, backward=True, any_frame=False)
-            with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            with atomic_path(target) as tmp:
                 # +faststart puts the index (moov) first, so browsers can play while loading.
-                copy = _copy if fast else _reencode
-                covered = copy(inp, out, video, audio, origin + start, origin + end)
-            if covered is None:
-                raise FrameFindError(f"{source}: no decodable video between {start:g} s and {end:g} s")
-            duration = _measure(tmp)
-            tmp.chmod(0o644)  # mkstemp makes it owner-only; a clip is meant to be served and shared
-            os.replace(tmp, target)
+                with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+                    copy = _copy if fast else _reencode
+                    covered = copy(inp, out, video, audio, origin + start, origin + end)
+                if covered is None:
+                    raise FrameFindError(f"{source}: no decodable video between {start:g} s and {end:g} s")
+                duration = _measure(tmp)
         except av.FFmpegError as exc:  # e.g. a failed seek or encoder; decode errors are handled in the loops
             raise FrameFindError(f"{source}: cannot cut this video ({exc})") from None
-        finally:
-            tmp.unlink(missing_ok=True)
-    return ClipInfo(target, covered[0] - origin, covered[1] - origin, duration)
-
-
-def _duration(inp: av.container.InputContainer, video: av.VideoStream, origin: float) -> float | None:
-    """Duration in seconds counted from the video's first timestamp (None if the file does not say)."""
-    if video.duration is not None:
-        return float(video.duration * video.time_base)
-    if inp.duration is not None:  # container duration is in microseconds from its own start time
-        return inp.duration / av.time_base - max(0.0, origin - (inp.start_time or 0) / av.time_base)
-    return None
+    return VideoCut(target, covered[0] - origin, covered[1] - origin, duration)
 
 
 def _far_past(packet: av.Packet, t_end: float) -> bool:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .catalog import Item
-from .errors import MediaError
+from framefind.errors import MediaError
+from framefind.linalg import l2_normalize
+from framefind.media.units import Item, ItemFrames
 
 MAX_GAP = 2.0  # seconds a video may go without a sampled frame
 WINDOW = 8.0  # longest segment; longer shots are split into equal windows
@@ -28,7 +29,8 @@ MIN_SHOT = 0.5  # seconds: flashes and flicker shorter than this do not start a 
 CHUNK = 32  # frames per model call
 THUMB_WIDTH = 320
 
-Embed = Callable[[np.ndarray], dict[str, np.ndarray]]
+Vectors = dict[str, np.ndarray]  # space -> (n, dim)
+Embed = Callable[[np.ndarray], Vectors]
 
 
 @dataclass
@@ -129,10 +131,9 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         stream.thread_type = "AUTO"
         stream.codec_context.skip_frame = "NONREF"
         rate = float(stream.average_rate or 25)
-        # Times count from the stream's first timestamp (non-zero in MPEG-TS and edited MP4s), as clips.py does.
-        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        origin = time_origin(stream)
         detector, pending, last_sample, index = ShotDetector(), [], -math.inf, 0
-        declared, last_report = _declared_duration(container, stream), 0.0
+        declared, last_report = declared_duration(container, stream), 0.0
         try:
             for index, frame in enumerate(container.decode(stream)):
                 if stopped():
@@ -174,14 +175,42 @@ def _embed_chunk(scan: VideoScan, pending: list[np.ndarray], embed: Embed) -> No
     pending.clear()
 
 
-def _declared_duration(container, stream) -> float | None:
+def time_origin(stream) -> float:
+    """The video stream's first timestamp in seconds: framefind's times (moments, clips) count from it.
+
+    It is non-zero in MPEG-TS and in edited MP4s; indexing and clip cutting must agree on it.
+    """
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def declared_duration(container, stream) -> float | None:
+    """Duration in seconds counted from :func:`time_origin` (None if the file does not say)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    return container.duration / 1e6 if container.duration else None
+    if container.duration is not None:  # container duration is in microseconds from the container's start
+        offset = time_origin(stream) - (container.start_time or 0) / 1e6
+        return container.duration / 1e6 - max(0.0, offset)
+    return None
 
 
 def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__
+
+
+def pool_segments(scan: VideoScan, window: float = WINDOW) -> tuple[list[Item], list[ItemFrames], Vectors]:
+    """A scanned video's segments: their items, their frames (times, vectors, middle thumbnail), and per
+    space the segment vectors (the normalised mean of each segment's frame vectors). Indexing and a
+    reverse-video query pool the same way, so query and library segments are comparable."""
+    frame_vectors = scan.frame_vectors()
+    items, frames = [], []
+    pooled: dict[str, list[np.ndarray]] = {space: [] for space in frame_vectors}
+    for item, rows in segments(scan, window):
+        items.append(item)
+        frames.append(ItemFrames([scan.times[r] for r in rows], {s: v[rows] for s, v in frame_vectors.items()},
+                                 scan.thumbs[rows[len(rows) // 2]]))
+        for space, vectors in frame_vectors.items():
+            pooled[space].append(vectors[rows].mean(axis=0))
+    return items, frames, {space: l2_normalize(np.stack(rows)) for space, rows in pooled.items()}
 
 
 def segments(scan: VideoScan, window: float = WINDOW) -> list[tuple[Item, list[int]]]:

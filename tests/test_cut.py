@@ -16,8 +16,8 @@ import pytest
 from conftest import skimage_data
 from PIL import Image
 
-from framefind.clips import export_clip
 from framefind.errors import FrameFindError
+from framefind.media.cut import cut_video
 
 SHOTS = ["chelsea.png", "coffee.png", "rocket.jpg"]  # 4 s each, in this order
 SIZE = (320, 240)
@@ -87,7 +87,7 @@ def stream_seconds(path: Path, kind: str) -> float:
 
 def test_exact_clip_matches_the_source_frames(samples, tmp_path):
     source = samples / "bikes.mp4"
-    info = export_clip(source, 2.5, 6.0, tmp_path / "out" / "bikes.mp4")
+    info = cut_video(source, 2.5, 6.0, tmp_path / "out" / "bikes.mp4")
     assert info.path.is_file() and [p.name for p in info.path.parent.iterdir()] == ["bikes.mp4"]  # no temp left
     assert abs(stream_seconds(info.path, "video") - 3.5) < 0.1 and abs(info.duration - 3.5) < 0.1
     assert 2.5 <= info.start < 2.55 and info.end == pytest.approx(6.0, abs=0.05)
@@ -103,7 +103,7 @@ def test_exact_clip_matches_the_source_frames(samples, tmp_path):
 
 
 def test_exact_clip_keeps_audio_as_aac(samples, tmp_path):
-    info = export_clip(samples / "bigbuckbunny.mp4", 1.0, 3.0, tmp_path / "bbb.mp4")
+    info = cut_video(samples / "bigbuckbunny.mp4", 1.0, 3.0, tmp_path / "bbb.mp4")
     with av.open(str(info.path)) as c:
         a = c.streams.audio[0]
         assert a.codec_context.name == "aac" and a.rate == 48000 and a.channels == 6
@@ -114,7 +114,7 @@ def test_exact_clip_keeps_audio_as_aac(samples, tmp_path):
 
 def test_fast_clip_copies_packets_from_the_keyframe_before_start(samples, tmp_path):
     source = samples / "bikes.mp4"
-    info = export_clip(source, 2.5, 6.0, tmp_path / "fast.mp4", fast=True)
+    info = cut_video(source, 2.5, 6.0, tmp_path / "fast.mp4", fast=True)
     with av.open(str(source)) as c:
         v = c.streams.video[0]
         keys = [float(p.pts * v.time_base) for p in c.demux(v) if p.is_keyframe and p.pts is not None]
@@ -133,7 +133,7 @@ def test_fast_clip_copies_packets_from_the_keyframe_before_start(samples, tmp_pa
 
 
 def test_clip_across_a_shot_boundary_has_both_shots(shots_video, speech, tmp_path):
-    info = export_clip(shots_video, 3.0, 5.0, tmp_path / "cut.mp4")
+    info = cut_video(shots_video, 3.0, 5.0, tmp_path / "cut.mp4")
     assert abs(info.duration - 2.0) < 0.1
     refs = shot_images()
     got = [int(np.argmin([np.abs(img - ref).mean() for ref in refs])) for _, img in frames(info.path)]
@@ -143,7 +143,7 @@ def test_clip_across_a_shot_boundary_has_both_shots(shots_video, speech, tmp_pat
 
 
 def test_fast_clip_of_generated_video_starts_at_its_gop(shots_video, tmp_path):
-    info = export_clip(shots_video, 3.0, 5.0, tmp_path / "fast.mp4", fast=True)
+    info = cut_video(shots_video, 3.0, 5.0, tmp_path / "fast.mp4", fast=True)
     assert info.start == pytest.approx(2.0)  # keyframes every 2 s
     got = [int(np.argmin([np.abs(img - ref).mean() for ref in shot_images()])) for _, img in frames(info.path)]
     assert got[0] == 0 and got[-1] == 1 and len(got) >= 75
@@ -153,7 +153,7 @@ def test_variable_frame_rate_uses_timestamps(shots_video, tmp_path):
     vfr = tmp_path / "vfr.mp4"  # 25 fps for the first 2 s, then every other frame (12.5 fps)
     ffmpeg("-i", str(shots_video), "-vf", r"select=lt(t\,2)+not(mod(n\,2))", "-fps_mode", "vfr", "-an",
            "-c:v", "libx264", "-preset", "ultrafast", str(vfr))
-    info = export_clip(vfr, 1.0, 5.0, tmp_path / "cut.mp4")
+    info = cut_video(vfr, 1.0, 5.0, tmp_path / "cut.mp4")
     assert abs(info.duration - 4.0) < 0.1
     times = [t for t, _ in frames(info.path)]
     assert len(times) == 25 + 3 * 25 // 2 + 1 and times[0] == 0
@@ -165,13 +165,13 @@ def test_rotation_is_kept(shots_video, tmp_path):
     with av.open(str(rotated)) as c:
         expected = next(c.decode(video=0)).rotation
     assert expected != 0
-    info = export_clip(rotated, 1.0, 2.0, tmp_path / "cut.mp4")
+    info = cut_video(rotated, 1.0, 2.0, tmp_path / "cut.mp4")
     with av.open(str(info.path)) as c:
         assert next(c.decode(video=0)).rotation == expected
 
 
 def test_end_beyond_duration_is_clamped(samples, tmp_path):
-    info = export_clip(samples / "carphone_pristine.mp4", 1.0, 99.0, tmp_path / "tail.mp4")
+    info = cut_video(samples / "carphone_pristine.mp4", 1.0, 99.0, tmp_path / "tail.mp4")
     assert info.end == pytest.approx(4.004, abs=0.01) and abs(info.duration - 3.0) < 0.1
 
 
@@ -179,7 +179,7 @@ def test_truncated_source_keeps_what_was_decoded(shots_video, tmp_path):
     broken = tmp_path / "broken.mp4"
     data = shots_video.read_bytes()
     broken.write_bytes(data[: len(data) * 2 // 3])  # index is at the front (+faststart), media cut off
-    info = export_clip(broken, 0.0, 12.0, tmp_path / "cut.mp4")
+    info = cut_video(broken, 0.0, 12.0, tmp_path / "cut.mp4")
     assert 2.0 < info.duration < 11.0
 
 
@@ -213,7 +213,7 @@ def test_bad_input_raises_one_line_error(samples, tmp_path, request, case, start
     if case == "m4a":
         source = request.getfixturevalue("m4a")
     with pytest.raises(FrameFindError) as err:
-        export_clip(source, start, end, tmp_path / "out" / "clip.mp4")
+        cut_video(source, start, end, tmp_path / "out" / "clip.mp4")
     message = str(err.value)
     assert source.name in message and reason in message and "\n" not in message
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -239,7 +239,7 @@ def test_clip_plays_in_chromium(samples, tmp_path):
         pytest.skip("Debian package chromium is not installed")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
     site = tmp_path / "site"
-    info = export_clip(samples / "bikes.mp4", 2.5, 6.0, site / "clip.mp4")
+    info = cut_video(samples / "bikes.mp4", 2.5, 6.0, site / "clip.mp4")
     (site / "index.html").write_text(PAGE)
     handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FrameFindError
+from framefind.errors import FrameFindError
+from framefind.media.units import Item, ItemFrames
 
 FORMAT = "framefind-library-1"
 DB_NAME = "catalog.sqlite"
@@ -62,24 +63,6 @@ class FileRow:
     hash: str | None
     status: str
     error: str | None
-
-
-@dataclass
-class ItemFrames:
-    """The sampled frames of one video segment."""
-
-    times: list[float]
-    vectors: dict[str, np.ndarray]  # space -> (n_frames, dim)
-    thumbnail: bytes | None = None
-
-
-@dataclass(frozen=True)
-class Item:
-    """One searchable unit: a whole image, or a video segment from ``start`` to ``end`` seconds."""
-
-    start: float | None = None
-    end: float | None = None
-    frame_time: float | None = None
 
 
 class Catalog:

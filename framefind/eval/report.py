@@ -11,12 +11,12 @@ import html
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .metrics import DEFINITIONS
+from framefind.eval.metrics import DEFINITIONS
+from framefind.fsutil import atomic_write_text
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#ad494a", "#8ca252", "#bd9e39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
@@ -26,14 +26,7 @@ W, H, PAD = 640, 420, 48
 
 
 def write_json(path: Path, data: dict) -> None:
-    _atomic(path, json.dumps(data, indent=2, allow_nan=True))
-
-
-def _atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True))
 
 
 def _esc(value) -> str:
@@ -198,4 +191,4 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}} t
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
 </body></html>
 """
-    _atomic(path, page)
+    atomic_write_text(path, page)

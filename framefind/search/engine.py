@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .errors import FrameFindError, MediaError
-from .media import load_image
-from .model import Model
-from .moments import merge_adjacent, score_hits
-from .vectors import VectorStore
+from framefind.errors import FrameFindError, MediaError
+from framefind.media.images import load_image
+from framefind.models.base import Model
+from framefind.search.moments import merge_adjacent, score_hits
+from framefind.store.catalog import Catalog
+from framefind.store.indexfiles import VectorStore
 
 
 @dataclass

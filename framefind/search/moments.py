@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .model import Model, l2_normalize
-from .vectors import VectorStore
+from framefind.linalg import l2_normalize
+from framefind.models.base import Model
+from framefind.store.catalog import Catalog
+from framefind.store.indexfiles import VectorStore
 
 MERGE_MARGIN = 0.05  # neighbours within this score of a moment's best join it
 CANDIDATES_PER_SEGMENT = 50
@@ -101,11 +102,9 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
 
 def video_query_vectors(model: Model, path: str | Path) -> np.ndarray:
     """Pooled ``image_space`` vectors of a query video's segments, sampled as indexing does."""
-    from .video import scan_video, segments
+    from framefind.media.video import pool_segments, scan_video
 
-    scan = scan_video(path, model.image_size, model.embed_images)
-    frames = scan.frame_vectors()[model.image_space]
-    return l2_normalize(np.stack([frames[rows].mean(axis=0) for _, rows in segments(scan)]))
+    return pool_segments(scan_video(path, model.image_size, model.embed_images))[2][model.image_space]
 
 
 def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndarray, k: int,

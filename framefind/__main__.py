@@ -1,0 +1,5 @@
+"""``python -m framefind``: the command line."""
+
+from framefind.interfaces.cli import app
+
+app()

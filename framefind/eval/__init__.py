@@ -1,0 +1,1 @@
+"""Measuring retrieval quality: datasets, metrics, the evaluation runner and its HTML report."""

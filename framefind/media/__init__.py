@@ -1,0 +1,1 @@
+"""Media: finding and hashing files, decoding images and videos, cutting clips."""
