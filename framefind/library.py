@@ -1,7 +1,15 @@
-"""``Library``: the Python API. One directory holds the catalog and the vector index files."""
+"""``Library``: the Python API. One directory holds the catalog, the index files and the writer lock.
+
+Models: the library records the model the user chose (``model_choice``: name and the options they
+set) and the model searches use (``active_model``: an id). ``index`` embeds with the chosen model;
+only when a run completes does it become the active one, so switching models never leaves searches
+with half a library, and switching back to a model whose vectors are still here re-embeds nothing.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
@@ -9,11 +17,18 @@ from pathlib import Path
 from framefind.config import DEFAULT_MODEL, default_library_dir
 from framefind.errors import FrameFindError, MediaError
 from framefind.models.base import Model, load_model
-from framefind.search.engine import Result, query_vector, run_query, to_result
+from framefind.models.identity import spec_id
+from framefind.search.engine import query_vector, resolve, run_query, to_result
 from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.store.catalog import DB_NAME, Catalog
+from framefind.search.query import Query
+from framefind.search.results import Result, ResultKey
+from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.indexer import IndexReport, index_files
-from framefind.store.indexfiles import INDEX_KINDS, VectorStore
+from framefind.store.indexfiles import VectorStore
+from framefind.store.locks import WriterLock
+from framefind.store.vectors.factory import INDEX_TYPES
+
+_V1_INDEX_FILE = re.compile(r"^(?P<space>\w+)\.(?P<gen>\d+)\.faiss$")
 
 
 class Library:
@@ -27,14 +42,17 @@ class Library:
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         self.directory = directory
         self.catalog = catalog
+        self.lock = WriterLock(directory)
 
     @classmethod
     def open(cls, directory: str | Path | None = None, *, create: bool = True, model: str | None = None,
-             index_type: str | None = None) -> Library:
+             model_options: dict | None = None, index_type: str | None = None) -> Library:
         """Open the library at ``directory`` (default: $FRAMEFIND_LIBRARY or the per-user data dir).
 
-        ``create``: make it if missing. ``model`` / ``index_type`` set them for a new library, or
-        switch an existing one (items of another model are re-embedded by the next ``index``).
+        ``create``: make it if missing. ``model`` (+ ``model_options``): the model the next ``index``
+        embeds with (it becomes the searched model once that run completes). ``index_type``: pin the
+        vector index type (``auto`` chooses by size); the next ``index`` rebuilds to it.
+        A library written by an earlier release is upgraded in place.
         """
         directory = Path(directory).expanduser() if directory else default_library_dir()
         if directory.exists() and not directory.is_dir():
@@ -44,14 +62,18 @@ class Library:
             raise FrameFindError(f"{directory}: not a framefind library (directory holds other files)")
         if not has_catalog and not create:
             raise FrameFindError(f"{directory}: no framefind library here (run 'framefind index PATH' first)")
-        if index_type is not None and index_type not in INDEX_KINDS:
-            raise FrameFindError(f"unknown index type {index_type!r} (choose {', '.join(INDEX_KINDS)})")
+        if index_type is not None and index_type not in INDEX_TYPES:
+            raise FrameFindError(f"unknown index type {index_type!r} (choose {', '.join(INDEX_TYPES)})")
         directory.mkdir(parents=True, exist_ok=True)
-        library = cls(directory, Catalog(directory))
-        if model or library.catalog.meta("model") is None:
-            library.catalog.set_meta("model", model or DEFAULT_MODEL)
-        if index_type or library.catalog.meta("index") is None:
-            library.catalog.set_meta("index", index_type or "flat")
+        library = cls(directory, Catalog(directory, resolve=_resolve_legacy_model))
+        if library.catalog.upgrades:
+            library._adopt_v1_index_files()
+        if model is not None or model_options is not None or library.catalog.meta("model_choice") is None:
+            choice = {"name": model or library.choice["name"], "options": model_options or {}}
+            load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
+            library.catalog.set_meta("model_choice", json.dumps(choice))
+        if index_type is not None or library.catalog.meta("index_type") is None:
+            library.catalog.set_meta("index_type", index_type or "auto")
         return library
 
     def __enter__(self) -> Library:
@@ -61,43 +83,120 @@ class Library:
         self.close()
 
     def close(self) -> None:
+        self.lock.release()
         self.catalog.close()
+
+    # -- models -------------------------------------------------------------------------------------
+    @property
+    def choice(self) -> dict:
+        """The model the user chose for this library: {"name", "options"} (options they set; defaults fill the rest)."""
+        raw = self.catalog.meta("model_choice")
+        return json.loads(raw) if raw else {"name": DEFAULT_MODEL, "options": {}}
 
     @property
     def model_name(self) -> str:
-        return self.catalog.meta("model") or DEFAULT_MODEL
+        return self.model.name
 
     @cached_property
     def model(self) -> Model:
-        return load_model(self.model_name)
+        """The model searches use: the active one, built with the options its vectors were made with."""
+        row = self.catalog.model_row(self.catalog.meta("active_model") or "")
+        if row is None:
+            return self.target_model
+        return load_model(row.name, row.options)
+
+    @cached_property
+    def target_model(self) -> Model:
+        """The model ``index`` embeds with: the user's choice with this release's defaults."""
+        return load_model(self.choice["name"], self.choice["options"])
+
+    @property
+    def model_id(self) -> str:
+        return self.catalog.meta("active_model") or self.target_model.id
 
     @cached_property
     def store(self) -> VectorStore:
-        return VectorStore(self.directory / "index", self.catalog, self.model.spaces,
-                           self.catalog.meta("index") or "flat")
+        return self._store(self.model_id, self.model)
 
-    def index(self, paths: Iterable[str | Path] | None = None, *,
+    def _store(self, model_id: str, model: Model) -> VectorStore:
+        return VectorStore(self.directory / "index", self.catalog, model_id, model.spaces,
+                           self.catalog.meta("index_type") or "auto")
+
+    def models(self) -> list[dict]:
+        """Every model with vectors in this library: id, name, options, contents embedded, active or not."""
+        active = self.catalog.meta("active_model")
+        return [{"id": row.id, "name": row.name, "options": row.options, "contents": count, "active": row.id == active}
+                for row, count in self.catalog.models()]
+
+    def drop_model(self, model_id: str) -> int:
+        """Delete a model's vectors and index files (not the active model's); returns its content count."""
+        if model_id == self.catalog.meta("active_model"):
+            raise FrameFindError(f"{model_id}: is the active model; index with another model first")
+        if self.catalog.model_row(model_id) is None:
+            raise FrameFindError(f"{model_id}: no such model in {self.directory}")
+        with self.lock.acquire():
+            count = self.catalog.drop_model(model_id)
+            for path in (self.directory / "index" / model_id).glob("*"):
+                path.unlink(missing_ok=True)
+            (self.directory / "index" / model_id).rmdir() if (self.directory / "index" / model_id).is_dir() else None
+        return count
+
+    # -- indexing ------------------------------------------------------------------------------------
+    def index(self, paths: Iterable[str | Path] | None = None, *, wait: bool = False,
               on_error: Callable[[str, str], None] = lambda path, reason: None,
               on_warning: Callable[[str, str], None] = lambda path, reason: None,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
-        """Index new, changed and deleted files under ``paths`` (default: every folder indexed before)."""
+              on_wait: Callable[[int | None], None] = lambda pid: None,
+              on_rebuild: Callable[[str, str, int], None] = lambda space, kind, n: None,
+              progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
+        """Index new, changed and deleted files under ``paths`` (default: every folder indexed before).
+
+        Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
+        """
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
-        report = index_files(self.catalog, self.model, roots, on_error=on_error, on_warning=on_warning,
-                             progress=progress)
-        if not report.interrupted:
-            for space in self.model.spaces:
-                self.store.index(space)  # write the index files now, not on the first search
+        with self.lock.acquire(wait=wait, on_wait=on_wait):
+            model = self.target_model
+            self.catalog.register_model(model.id, model.name, model.options(), model.spec())
+            if self.catalog.meta("active_model") is None:
+                self.catalog.set_meta("active_model", model.id)
+            report = index_files(self.catalog, model, roots, on_error=on_error, on_warning=on_warning,
+                                 progress=progress)
+            if not report.interrupted:
+                store = self._store(model.id, model)
+                for space in model.spaces:  # write the index files now, not on the first search
+                    store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n))
+                self.catalog.set_meta("active_model", model.id)
+                self.__dict__.pop("model", None)
+                self.__dict__.pop("store", None)
         return report
 
-    def search(self, query: str | None = None, *, image: str | Path | None = None,
+    def _adopt_v1_index_files(self) -> None:
+        """After an upgrade from 0.1.0: its index files hold the same item ids; move them into the
+        active model's folder instead of rebuilding them."""
+        active, index = self.catalog.meta("active_model"), self.directory / "index"
+        kind = self.catalog.meta("index_type")
+        if not active or not index.is_dir():
+            return
+        for path in index.iterdir():
+            if match := _V1_INDEX_FILE.match(path.name):
+                target = index / active / f"{match['space']}.{match['gen']}.{'flat' if kind == 'auto' else kind}.faiss"
+                target.parent.mkdir(exist_ok=True)
+                path.replace(target)
+
+    # -- searching ------------------------------------------------------------------------------------
+    def search(self, query: str | Query | None = None, *, image: str | Path | None = None,
                video: str | Path | None = None, k: int = 10, min_score: float | None = None) -> list[Result]:
-        """Rank images and video moments against a text query, an example image or an example video."""
-        if video is not None:
-            return self.similar_videos(video, k=k, min_score=min_score)
-        space, vector = query_vector(self.model, query, image)
-        return run_query(self.catalog, self.store, space, vector, k, min_score)
+        """Rank images and video moments against a Query, or a text, an example image or an example video."""
+        if not isinstance(query, Query):
+            if sum(x is not None for x in (query, image, video)) != 1:
+                raise FrameFindError("give one of: a text query, an example image or an example video")
+            query = Query.of(query, image=image, video=video, k=k, min_score=min_score)
+        query = query.checked()
+        if query.terms[0].kind == "video":
+            return self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score)
+        space, vector = query_vector(self.model, query)
+        return run_query(self.catalog, self.store, space, vector, query)
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
                        method: str = "aligned") -> list[Result]:
@@ -110,20 +209,60 @@ class Library:
         except MediaError as exc:
             raise FrameFindError(str(exc)) from None
         ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method)
-        return [to_result(s, i, info) for s, i, info in ranked if min_score is None or s >= min_score]
+        return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
 
-    def thumbnail(self, item_id: int) -> bytes | None:
-        """The JPEG thumbnail of a video segment (images are their own thumbnail)."""
-        return self.catalog.thumbnail(item_id)
+    def resolve(self, key: str | ResultKey) -> list[ItemInfo]:
+        """What a stable result key refers to now (after re-indexing, moves or a model change)."""
+        key = ResultKey.parse(key) if isinstance(key, str) else key
+        return resolve(self.catalog, self.model_id, key)
+
+    def thumbnail(self, target: Result | str | ResultKey, at: float | None = None) -> bytes | None:
+        """A small JPEG: of an image, or of a video moment's frame nearest to ``at`` (default: its best frame)."""
+        if isinstance(target, Result):
+            target, at = target.key, target.frame_time if at is None else at
+        key = ResultKey.parse(target) if isinstance(target, str) else target
+        at = at if at is not None else key.start
+        row = self.catalog.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? ORDER BY ABS(at - ?) LIMIT 1",
+                                      (key.content, at or 0.0)).fetchone()
+        return row[0] if row else self._image_thumbnail(key.content)
+
+    def _image_thumbnail(self, content: str) -> bytes | None:
+        """Images indexed by 0.1.0 have no thumbnail yet: make it from the file once, and keep it."""
+        from framefind.media.images import load_image
+
+        for info in self.catalog.content_items(content, self.model_id)[:1]:
+            if info.kind != "image":
+                return None
+            try:
+                jpeg = load_image(info.paths[0], self.model.image_size, thumbnail=True)[2]
+            except MediaError:
+                return None
+            with self.catalog.transaction():
+                self.catalog.put_thumbnail(content, 0.0, jpeg)
+            return jpeg
+        return None
 
     def info(self) -> dict:
         disk = sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
+        store = self.store
         return {
             "library": str(self.directory),
-            "model": self.model_name,
-            "index": self.catalog.meta("index"),
-            **self.catalog.stats(),
+            "model": self.model.name,
+            "model_id": self.model_id,
+            "index": self.catalog.meta("index_type"),
+            "index_files": {space: store.kind(space) for space in self.model.spaces},
+            **self.catalog.stats(self.model_id),
+            "models": self.models(),
             "roots": self.catalog.roots(),
             "disk_bytes": disk,
             "recent_failures": [{"path": p, "error": e} for p, e in self.catalog.failures(5)],
         }
+
+
+def _resolve_legacy_model(name: str, options: dict) -> tuple[str, str, dict, dict]:
+    """A model name recorded by 0.1.0, with that release's options -> (id, name, options, spec) today."""
+    try:
+        model = load_model(name, options)
+    except FrameFindError:  # e.g. a clip: checkpoint directory that is gone: keep its vectors under a name
+        return spec_id("legacy", {"name": name}), name, {}, {"legacy": name}
+    return model.id, model.name, model.options(), model.spec()

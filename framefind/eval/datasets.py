@@ -195,24 +195,25 @@ def parse_target(text: str, root: Path) -> Target:
 
 
 # -- library items -> units -------------------------------------------------------------------------
-def item_rows(catalog: Catalog, paths: list[str]) -> dict[str, list[tuple[int, float | None, float | None]]]:
-    """Path -> [(item id, start, end)] for the indexed files among ``paths`` (via content hash)."""
+ItemRow = tuple[int, float | None, float | None]  # (item id, start, end)
+
+
+def item_rows(catalog: Catalog, model_id: str, paths: list[str]) -> dict[str, list[ItemRow]]:
+    """Path -> [(item id, start, end)] of one model, for the indexed files among ``paths`` (via content hash)."""
     found: dict[str, list] = {}
-    sql = ("SELECT f.path, i.id, i.start, i.end FROM files f JOIN items i ON i.hash = f.hash "
+    sql = ("SELECT f.path, i.id, i.start, i.end FROM files f JOIN items i ON i.hash = f.hash AND i.model = ? "
            "WHERE f.status = 'ok' AND f.path IN ({}) ORDER BY f.path, i.id")
-    for begin in range(0, len(paths), 500):  # stay under SQLite's bound-parameter limit
-        chunk = paths[begin : begin + 500]
-        for path, item_id, start, end in catalog.db.execute(sql.format(",".join("?" * len(chunk))), chunk):
-            found.setdefault(path, []).append((item_id, start, end))
+    for path, item_id, start, end in catalog.rows_in(sql, (model_id,), paths):
+        found.setdefault(path, []).append((item_id, start, end))
     return found
 
 
-def labelled_units(catalog: Catalog, space: str, entries: list[tuple[str, str]],
+def labelled_units(catalog: Catalog, model_id: str, space: str, entries: list[tuple[str, str]],
                    notes: list[str]) -> tuple[list[Unit], np.ndarray]:
     """One unit per labelled file with its vector (a video: the normalised mean of its segments)."""
-    rows = item_rows(catalog, [path for path, _ in entries])
+    rows = item_rows(catalog, model_id, [path for path, _ in entries])
     ids = sorted({item for items in rows.values() for item, _, _ in items})
-    got_ids, vecs = catalog.vectors(space, ids)
+    got_ids, vecs = catalog.vectors(model_id, space, ids)
     by_id = {int(i): row for i, row in zip(got_ids, vecs, strict=True)}
     units, means = [], []
     for path, label in entries:
@@ -225,14 +226,14 @@ def labelled_units(catalog: Catalog, space: str, entries: list[tuple[str, str]],
     return units, l2_normalize(np.array(means, dtype=np.float32).reshape(len(means), -1))
 
 
-def item_units(catalog: Catalog, space: str, roots: list[str]) -> tuple[list[Unit], np.ndarray]:
+def item_units(catalog: Catalog, model_id: str, space: str, roots: list[str]) -> tuple[list[Unit], np.ndarray]:
     """One unit per library item under ``roots`` (an image, or a video segment), with its vector."""
     paths = sorted(path for path, row in catalog.files_under(roots).items() if row.status == "ok")
     by_item: dict[int, tuple[list[str], float | None, float | None]] = {}
-    for path, items in item_rows(catalog, paths).items():
+    for path, items in item_rows(catalog, model_id, paths).items():
         for item_id, start, end in items:
             by_item.setdefault(item_id, ([], start, end))[0].append(path)
-    ids, vecs = catalog.vectors(space, sorted(by_item))
+    ids, vecs = catalog.vectors(model_id, space, sorted(by_item))
     units = []
     for item_id in ids:
         item_paths, start, end = by_item[int(item_id)]
@@ -246,25 +247,25 @@ def library_task(library, dataset: Dataset, queries: Dataset | None):
     """(Task, gallery units) for ``dataset`` (+ an explicit query set) from a library that indexed them."""
     from framefind.eval.runner import leave_one_out, query_set, text_queries
 
-    model, catalog = library.model, library.catalog
+    model, catalog, model_id = library.model, library.catalog, library.model_id
     notes: list[str] = []
     golden = dataset if dataset.kind == "golden" else queries if queries and queries.kind == "golden" else None
     if golden is not None:
         if dataset.kind == "golden":
-            units, vectors = item_units(catalog, model.text_space, dataset.roots)
+            units, vectors = item_units(catalog, model_id, model.text_space, dataset.roots)
         else:
-            units, vectors = labelled_units(catalog, model.text_space, dataset.entries, notes)
+            units, vectors = labelled_units(catalog, model_id, model.text_space, dataset.entries, notes)
         relevant = [np.array([row for row, unit in enumerate(units) if any(t.matches(unit) for t in q.targets)],
                              dtype=np.int64) for q in golden.queries]
         texts = [q.text for q in golden.queries]
         task = text_queries(vectors, relevant, model.embed_texts(texts) if texts else vectors[:0], texts)
     elif queries is not None:
-        units, vectors = labelled_units(catalog, model.image_space, dataset.entries, notes)
-        q_units, q_vectors = labelled_units(catalog, model.image_space, queries.entries, notes)
+        units, vectors = labelled_units(catalog, model_id, model.image_space, dataset.entries, notes)
+        q_units, q_vectors = labelled_units(catalog, model_id, model.image_space, queries.entries, notes)
         task = query_set(vectors, [u.label for u in units], [u.key for u in units], q_vectors,
                          [u.label for u in q_units], [u.key for u in q_units])
     else:
-        units, vectors = labelled_units(catalog, model.image_space, dataset.entries, notes)
+        units, vectors = labelled_units(catalog, model_id, model.image_space, dataset.entries, notes)
         task = leave_one_out(vectors, [u.label for u in units], [u.key for u in units])
     task.notes[:0] = notes
     return task, units

@@ -24,10 +24,11 @@ import numpy as np
 from framefind.errors import FrameFindError
 from framefind.eval.metrics import mean_metrics, precision_recall_curve, query_metrics
 from framefind.linalg import l2_normalize
-from framefind.store.indexfiles import FAISS_FACTORY
+from framefind.store.vectors.faiss import FACTORY, HNSW_EF_SEARCH, nlist_for, nprobe_for
 
 METRICS = ("cosine", "l2")
-INDEXES = {**FAISS_FACTORY, "ivf-flat": "IVF{nlist},Flat", "ivf-sq8": "IVF{nlist},SQ8"}  # the library's + IVF
+# The library's own index types and sizing (row numbers are the ids here, so no IDMap), plus IVF-Flat.
+INDEXES = {kind: factory.removeprefix("IDMap2,") for kind, factory in FACTORY.items()} | {"ivf-flat": "IVF{nlist},Flat"}
 REDUCTIONS = ("pca", "random")
 CURVE_DEPTH = 100  # ranks searched for the precision-recall curve (metrics use the first k)
 
@@ -186,14 +187,15 @@ def build_index(vectors: np.ndarray, config: Config) -> tuple[object, dict]:
 
     n, dim = vectors.shape
     params: dict = {}
-    nlist = max(1, min(int(round(math.sqrt(n))), n // 39, 4096))  # k-means wants >= 39 points per list
+    nlist = nlist_for(n)
     metric = faiss.METRIC_INNER_PRODUCT if config.metric == "cosine" else faiss.METRIC_L2
     index = faiss.index_factory(dim, INDEXES[config.index].format(nlist=nlist), metric)
     if config.index.startswith("ivf"):
-        params = {"nlist": nlist, "nprobe": max(1, nlist // 4)}
+        params = {"nlist": nlist, "nprobe": nprobe_for(nlist)}
         faiss.extract_index_ivf(index).nprobe = params["nprobe"]
     if config.index == "hnsw":
-        params = {"M": 32, "efSearch": index.hnsw.efSearch}
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        params = {"M": 32, "efSearch": HNSW_EF_SEARCH}
     index.train(vectors)
     index.add(vectors)
     return index, params

@@ -39,18 +39,25 @@ def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files [default: all indexed before]")] = None,
     library: LibraryOption = None,
     model: Annotated[str | None, typer.Option(help="effnet-conse (default, offline) or clip:PATH")] = None,
-    index_type: Annotated[str | None, typer.Option("--index-type", help="flat (default), sq8 or hnsw")] = None,
+    index_type: Annotated[str | None, typer.Option(
+        "--index-type", help="auto (default: exact while small, then approximate), flat, sq8, hnsw or ivf-sq8")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If another index run holds the library, wait for it")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded."""
     from framefind.library import Library
 
     with Library.open(library, model=model, index_type=index_type) as lib:
+        for line in lib.catalog.upgrades:
+            notice(f"framefind: {lib.directory}: {line}")
         columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
             task = bar.add_task("index", total=None)
-            report = lib.index(paths, on_error=report_skipped, on_warning=report_warning,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+            report = lib.index(
+                paths, wait=wait, on_error=report_skipped, on_warning=report_warning,
+                on_wait=lambda pid: notice(f"framefind: waiting for another index run (pid {pid}) to finish"),
+                on_rebuild=_announce_rebuild,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s)")
@@ -62,6 +69,11 @@ def index(
             raise typer.Exit(2 if report.failed == report.scanned else 0)
 
 
+def _announce_rebuild(space: str, kind: str, n: int) -> None:
+    if kind != "flat" or n >= 20_000:  # builds worth a line: approximate types, or big exact ones
+        notice(f"framefind: building the {space} index ({kind}, {n} items)")
+
+
 @app.command()
 @one_line_errors
 def search(
@@ -70,6 +82,8 @@ def search(
     video: Annotated[Path | None, typer.Option("--video", help="Find videos similar to this clip")] = None,
     k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only images or only videos (image, video)")] = None,
+    under: Annotated[list[Path] | None, typer.Option("--in", help="Only files in this folder (repeatable)")] = None,
     save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
     fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
     library: LibraryOption = None,
@@ -77,11 +91,14 @@ def search(
 ) -> None:
     """Search by text, by example image or by example video: images and video moments, best first."""
     from framefind.library import Library
+    from framefind.search.query import Query
 
     if sum(x is not None for x in (query, image, video)) != 1:
         raise FrameFindError("give one of: a text query, --image FILE or --video FILE")
+    request = Query.of(query, image=image, video=video, k=k, min_score=min_score, kinds=tuple(kind or ()),
+                       under=tuple(under or ()))
     with Library.open(library, create=False) as lib:
-        results = lib.search(query, image=image, video=video, k=k, min_score=min_score)
+        results = lib.search(request)
     if save_clips:
         _save_clips(results, save_clips, fast)
     if as_json:
@@ -144,13 +161,44 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         print(json.dumps(stats, indent=2))
         return
     table = Table(show_header=False, show_edge=False)
-    for key in ("library", "model", "index", "files", "images", "videos", "video_seconds", "items", "failed", "roots"):
+    for key in ("library", "model", "model_id", "index", "files", "images", "videos", "video_seconds", "items",
+                "failed", "roots"):
         value = stats[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    table.add_row("index files", ", ".join(f"{space}: {kind or 'not written yet'}"
+                                           for space, kind in stats["index_files"].items()))
+    for model in stats["models"]:
+        table.add_row("model" + (" (active)" if model["active"] else ""),
+                      f"{model['id']} ({model['name']}, {model['contents']} contents)")
     table.add_row("disk use", f"{stats['disk_bytes'] / 1e6:.1f} MB")
     out.print(table)
     for failure in stats["recent_failures"]:
         out.print(f"failed: {failure['path']}: {failure['error']}", markup=False, highlight=False)
+
+
+@app.command()
+@one_line_errors
+def models(
+    drop: Annotated[str | None, typer.Option("--drop", help="Delete this model's vectors (not the active one)")] = None,
+    library: LibraryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The models whose vectors this library holds; --drop ID deletes one (switching back then re-embeds)."""
+    from framefind.library import Library
+
+    with Library.open(library, create=False) as lib:
+        if drop:
+            notice(f"dropped {drop}: vectors of {lib.drop_model(drop)} contents")
+        rows = lib.models()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("id", "name", "contents", "active"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(row["id"], row["name"], str(row["contents"]), "yes" if row["active"] else "")
+    out.print(table)
 
 
 app.command(name="eval")(eval_command)

@@ -120,15 +120,13 @@ def eval_command(
 
 
 def _library_model(library: Path | None) -> str | None:
-    from framefind.store.catalog import DB_NAME, Catalog
+    from framefind.library import Library
+    from framefind.store.catalog import DB_NAME
 
     if library is None or not (library.expanduser() / DB_NAME).exists():
         return None
-    catalog = Catalog(library.expanduser())
-    try:
-        return catalog.meta("model")
-    finally:
-        catalog.close()
+    with Library.open(library.expanduser(), create=False) as lib:
+        return lib.choice["name"]
 
 
 def _full_dims(model_names: list[str], image_queries: bool) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -14,10 +15,17 @@ from framefind.media.files import HEIF_EXTENSIONS  # noqa: F401 (importing it re
 MAX_PIXELS = 200_000_000  # decompression-bomb guard: larger images are refused before decoding
 Image.MAX_IMAGE_PIXELS = None  # our own check above replaces Pillow's warning-then-error pair
 _EXIF_ORIENTATION = 0x0112
+THUMB_SIZE = 320
+# Bump when decoded pixels change for the same file (crop, resampling, draft scale): part of every model's id.
+IMAGE_PIXELS = "draft-exif-centre-crop-bilinear/1"
 
 
-def load_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode an image to ``size``x``size`` uint8 RGB (centre crop), plus its upright (width, height).
+Decoded = tuple[np.ndarray, tuple[int, int], bytes | None]  # (pixels, upright width x height, thumbnail JPEG)
+
+
+def load_image(path: str | Path, size: int, thumbnail: bool = False) -> Decoded:
+    """Decode an image to ``size``x``size`` uint8 RGB (centre crop), its upright (width, height), and
+    with ``thumbnail`` a small JPEG of the whole picture (for grids: no UI decodes a 20 MP original).
 
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still covers ``size``:
     for multi-megapixel photos, decoding costs more than the model. EXIF orientation is applied.
@@ -35,8 +43,9 @@ def load_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]
             im.draft("RGB", (size, size))
             im = ImageOps.exif_transpose(im)
             im = _to_rgb(im)
+            thumb = thumbnail_jpeg(im) if thumbnail else None
             im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8), upright
+            return np.asarray(im, dtype=np.uint8), upright, thumb
     except MediaError:
         raise
     except PermissionError:
@@ -47,6 +56,15 @@ def load_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]
         raise MediaError(path, "not a readable image (unknown or unsupported format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def thumbnail_jpeg(image: Image.Image) -> bytes:
+    """A JPEG at most THUMB_SIZE pixels on its longer side (images and video frames alike)."""
+    image = image.copy()
+    image.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -10,10 +10,9 @@ for typical H.264); a cut is then seen at most a few frames late.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,30 @@ from PIL import Image
 
 from framefind.errors import MediaError
 from framefind.linalg import l2_normalize
+from framefind.media.images import thumbnail_jpeg
 from framefind.media.units import Item, ItemFrames
 
-MAX_GAP = 2.0  # seconds a video may go without a sampled frame
-WINDOW = 8.0  # longest segment; longer shots are split into equal windows
-MIN_SHOT = 0.5  # seconds: flashes and flicker shorter than this do not start a shot
+# Bump when frame pixels change for the same settings (conversion, crop): part of every model's id.
+FRAME_PIXELS = "rgb24-swscale-centre-crop/1"
 CHUNK = 32  # frames per model call
-THUMB_WIDTH = 320
 
 Vectors = dict[str, np.ndarray]  # space -> (n, dim)
 Embed = Callable[[np.ndarray], Vectors]
+
+
+@dataclass(frozen=True)
+class VideoSampling:
+    """How a video becomes segments. These shape the vectors, so they are part of a model's id and
+    are recorded in the library: a query video is sampled exactly as the library's videos were."""
+
+    max_gap: float = 2.0  # seconds a video may go without a sampled frame
+    window: float = 8.0  # longest segment; longer shots are split into equal windows
+    min_shot: float = 0.5  # seconds: flashes and flicker shorter than this do not start a shot
+    cut_threshold: float = 0.10  # mean absolute luma difference a cut must exceed ...
+    cut_ratio: float = 3.0  # ... and this multiple of the recent frame-to-frame motion
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -54,8 +67,8 @@ class ShotDetector:
     (a cut must stand out from the motion of the frames before it, as in PySceneDetect's adaptive
     detector)."""
 
-    def __init__(self, threshold: float = 0.10, ratio: float = 3.0) -> None:
-        self.threshold, self.ratio = threshold, ratio
+    def __init__(self, sampling: VideoSampling) -> None:
+        self.threshold, self.ratio, self.min_shot = sampling.cut_threshold, sampling.cut_ratio, sampling.min_shot
         self.previous: np.ndarray | None = None
         self.recent: list[float] = []
         self.last_cut = 0.0
@@ -67,7 +80,7 @@ class ShotDetector:
         diff = float(np.mean(np.abs(signature - previous)))
         baseline = float(np.mean(self.recent)) if self.recent else 0.0
         self.recent = [*self.recent[-9:], diff]
-        if diff > self.threshold and diff > self.ratio * baseline + 0.02 and time - self.last_cut >= MIN_SHOT:
+        if diff > self.threshold and diff > self.ratio * baseline + 0.02 and time - self.last_cut >= self.min_shot:
             self.last_cut = time
             self.recent = []
             return True
@@ -101,15 +114,7 @@ def model_pixels(frame, size: int) -> tuple[np.ndarray, Image.Image, tuple[int, 
     return rgb[top : top + size, left : left + size], Image.fromarray(rgb), (w, h)
 
 
-def thumbnail_jpeg(image: Image.Image) -> bytes:
-    image = image.copy()
-    image.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=80)
-    return out.getvalue()
-
-
-def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_GAP,
+def scan_video(path: str | Path, size: int, embed: Embed, sampling: VideoSampling,
                stopped: Callable[[], bool] = lambda: False,
                progress: Callable[[float], None] = lambda fraction: None) -> VideoScan:
     """Decode ``path`` once: detect shots, sample frames, embed them in chunks, keep thumbnails.
@@ -132,7 +137,7 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
         stream.codec_context.skip_frame = "NONREF"
         rate = float(stream.average_rate or 25)
         origin = time_origin(stream)
-        detector, pending, last_sample, index = ShotDetector(), [], -math.inf, 0
+        detector, pending, last_sample, index = ShotDetector(sampling), [], -math.inf, 0
         declared, last_report = declared_duration(container, stream), 0.0
         try:
             for index, frame in enumerate(container.decode(stream)):
@@ -142,7 +147,7 @@ def scan_video(path: str | Path, size: int, embed: Embed, max_gap: float = MAX_G
                 cut = detector.is_cut(luma_signature(frame), time)
                 if cut or not scan.shots:
                     scan.shots.append(0.0 if not scan.shots else time)
-                if cut or time - last_sample >= max_gap or not scan.times:
+                if cut or time - last_sample >= sampling.max_gap or not scan.times:
                     pixels, upright, scan.size = model_pixels(frame, size)
                     scan.times.append(time)
                     scan.thumbs.append(thumbnail_jpeg(upright))
@@ -197,7 +202,7 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__
 
 
-def pool_segments(scan: VideoScan, window: float = WINDOW) -> tuple[list[Item], list[ItemFrames], Vectors]:
+def pool_segments(scan: VideoScan, window: float) -> tuple[list[Item], list[ItemFrames], Vectors]:
     """A scanned video's segments: their items, their frames (times, vectors, middle thumbnail), and per
     space the segment vectors (the normalised mean of each segment's frame vectors). Indexing and a
     reverse-video query pool the same way, so query and library segments are comparable."""
@@ -213,7 +218,7 @@ def pool_segments(scan: VideoScan, window: float = WINDOW) -> tuple[list[Item], 
     return items, frames, {space: l2_normalize(np.stack(rows)) for space, rows in pooled.items()}
 
 
-def segments(scan: VideoScan, window: float = WINDOW) -> list[tuple[Item, list[int]]]:
+def segments(scan: VideoScan, window: float) -> list[tuple[Item, list[int]]]:
     """Shots, long ones split into equal windows of at most ``window`` s, each with its frame indices."""
     bounds = [*scan.shots, scan.duration]
     out: list[tuple[Item, list[int]]] = []

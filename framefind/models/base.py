@@ -13,23 +13,67 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from framefind.errors import FrameFindError
+from framefind.media.images import IMAGE_PIXELS
+from framefind.media.video import FRAME_PIXELS, VideoSampling
+from framefind.models.identity import spec_id
 
+# Bump when the ONNX conversions (convert.py) change what a graph computes: part of every model's id.
+GRAPH_VERSION = 1
 ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
 
 
 class Model(ABC):
-    """Embeds decoded images and text queries. Heavy sessions load lazily, on first use."""
+    """Embeds decoded images and text queries. Heavy sessions load lazily, on first use.
 
-    id: str  # stored per item: a library knows which items a model change must re-embed
+    ``name`` is what the user chose (``effnet-conse``, ``clip:PATH``); ``options`` are the settings
+    that shape vectors and may be chosen per library (recorded in it, so a library always searches
+    with the settings it was indexed with); ``id`` digests everything that changes a vector.
+    """
+
+    family: str  # the id's readable prefix
+    name: str
     spaces: dict[str, int]  # space name -> dimension
     text_space: str  # the space text queries are compared in
     image_space: str  # the space example-image queries are compared in
     image_size: int = 224
+
+    def __init__(self, options: dict | None = None) -> None:
+        options = dict(options or {})
+        video = options.pop("video", {})
+        try:
+            self.sampling = VideoSampling(**video)
+        except TypeError as exc:
+            raise FrameFindError(f"model option video: {exc} (known: {', '.join(VideoSampling().to_dict())})") from None
+        self._configure(options)
+        if options:
+            raise FrameFindError(f"{self.name}: unknown model option(s) {', '.join(sorted(options))}")
+
+    def _configure(self, options: dict) -> None:
+        """Take this model's own options out of ``options`` (what is left over is an error)."""
+        return None
+
+    def options(self) -> dict:
+        """The chosen settings, as recorded in a library (``load_model(name, options)`` rebuilds the model)."""
+        return {"video": self.sampling.to_dict()}
+
+    @abstractmethod
+    def weights(self) -> dict:
+        """Content digests of every weight and vocabulary file, plus graph/preprocessing versions."""
+
+    def spec(self) -> dict:
+        return {"family": self.family, "weights": self.weights(), "options": self.options(),
+                "pixels": {"image": IMAGE_PIXELS, "video": FRAME_PIXELS}, "spaces": self.spaces}
+
+    @cached_property
+    def id(self) -> str:
+        """Stored with every vector: a library knows which vectors a model change makes stale."""
+        return spec_id(self.family, self.spec())
 
     @abstractmethod
     def embed_images(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
@@ -40,16 +84,16 @@ class Model(ABC):
         """Texts -> L2-normalised float32 ``(n, dim)`` in ``text_space``."""
 
 
-def load_model(name: str) -> Model:
+def load_model(name: str, options: dict | None = None) -> Model:
     """Build a model by registry name; ``clip:PATH_OR_HUB_ID`` selects a CLIP checkpoint."""
     if name == "effnet-conse":
         from framefind.models.conse import ConseModel
 
-        return ConseModel()
+        return ConseModel(options)
     if name.startswith("clip:"):
         from framefind.models.clip import ClipModel
 
-        return ClipModel(name.removeprefix("clip:"))
+        return ClipModel(name.removeprefix("clip:"), options)
     raise FrameFindError(f"unknown model {name!r} (choose effnet-conse or clip:PATH)")
 
 

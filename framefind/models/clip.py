@@ -7,7 +7,6 @@ and indexing then run through ONNX Runtime only, without torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
@@ -16,27 +15,42 @@ import numpy as np
 
 from framefind.config import model_cache_dir
 from framefind.errors import FrameFindError
-from framefind.models.base import Model, embed_text_batches, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, Model, embed_text_batches, ensure_file, onnx_session
+from framefind.models.identity import files_digest, text_digest
 
 SPACE = "clip"
 
 
 class ClipModel(Model):
+    family = "clip"
     text_space = SPACE
     image_space = SPACE
 
-    def __init__(self, name: str) -> None:
-        if not name:
+    def __init__(self, source: str, options: dict | None = None) -> None:
+        if not source:
             raise FrameFindError("clip: give a checkpoint directory or hub id (e.g. clip:~/models/clip-vit-b32)")
-        path = Path(name).expanduser()
+        path = Path(source).expanduser()
         if path.is_dir():
-            name = str(path.resolve())  # the same checkpoint gets the same id from any working directory
-        elif name.startswith(("/", ".", "~")):
-            raise FrameFindError(f"clip:{name}: no such checkpoint directory")
-        self.source = name
-        self.id = f"clip:{name}"
-        key = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
-        self.directory = model_cache_dir() / "models" / f"clip-{key}"
+            source = str(path.resolve())  # the same checkpoint is found from any working directory
+        elif source.startswith(("/", ".", "~")):
+            raise FrameFindError(f"clip:{source}: no such checkpoint directory")
+        self.source, self.name = source, f"clip:{source}"
+        super().__init__(options)
+
+    @cached_property
+    def digest(self) -> str:
+        """A checkpoint directory by content (every file in it); a hub id by name (it cannot be read offline)."""
+        path = Path(self.source)
+        if path.is_dir():
+            return files_digest(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        return text_digest([f"hub:{self.source}"])
+
+    def weights(self) -> dict:
+        return {"checkpoint": self.digest, "graph": GRAPH_VERSION}
+
+    @cached_property
+    def directory(self) -> Path:
+        return model_cache_dir() / "models" / f"clip-{self.digest}-g{GRAPH_VERSION}"
 
     @cached_property
     def _meta(self) -> dict:

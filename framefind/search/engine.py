@@ -1,77 +1,76 @@
-"""Queries: text or an example image -> query vector -> ANN search in the right space -> results."""
+"""A Query in, Results out: embed the terms, search the right space, describe and score the hits.
+
+The hot path makes a bounded number of SQLite queries whatever k is: one for the allowed ids (only
+with filters), one to describe every hit, one for the frames of every video hit (IN lists of up to
+500 ids each), never one per hit.
+"""
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
 from framefind.media.images import load_image
 from framefind.models.base import Model
-from framefind.search.moments import merge_adjacent, score_hits
-from framefind.store.catalog import Catalog
+from framefind.search.moments import Hit, merge_adjacent, score_hits
+from framefind.search.query import Query, Term
+from framefind.search.results import Result, ResultKey
+from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.indexfiles import VectorStore
 
-
-@dataclass
-class Result:
-    path: str
-    score: float
-    kind: str
-    item_id: int
-    start: float | None = None
-    end: float | None = None
-    frame_time: float | None = None
-    width: int | None = None
-    height: int | None = None
-    duplicates: list[str] = field(default_factory=list)  # other paths with the same content
-    clip: str | None = None  # an exported clip of this moment (search --save-clips)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        if self.kind != "video":  # start/end/frame_time mean something for video moments only
-            for key in ("start", "end", "frame_time", "clip"):
-                out.pop(key)
-        elif self.clip is None:
-            out.pop("clip")
-        return out
+OVERFETCH = 5  # several segments of one video may merge into one moment: fetch more than k
 
 
-def query_vector(model: Model, text: str | None, image: str | Path | None) -> tuple[str, np.ndarray]:
-    """(space, 1 x dim vector) for a text or an example-image query."""
-    if (text is None) == (image is None):
-        raise FrameFindError("give either a text query or an example image, not both")
-    if image is not None:
-        if not Path(image).is_file():
-            raise FrameFindError(f"{image}: no such file")
-        try:
-            pixels, _ = load_image(image, model.image_size)
-        except MediaError as exc:
-            raise FrameFindError(str(exc)) from None
-        return model.image_space, model.embed_images(pixels[None])[model.image_space]
-    if not text or not text.strip():
-        raise FrameFindError("empty query: give some words to search for")
-    return model.text_space, model.embed_texts([text.strip()])
+def query_vector(model: Model, query: Query) -> tuple[str, np.ndarray]:
+    """(space, 1 x dim unit vector): the weighted sum of the terms' vectors (negative weights subtract).
+
+    With any text term the query lives in the text space (an image term then contributes its vector
+    in that space); with image terms alone, in the image space.
+    """
+    space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
+    total = np.zeros(model.spaces[space], np.float32)
+    for term in query.terms:
+        total += term.weight * _term_vector(model, term, space)
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise FrameFindError("the query's terms cancel out: nothing is left to search for")
+    return space, (total / norm)[None]
 
 
-def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, k: int,
-              min_score: float | None = None) -> list[Result]:
-    """Images and video moments nearest to ``vector``, best first."""
-    if k < 1:
-        raise FrameFindError(f"-k must be at least 1 (got {k})")
-    # Over-fetch: several segments of one video may merge into a single moment.
-    scores, ids = store.index(space).search(vector, max(5 * k, 50))
+def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
+    if term.kind == "text":
+        return model.embed_texts([term.value.strip()])[0]
+    try:
+        pixels, _, _ = load_image(term.value, model.image_size)
+    except MediaError as exc:
+        raise FrameFindError(str(exc)) from None
+    return model.embed_images(pixels[None])[space][0]
+
+
+def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, query: Query) -> list[Result]:
+    """Images and video moments nearest to ``vector``, best first, within the query's filters."""
+    filters = query.filters
+    allowed = catalog.item_ids_where(store.model_id, filters.kinds, filters.under) if filters.active else None
+    scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
     described = catalog.describe([i for _, i in hits])
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
-    if min_score is not None:
-        scored = [hit for hit in scored if hit[0] >= min_score]
-    return [to_result(score, item_id, info) for score, item_id, info in scored[:k]]
+    if query.min_score is not None:
+        scored = [hit for hit in scored if hit[0] >= query.min_score]
+    return [to_result(hit) for hit in scored[: query.k]]
 
 
-def to_result(score: float, item_id: int, info: dict) -> Result:
-    first, *others = info["paths"]
-    fields = {key: info[key] for key in ("kind", "start", "end", "frame_time", "width", "height")}
-    return Result(path=first, score=round(score, 4), item_id=item_id, duplicates=others, **fields)
+def to_result(hit: Hit) -> Result:
+    score, info = hit
+    first, *others = info.paths
+    video = info.kind == "video"
+    key = ResultKey(info.content, info.start, info.end) if video else ResultKey(info.content)
+    return Result(key=str(key), path=first, score=round(score, 4), kind=info.kind,
+                  start=info.start if video else None, end=info.end if video else None,
+                  frame_time=info.frame_time if video else None, width=info.width, height=info.height,
+                  duplicates=others)
+
+
+def resolve(catalog: Catalog, model_id: str, key: ResultKey) -> list[ItemInfo]:
+    """The live items a stable key refers to now: the image, or the segments overlapping the moment."""
+    return [info for info in catalog.content_items(key.content, model_id) if key.overlaps(info.start, info.end)]

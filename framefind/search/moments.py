@@ -12,54 +12,57 @@ the whole-video average vector cannot tell apart.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from framefind.linalg import l2_normalize
 from framefind.models.base import Model
-from framefind.store.catalog import Catalog
+from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.indexfiles import VectorStore
 
 MERGE_MARGIN = 0.05  # neighbours within this score of a moment's best join it
 CANDIDATES_PER_SEGMENT = 50
 
 
+Hit = tuple[float, ItemInfo]  # (score, what was found): video moments carry their own start/end/frame_time
+
+
 def score_hits(catalog: Catalog, space: str, query: np.ndarray, hits: list[tuple[float, int]],
-               described: dict[int, dict]) -> list[tuple[float, int, dict]]:
-    """(score, item id, description) for each hit; video segments are re-scored by their best frame."""
-    video_ids = [i for _, i in hits if described.get(i, {}).get("kind") == "video"]
-    frames = catalog.frames(video_ids, space)
+               described: dict[int, ItemInfo]) -> list[Hit]:
+    """Each live hit with its score; video segments are re-scored by their best frame (one query for all)."""
+    frames = catalog.frames([i for _, i in hits if i in described and described[i].kind == "video"], space)
     out = []
     for score, item_id in hits:
         info = described.get(item_id)
-        if info is None:
+        if info is None:  # no live file any more (deleted since the index was written)
             continue
         if item_id in frames:
             times, vectors = frames[item_id]
             frame_scores = vectors @ query
             best = int(np.argmax(frame_scores))
             score = max(score, float(frame_scores[best]))
-            info = {**info, "frame_time": round(float(times[best]), 3)}
-        out.append((score, item_id, info))
+            info = replace(info, frame_time=round(float(times[best]), 3))
+        out.append((score, info))
     return out
 
 
-def merge_adjacent(scored: list[tuple[float, int, dict]]) -> list[tuple[float, int, dict]]:
+def merge_adjacent(scored: list[Hit]) -> list[Hit]:
     """Join touching segments of the same video whose scores are close into one moment."""
-    by_video: dict[str, list[tuple[float, int, dict]]] = {}
+    by_video: dict[str, list[Hit]] = {}
     merged = []
     for hit in scored:
-        if hit[2]["kind"] == "video":
-            by_video.setdefault(hit[2]["content"], []).append(hit)
+        if hit[1].kind == "video":
+            by_video.setdefault(hit[1].content, []).append(hit)
         else:
             merged.append(hit)
     for hits in by_video.values():
-        hits.sort(key=lambda h: h[2]["start"])
+        hits.sort(key=lambda h: h[1].start)
         run = [hits[0]]
         for hit in hits[1:]:
             best = max(h[0] for h in run)
-            touching = abs(hit[2]["start"] - run[-1][2]["end"]) < 1e-3
+            touching = abs(hit[1].start - run[-1][1].end) < 1e-3
             if touching and hit[0] >= best - MERGE_MARGIN and run[-1][0] >= max(best, hit[0]) - MERGE_MARGIN:
                 run.append(hit)
             else:
@@ -69,9 +72,9 @@ def merge_adjacent(scored: list[tuple[float, int, dict]]) -> list[tuple[float, i
     return sorted(merged, key=lambda h: -h[0])
 
 
-def _join(run: list[tuple[float, int, dict]]) -> tuple[float, int, dict]:
-    score, item_id, info = max(run, key=lambda h: h[0])
-    return score, item_id, {**info, "start": run[0][2]["start"], "end": run[-1][2]["end"]}
+def _join(run: list[Hit]) -> Hit:
+    score, info = max(run, key=lambda h: h[0])
+    return score, replace(info, start=run[0][1].start, end=run[-1][1].end)
 
 
 def align(similarity: np.ndarray) -> tuple[float, list[int]]:
@@ -101,33 +104,34 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
 
 
 def video_query_vectors(model: Model, path: str | Path) -> np.ndarray:
-    """Pooled ``image_space`` vectors of a query video's segments, sampled as indexing does."""
+    """Pooled ``image_space`` vectors of a query video's segments, sampled as the library's videos were."""
     from framefind.media.video import pool_segments, scan_video
 
-    return pool_segments(scan_video(path, model.image_size, model.embed_images))[2][model.image_space]
+    scan = scan_video(path, model.image_size, model.embed_images, model.sampling)
+    return pool_segments(scan, model.sampling.window)[2][model.image_space]
 
 
 def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndarray, k: int,
-                method: str = "aligned") -> list[tuple[float, int, dict]]:
-    """Library videos most like the query segments: (score, best item id, info with matched span).
+                method: str = "aligned") -> list[Hit]:
+    """Library videos most like the query segments: (score, best segment with the matched span).
 
     ``method``: ``aligned`` (order-aware, default) or ``average`` (cosine of the mean vectors, the
     whole-video baseline).
     """
-    _, ids = store.index(space).search(query, CANDIDATES_PER_SEGMENT)
+    _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, catalog.item_ids_where(store.model_id, ("video",)))
     described = catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0}))
-    contents = {info["content"]: info for info in described.values() if info["kind"] == "video"}
+    contents = {info.content: info for info in described.values()}
     ranked = []
     for content, info in contents.items():
-        meta, vectors = catalog.segments_of(content, space)
+        segments, vectors = catalog.segments_of(content, store.model_id, space)
         similarity = query @ vectors.T  # query segments x video segments
         if method == "average":
             means = l2_normalize(np.stack([query.mean(axis=0), vectors.mean(axis=0)]))
-            score, columns = float(means[0] @ means[1]), list(range(len(meta)))
+            score, columns = float(means[0] @ means[1]), list(range(len(segments)))
         else:
             score, columns = align(similarity)
-        best = max(columns, key=lambda j: float(similarity[:, j].max()))
-        span = {**info, "start": meta[min(columns)]["start"], "end": meta[max(columns)]["end"],
-                "frame_time": meta[best]["frame_time"]}
-        ranked.append((score, meta[best]["item_id"], span))
+        best = segments[max(columns, key=lambda j: float(similarity[:, j].max()))]
+        span = replace(info, item_id=best.item_id, start=segments[min(columns)].start,
+                       end=segments[max(columns)].end, frame_time=best.frame_time)
+        ranked.append((score, span))
     return sorted(ranked, key=lambda h: -h[0])[:k]

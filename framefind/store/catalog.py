@@ -1,25 +1,29 @@
-"""The SQLite catalog: the library's source of truth (files, content, items and their vectors).
+"""The SQLite catalog: the library's source of truth (files, content, models, items and their vectors).
 
 - ``files``: one row per path (size, mtime, content hash, status, error).
-- ``contents``: one row per distinct content hash that was embedded, with the model that did it.
-  Files point at content, so renaming or moving a file re-uses its vectors instead of re-embedding.
-- ``items``: the searchable units of a content: one per image, one per video segment (start/end
-  seconds). A segment's vector is the mean of its sampled frames; ``frames`` keeps each frame's
-  vector and time (to find the best moment inside a segment) and ``thumbnails`` a small JPEG.
-- ``vectors``: one float16 vector per item and space. The FAISS files are derived from this table
-  (see vectors.py), so the catalog alone decides what exists after any crash. (A rowid table on
-  purpose: WITHOUT ROWID trees keep only ~1 KB of a row in-page, so every 2.5 KB vector would take
-  an overflow page of its own.)
+- ``contents``: one row per distinct content hash (kind, size, duration). Files point at content, so
+  renaming or moving a file re-uses its vectors instead of re-embedding.
+- ``models``: every model whose vectors the library holds (see schema.py); ``embedded`` records
+  which model embedded which content. ``meta.active_model`` is the one searches use.
+- ``items``: the searchable units of a (content, model): one per image, one per video segment
+  (start/end seconds). ``vectors`` keeps one float16 vector per item and space, ``frames`` each
+  sampled frame of a segment; ``thumbnails`` a small JPEG per (content, time).
 
-Every change to vectors bumps ``meta.generation`` in the same transaction; an index file built at
-that generation is known to match without comparing contents.
+The FAISS files are derived from this table (see indexfiles.py): every change to a model's vectors
+bumps ``models.generation`` in the same transaction, and an index file built at a generation is known
+to match without comparing contents.
+
+Every thread gets its own connection (SQLite connections must not be shared across threads); WAL
+lets any number of readers run beside the one writer.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,31 +32,10 @@ import numpy as np
 
 from framefind.errors import FrameFindError
 from framefind.media.units import Item, ItemFrames
+from framefind.store import schema
 
-FORMAT = "framefind-library-1"
 DB_NAME = "catalog.sqlite"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    hash TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, error TEXT, indexed_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS files_hash ON files (hash);
-CREATE TABLE IF NOT EXISTS contents (
-    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL,
-    width INTEGER, height INTEGER, duration REAL, embedded_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL REFERENCES contents (hash),
-    start REAL, end REAL, frame_time REAL);
-CREATE INDEX IF NOT EXISTS items_hash ON items (hash);
-CREATE TABLE IF NOT EXISTS vectors (item_id INTEGER NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS vectors_item ON vectors (item_id, space);
-CREATE TABLE IF NOT EXISTS frames (
-    item_id INTEGER NOT NULL, time REAL NOT NULL, space TEXT NOT NULL, vec BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS frames_item ON frames (item_id, space);
-CREATE TABLE IF NOT EXISTS thumbnails (item_id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
-"""
+_CHUNK = 500  # ids per IN (...) list: stays under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -65,81 +48,137 @@ class FileRow:
     error: str | None
 
 
+@dataclass(frozen=True)
+class ModelRow:
+    id: str
+    name: str
+    options: dict
+    spec: dict
+    generation: int
+
+
+@dataclass
+class ItemInfo:
+    """What a search hit shows, read in one query for all hits: the item and the live files with its content."""
+
+    item_id: int
+    content: str
+    kind: str
+    start: float | None
+    end: float | None
+    frame_time: float | None
+    width: int | None
+    height: int | None
+    paths: list[str]  # every live file with this content; the first is the canonical one
+
+
 class Catalog:
-    def __init__(self, directory: Path, create: bool = True) -> None:
+    def __init__(self, directory: Path, create: bool = True, resolve: schema.ResolveModel | None = None) -> None:
         self.path = directory / DB_NAME
         if not self.path.exists() and not create:
             raise FrameFindError(f"{directory}: no framefind library here (run 'framefind index' first)")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._check_or_create()
+            self.upgrades = schema.ensure_version(self.db, self.path, resolve or _no_resolver)
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise FrameFindError(f"{self.path}: not a framefind catalog ({exc})") from None
+        except BaseException:
+            self.close()
+            raise
 
-    def _check_or_create(self) -> None:
-        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "meta" not in tables:
-            raise FrameFindError(f"{self.path}: not a framefind catalog (unknown SQLite database)")
-        if tables and self.meta("format") != FORMAT:
-            raise FrameFindError(f"{self.path}: unsupported library format {self.meta('format')!r}")
-        if tables:
-            return
-        with self.transaction():  # executescript() would COMMIT on its own: run statements one by one
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-            self._set_meta("format", FORMAT)
-            self._set_meta("generation", "0")
-            self._set_meta("created", str(time.time()))
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # check_same_thread=False only so that close() may close every thread's connection.
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; rolled back on any exception, so a batch lands whole or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        db.execute("COMMIT")
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same committed state (WAL snapshot)."""
-        self.db.execute("BEGIN")
+        db = self.db
+        db.execute("BEGIN")
         try:
-            yield
+            yield db
         finally:
-            self.db.execute("COMMIT")
+            db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def _set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
     def set_meta(self, key: str, value: str) -> None:
-        with self.transaction():
-            self._set_meta(key, value)
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    @property
-    def generation(self) -> int:
-        return int(self.meta("generation", "0") or 0)
+    # -- models -----------------------------------------------------------------------------------
+    def register_model(self, model_id: str, name: str, options: dict, spec: dict) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO models (id, name, options, spec, generation, created) VALUES "
+                       "(?, ?, ?, ?, 0, ?)", (model_id, name, json.dumps(options), json.dumps(spec), time.time()))
 
-    def _bump_generation(self) -> None:
-        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    def model_row(self, model_id: str) -> ModelRow | None:
+        row = self.db.execute("SELECT id, name, options, spec, generation FROM models WHERE id = ?",
+                              (model_id,)).fetchone()
+        return ModelRow(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4]) if row else None
+
+    def models(self) -> list[tuple[ModelRow, int]]:
+        """Every model with vectors here (or registered), with the number of contents it embedded."""
+        rows = self.db.execute(
+            "SELECT m.id, m.name, m.options, m.spec, m.generation, (SELECT COUNT(*) FROM embedded e "
+            "WHERE e.model = m.id) FROM models m ORDER BY m.created").fetchall()
+        return [(ModelRow(r[0], r[1], json.loads(r[2]), json.loads(r[3]), r[4]), r[5]) for r in rows]
+
+    def generation(self, model_id: str) -> int:
+        row = self.db.execute("SELECT generation FROM models WHERE id = ?", (model_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self, model_ids: Iterable[str]) -> None:
+        self.db.executemany("UPDATE models SET generation = generation + 1 WHERE id = ?", [(m,) for m in model_ids])
+
+    def drop_model(self, model_id: str) -> int:
+        """Delete one model's items and vectors (in a transaction); returns how many contents it had."""
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM embedded WHERE model = ?", (model_id,)).fetchone()[0]
+            self._delete_items("i.model = ?", (model_id,))
+            db.execute("DELETE FROM embedded WHERE model = ?", (model_id,))
+            db.execute("DELETE FROM models WHERE id = ?", (model_id,))
+        return count
 
     # -- roots and files --------------------------------------------------------------------------
     def add_roots(self, roots: Iterable[str]) -> None:
-        with self.transaction():
-            self.db.executemany("INSERT OR IGNORE INTO roots (path) VALUES (?)", [(r,) for r in roots])
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO roots (path) VALUES (?)", [(r,) for r in roots])
 
     def roots(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM roots ORDER BY path")]
@@ -149,14 +188,13 @@ class Catalog:
         found: dict[str, FileRow] = {}
         sql = "SELECT path, size, mtime_ns, hash, status, error FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'"
         for root in roots:
-            prefix = root.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-            for row in self.db.execute(sql, (root, prefix)):
+            for row in self.db.execute(sql, (root, like_prefix(root))):
                 found[row[0]] = FileRow(*row)
         return found
 
-    def content_hashes(self, model: str) -> set[str]:
-        """Hashes of content already embedded by ``model``: files with these need no model run."""
-        return {r[0] for r in self.db.execute("SELECT hash FROM contents WHERE model = ?", (model,))}
+    def embedded_hashes(self, model_id: str) -> set[str]:
+        """Hashes of content already embedded by ``model_id``: files with these need no model run."""
+        return {r[0] for r in self.db.execute("SELECT hash FROM embedded WHERE model = ?", (model_id,))}
 
     def record_file(self, path: str, size: int, mtime_ns: int, kind: str, content_hash: str | None,
                     error: str | None = None) -> None:
@@ -167,127 +205,151 @@ class Catalog:
             (path, size, mtime_ns, content_hash, kind, "failed" if error else "ok", error, time.time()),
         )
 
-    def add_content(self, content_hash: str, kind: str, model: str, size: tuple[int, int] | None,
+    def add_content(self, content_hash: str, kind: str, model_id: str, size: tuple[int, int] | None,
                     items: list[Item], vectors: dict[str, np.ndarray], duration: float | None = None,
-                    frames: list[ItemFrames] | None = None) -> None:
-        """Store one content's items and their vectors (one row per item in each array); in a transaction.
+                    frames: list[ItemFrames] | None = None, thumbnail: bytes | None = None) -> None:
+        """Store one content's items and vectors for one model (one row per item in each array); in a transaction.
 
-        ``frames`` (video): per item, its sampled frames' times, vectors and thumbnail.
-        Vectors of an earlier model for the same content are replaced.
+        ``frames`` (video): per item, its sampled frames' times, vectors and thumbnail; ``thumbnail``
+        (image): a small JPEG. Vectors the same model made earlier for this content are replaced.
         """
-        if self.db.execute("SELECT 1 FROM contents WHERE hash = ?", (content_hash,)).fetchone():
-            self._drop_contents([content_hash])
+        db = self.db
         width, height = size if size else (None, None)
-        self.db.execute(
-            "INSERT INTO contents (hash, kind, model, width, height, duration, embedded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (content_hash, kind, model, width, height, duration, time.time()),
-        )
+        db.execute("INSERT OR REPLACE INTO contents (hash, kind, width, height, duration) VALUES (?, ?, ?, ?, ?)",
+                   (content_hash, kind, width, height, duration))
+        self._delete_items("i.hash = ? AND i.model = ?", (content_hash, model_id))
+        db.execute("INSERT OR REPLACE INTO embedded (hash, model, at) VALUES (?, ?, ?)",
+                   (content_hash, model_id, time.time()))
         for row, item in enumerate(items):
-            cursor = self.db.execute(
-                "INSERT INTO items (hash, start, end, frame_time) VALUES (?, ?, ?, ?)",
-                (content_hash, item.start, item.end, item.frame_time),
-            )
+            cursor = db.execute("INSERT INTO items (hash, model, start, end, frame_time) VALUES (?, ?, ?, ?, ?)",
+                                (content_hash, model_id, item.start, item.end, item.frame_time))
             item_id = cursor.lastrowid
-            self.db.executemany(
-                "INSERT INTO vectors (item_id, space, vec) VALUES (?, ?, ?)",
-                [(item_id, space, vecs[row].astype(np.float16).tobytes()) for space, vecs in vectors.items()],
-            )
+            db.executemany("INSERT INTO vectors (item_id, space, vec) VALUES (?, ?, ?)",
+                           [(item_id, space, encode(vecs[row])) for space, vecs in vectors.items()])
             if frames:
-                self._add_frames(item_id, frames[row])
-        self._bump_generation()
+                self._add_frames(content_hash, item_id, item, frames[row])
+        if thumbnail:
+            self.put_thumbnail(content_hash, 0.0, thumbnail)
+        self._bump([model_id])
 
-    def _add_frames(self, item_id: int, frames: ItemFrames) -> None:
-        rows = [(item_id, float(t), space, vecs[i].astype(np.float16).tobytes())
+    def _add_frames(self, content_hash: str, item_id: int, item: Item, frames: ItemFrames) -> None:
+        rows = [(item_id, float(t), space, encode(vecs[i]))
                 for space, vecs in frames.vectors.items() for i, t in enumerate(frames.times)]
         self.db.executemany("INSERT INTO frames (item_id, time, space, vec) VALUES (?, ?, ?, ?)", rows)
-        if frames.thumbnail:
-            self.db.execute("INSERT INTO thumbnails (item_id, jpeg) VALUES (?, ?)", (item_id, frames.thumbnail))
+        if frames.thumbnail and item.frame_time is not None:
+            self.put_thumbnail(content_hash, item.frame_time, frames.thumbnail)
+
+    def put_thumbnail(self, content_hash: str, at: float, jpeg: bytes) -> None:
+        self.db.execute("INSERT OR IGNORE INTO thumbnails (hash, at, jpeg) VALUES (?, ?, ?)",
+                        (content_hash, round(float(at), 3), jpeg))
 
     def remove_files(self, paths: Iterable[str]) -> None:
         """Forget files (in a transaction); content no file points at any more is dropped with them."""
         self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        orphans = [r[0] for r in self.db.execute(
-            "SELECT hash FROM contents WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)")]
-        if orphans:
-            self._drop_contents(orphans)
-            self._bump_generation()
+        orphan = "SELECT hash FROM contents WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)"
+        models = [r[0] for r in self.db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
+        self._delete_items(f"i.hash IN ({orphan})", ())
+        for table in ("embedded", "thumbnails"):
+            self.db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
+        self.db.execute(f"DELETE FROM contents WHERE hash IN ({orphan})")
+        self._bump(models)
 
-    def _drop_contents(self, hashes: list[str]) -> None:
-        for h in hashes:
-            for table in ("vectors", "frames", "thumbnails"):
-                self.db.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT id FROM items WHERE hash = ?)", (h,))
-            self.db.execute("DELETE FROM items WHERE hash = ?", (h,))
-            self.db.execute("DELETE FROM contents WHERE hash = ?", (h,))
+    def _delete_items(self, where: str, params: Sequence) -> None:
+        ids = f"SELECT i.id FROM items i WHERE {where}"
+        for table in ("vectors", "frames"):
+            self.db.execute(f"DELETE FROM {table} WHERE item_id IN ({ids})", params)
+        self.db.execute(f"DELETE FROM items WHERE id IN ({ids})", params)
 
     # -- vectors -----------------------------------------------------------------------------------
-    def vector_ids(self, space: str) -> np.ndarray:
-        rows = self.db.execute("SELECT item_id FROM vectors WHERE space = ?", (space,)).fetchall()
+    def vector_ids(self, model_id: str, space: str) -> np.ndarray:
+        rows = self.db.execute("SELECT v.item_id FROM items i JOIN vectors v ON v.item_id = i.id "
+                               "WHERE i.model = ? AND v.space = ?", (model_id, space)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def vectors(self, space: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, float32 vectors) of a space, all of them or the given ids."""
+    def vectors(self, model_id: str, space: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of a model's space, all of them or the given ids."""
         if ids is None:
-            rows = self.db.execute("SELECT item_id, vec FROM vectors WHERE space = ?", (space,)).fetchall()
+            rows = self.db.execute("SELECT v.item_id, v.vec FROM items i JOIN vectors v ON v.item_id = i.id "
+                                   "WHERE i.model = ? AND v.space = ?", (model_id, space)).fetchall()
         else:
-            wanted = [int(i) for i in ids]
-            rows = []
-            for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
-                chunk = wanted[start : start + 500]
-                sql = f"SELECT item_id, vec FROM vectors WHERE space = ? AND item_id IN ({','.join('?' * len(chunk))})"
-                rows += self.db.execute(sql, (space, *chunk)).fetchall()
+            rows = self.rows_in("SELECT item_id, vec FROM vectors WHERE space = ? AND item_id IN ({})", (space,), ids)
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        return np.array([r[0] for r in rows], dtype=np.int64), _decode_vectors([r[1] for r in rows])
+        return np.array([r[0] for r in rows], dtype=np.int64), decode([r[1] for r in rows])
+
+    def rows_in(self, sql: str, params: tuple, ids: Iterable) -> list[tuple]:
+        """Run ``sql`` (with one ``{}`` for an IN list) over ``ids`` in chunks: one query per 500 ids."""
+        wanted = list(ids)
+        rows: list[tuple] = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows += self.db.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk)).fetchall()
+        return rows
 
     def frames(self, item_ids: Iterable[int], space: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Item id -> (frame times, float32 frame vectors) for video segments; images have none."""
-        out: dict[int, tuple[list[float], list[bytes]]] = {}
-        sql = "SELECT time, vec FROM frames WHERE item_id = ? AND space = ? ORDER BY time"
-        for item_id in item_ids:
-            rows = self.db.execute(sql, (int(item_id), space)).fetchall()
-            if rows:
-                out[int(item_id)] = ([r[0] for r in rows], [r[1] for r in rows])
-        return {i: (np.array(t), _decode_vectors(v)) for i, (t, v) in out.items()}
+        grouped: dict[int, tuple[list[float], list[bytes]]] = {}
+        sql = "SELECT item_id, time, vec FROM frames WHERE space = ? AND item_id IN ({}) ORDER BY item_id, time"
+        for item_id, t, vec in self.rows_in(sql, (space,), [int(i) for i in item_ids]):
+            times, vecs = grouped.setdefault(item_id, ([], []))
+            times.append(t)
+            vecs.append(vec)
+        return {i: (np.array(t), decode(v)) for i, (t, v) in grouped.items()}
 
-    def segments_of(self, content_hash: str, space: str) -> tuple[list[dict], np.ndarray]:
-        """A video's segments in time order (id, start, end, frame_time) and their vectors."""
+    def segments_of(self, content_hash: str, model_id: str, space: str) -> tuple[list[ItemInfo], np.ndarray]:
+        """A video's segments for one model in time order, and their vectors."""
         rows = self.db.execute(
             "SELECT i.id, i.start, i.end, i.frame_time, v.vec FROM items i JOIN vectors v ON v.item_id = i.id "
-            "WHERE i.hash = ? AND v.space = ? ORDER BY i.start", (content_hash, space)).fetchall()
-        meta = [{"item_id": r[0], "start": r[1], "end": r[2], "frame_time": r[3]} for r in rows]
-        return meta, _decode_vectors([r[4] for r in rows])
+            "WHERE i.hash = ? AND i.model = ? AND v.space = ? ORDER BY i.start",
+            (content_hash, model_id, space)).fetchall()
+        infos = [ItemInfo(r[0], content_hash, "video", r[1], r[2], r[3], None, None, []) for r in rows]
+        return infos, decode([r[4] for r in rows])
 
-    def thumbnail(self, item_id: int) -> bytes | None:
-        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE item_id = ?", (int(item_id),)).fetchone()
+    def thumbnail(self, content_hash: str, at: float | None) -> bytes | None:
+        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? AND at = ?",
+                              (content_hash, round(float(at or 0.0), 3))).fetchone()
         return row[0] if row else None
 
-    # -- results and stats -------------------------------------------------------------------------
-    def describe(self, item_ids: list[int]) -> dict[int, dict]:
-        """Item id -> kind, paths (first is the canonical one), start/end, size: what a result shows."""
-        out: dict[int, dict] = {}
-        sql = (
-            "SELECT i.id, c.kind, i.start, i.end, i.frame_time, c.width, c.height, i.hash, f.path FROM items i "
-            "JOIN contents c ON c.hash = i.hash JOIN files f ON f.hash = i.hash AND f.status = 'ok' "
-            "WHERE i.id = ? ORDER BY f.path"
-        )
-        for item_id in item_ids:
-            for row in self.db.execute(sql, (int(item_id),)):
-                iid, kind, start, end, frame_time, width, height, content, path = row
-                entry = out.setdefault(iid, {
-                    "kind": kind, "start": start, "end": end, "frame_time": frame_time,
-                    "width": width, "height": height, "content": content, "paths": [],
-                })
-                entry["paths"].append(path)
+    # -- results, filters and stats ---------------------------------------------------------------
+    def describe(self, ids: Iterable[int]) -> dict[int, ItemInfo]:
+        """Item id -> what a result shows; items whose content has no live file are left out."""
+        out: dict[int, ItemInfo] = {}
+        sql = ("SELECT i.id, i.hash, c.kind, i.start, i.end, i.frame_time, c.width, c.height, f.path FROM items i "
+               "JOIN contents c ON c.hash = i.hash JOIN files f ON f.hash = i.hash AND f.status = 'ok' "
+               "WHERE i.id IN ({}) ORDER BY f.path")
+        for iid, content, kind, start, end, frame_time, width, height, path in self.rows_in(sql, (), map(int, ids)):
+            if iid not in out:
+                out[iid] = ItemInfo(iid, content, kind, start, end, frame_time, width, height, [])
+            out[iid].paths.append(path)
         return out
 
-    def stats(self) -> dict[str, int]:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+    def content_items(self, content_hash: str, model_id: str) -> list[ItemInfo]:
+        """The items of one content for one model, described (for resolving a stable result key)."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM items WHERE hash = ? AND model = ? ORDER BY start",
+                                             (content_hash, model_id))]
+        described = self.describe(ids)
+        return [described[i] for i in ids if i in described]
+
+    def item_ids_where(self, model_id: str, kinds: Sequence[str] = (), under: Sequence[str] = ()) -> np.ndarray:
+        """Items of a model whose content is of one of ``kinds`` and has a live file below one of ``under``."""
+        sql = "SELECT i.id FROM items i JOIN contents c ON c.hash = i.hash WHERE i.model = ?"
+        params: list = [model_id]
+        if kinds:
+            sql += f" AND c.kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        if under:
+            match = " OR ".join("f.path = ? OR f.path LIKE ? ESCAPE '\\'" for _ in under)
+            sql += f" AND EXISTS (SELECT 1 FROM files f WHERE f.hash = i.hash AND f.status = 'ok' AND ({match}))"
+            params += [p for root in under for p in (root, like_prefix(root))]
+        return np.array([r[0] for r in self.db.execute(sql, params)], dtype=np.int64)
+
+    def stats(self, model_id: str | None = None) -> dict[str, int]:
+        one = lambda sql, *p: self.db.execute(sql, p).fetchone()[0]  # noqa: E731
         return {
             "files": one("SELECT COUNT(*) FROM files WHERE status = 'ok'"),
             "failed": one("SELECT COUNT(*) FROM files WHERE status = 'failed'"),
             "contents": one("SELECT COUNT(*) FROM contents"),
-            "items": one("SELECT COUNT(*) FROM items"),
+            "items": one("SELECT COUNT(*) FROM items WHERE model = ?", model_id),
             "images": one("SELECT COUNT(*) FROM contents WHERE kind = 'image'"),
             "videos": one("SELECT COUNT(*) FROM contents WHERE kind = 'video'"),
             "video_seconds": round(one("SELECT COALESCE(SUM(duration), 0) FROM contents WHERE kind = 'video'"), 1),
@@ -298,8 +360,22 @@ class Catalog:
         return [(r[0], r[1]) for r in self.db.execute(sql, (limit,))]
 
 
-def _decode_vectors(blobs: list[bytes]) -> np.ndarray:
+def like_prefix(root: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for every path strictly below ``root``."""
+    return root.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
+def encode(vector: np.ndarray) -> bytes:
+    """Vectors are stored as float16: half the disk, and cosine scores change by < 1e-3."""
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def decode(blobs: list[bytes]) -> np.ndarray:
     """float16 blobs (as stored) -> one float32 matrix."""
     if not blobs:
         return np.zeros((0, 0), np.float32)
     return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
+
+
+def _no_resolver(name: str, options: dict) -> tuple[str, str, dict, dict]:
+    raise FrameFindError(f"cannot upgrade a library of model {name!r} without the model registry")

@@ -62,6 +62,7 @@ class Prepared:
     items: list[Item] = field(default_factory=list)
     frames: list[ItemFrames] | None = None
     size: tuple[int, int] | None = None
+    thumbnail: bytes | None = None  # images: a small JPEG (video segments keep one per frames entry)
     duration: float | None = None
     error: str | None = None
     warning: str | None = None
@@ -107,7 +108,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
         if stat.kind == "video":
             _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
-            pixels, out.size = load_image(stat.path, model.image_size)
+            pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True)
             out.pixels, out.items = pixels[None], [Item()]
     except MediaError as exc:
         out.error = exc.reason
@@ -116,8 +117,9 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
 
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
     """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
-    scan = scan_video(out.stat.path, model.image_size, model.embed_images, stopped=stopped, progress=partly)
-    out.items, out.frames, out.vectors = pool_segments(scan)
+    scan = scan_video(out.stat.path, model.image_size, model.embed_images, model.sampling, stopped=stopped,
+                      progress=partly)
+    out.items, out.frames, out.vectors = pool_segments(scan, model.sampling.window)
     out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
 
 
@@ -129,7 +131,7 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
     started = time.perf_counter()
     report = IndexReport()
     resolved = check_roots(roots)
-    known = catalog.content_hashes(model.id)  # grows as batches commit, so later copies are linked
+    known = catalog.embedded_hashes(model.id)  # grows as batches commit, so later copies are linked
     todo, gone, report.scanned = plan(catalog, known, resolved)
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
@@ -223,7 +225,8 @@ class _BatchWriter:
             for p in decoded:
                 n = len(p.items)
                 per_item = {space: v[row : row + n] for space, v in vectors.items()}
-                self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, per_item)
+                self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, per_item,
+                                         thumbnail=p.thumbnail)
                 row += n
             for p in self.batch:
                 if p.vectors is not None:

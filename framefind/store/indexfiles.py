@@ -1,159 +1,187 @@
-"""Approximate-nearest-neighbour indexes, one per vector space, derived from the catalog.
+"""A model's vector index files, derived from the catalog: written by the one writer, read by anyone.
 
-``VectorIndex`` is the small interface a backend implements (FAISS here; Milvus plugs in the same
-way). ``VectorStore`` keeps a library's index files in step with the catalog: a file is named after
-the catalog generation it reflects (``semantic.42.faiss``) and written via temp file + rename, so a
-reader either finds the file for the current generation or syncs the newest older file by set
-difference of ids. No crash can leave an index that disagrees with the catalog.
+Layout: ``index/<model id>/<space>.<generation>.<kind>.faiss``. The catalog is the source of truth;
+an index file is a cache of it at some generation, written to a unique temp name and renamed, so a
+reader sees a whole file or none.
+
+- The **writer** (``framefind index``, holding the library's writer lock) brings the newest file up
+  to the catalog by id set difference, or rebuilds it when the type must change (pinned by the user,
+  or chosen from the number of vectors), when its type cannot remove, or when an IVF was trained
+  for far fewer vectors; then it writes the new file and deletes all but the two newest, since a
+  reader may be opening the previous one.
+- A **reader** never writes and never rebuilds: it loads the newest file and answers from it plus
+  a small exact "delta" of vectors committed since, and masks ids deleted since. While an indexer
+  runs, searches see every committed batch; with no file at all (deleted, or never written) the
+  delta is the whole space, searched exactly. A view is immutable once built, so any number of
+  threads search it at once; a new generation builds a new view and swaps it in.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from abc import ABC, abstractmethod
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
+from framefind.store.vectors.base import VectorIndex
+from framefind.store.vectors.factory import build_index, choose_kind, load_index, needs_rebuild
 
-FAISS_FACTORY = {"flat": "Flat", "sq8": "SQ8", "hnsw": "HNSW32,Flat"}  # also what `framefind eval` measures
-# Library indexes map FAISS rows to item ids; all compare by inner product (cosine on unit vectors).
-INDEX_KINDS = {name: f"IDMap2,{factory}" for name, factory in FAISS_FACTORY.items()}
-
-
-class VectorIndex(ABC):
-    """Inner-product search over (int64 id, float32 vector) pairs."""
-
-    @abstractmethod
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
-
-    @abstractmethod
-    def remove(self, ids: np.ndarray) -> bool:
-        """Remove ids; False when the index type cannot remove (the caller rebuilds)."""
-
-    @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each ``(n_queries, k)``; missing neighbours have id -1."""
-
-    @abstractmethod
-    def ids(self) -> np.ndarray: ...
-
-    def __len__(self) -> int:
-        return len(self.ids())
+_FILE = re.compile(r"^(?P<space>.+)\.(?P<gen>\d+)\.(?P<kind>[a-z0-9-]+)\.faiss$")
+KEEP_FILES = 2
 
 
-class FaissIndex(VectorIndex):
-    def __init__(self, dim: int, kind: str = "flat", index=None) -> None:
-        import faiss
+@dataclass(frozen=True)
+class IndexView:
+    """What a reader searches: a loaded index file, the vectors committed after it, the ids deleted since."""
 
-        if kind not in INDEX_KINDS:
-            raise FrameFindError(f"unknown index type {kind!r} (choose {', '.join(INDEX_KINDS)})")
-        self.kind = kind
-        self.index = index if index is not None else faiss.index_factory(
-            dim, INDEX_KINDS[kind], faiss.METRIC_INNER_PRODUCT)
+    generation: int
+    base: VectorIndex | None
+    base_path: Path | None
+    delta: VectorIndex | None
+    removed: np.ndarray  # sorted ids in ``base`` that the catalog no longer has
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not self.index.is_trained:  # SQ8 learns its value ranges from the first batch
-            self.index.train(vectors)
-        self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-
-    def remove(self, ids: np.ndarray) -> bool:
-        try:
-            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
-        except RuntimeError:  # e.g. HNSW cannot delete
-            return False
-        return True
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, self.index.ntotal)
-        if k == 0:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each ``(n_queries, <= k)``, best first; -1 ids are dropped by callers."""
+        parts = []
+        if self.base is not None and self.base.count():
+            if allowed is not None:
+                keep = np.setdiff1d(allowed, self.removed, assume_unique=False)
+                parts.append(self.base.search(queries, k, keep))
+            elif len(self.removed):  # over-fetch past the deleted ids, then drop them
+                scores, ids = self.base.search(queries, min(k + len(self.removed), self.base.count()))
+                gone = np.isin(ids, self.removed)
+                parts.append((np.where(gone, -np.inf, scores), np.where(gone, -1, ids)))
+            else:
+                parts.append(self.base.search(queries, k))
+        if self.delta is not None and self.delta.count():
+            parts.append(self.delta.search(queries, k, allowed))
+        if not parts:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        ids = np.concatenate([p[1] for p in parts], axis=1)
+        scores = np.where(ids < 0, -np.inf, scores)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, 1).astype(np.float32), np.take_along_axis(ids, order, 1)
 
-    def ids(self) -> np.ndarray:
-        import faiss
-
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-
-    def save(self, path: Path) -> None:
-        import faiss
-
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path, kind: str) -> FaissIndex:
-        import faiss
-
-        return cls(0, kind, index=faiss.read_index(str(path)))
+    @property
+    def count(self) -> int:
+        base = self.base.count() - len(self.removed) if self.base is not None else 0
+        return base + (self.delta.count() if self.delta is not None else 0)
 
 
 class VectorStore:
-    """The ANN indexes of one library, one per space, loaded lazily and synced with the catalog."""
+    """The index files of one model in one library: one index per vector space."""
 
-    def __init__(self, directory: Path, catalog: Catalog, dims: dict[str, int], kind: str = "flat") -> None:
-        self.directory = directory
-        self.catalog = catalog
-        self.dims = dims
-        self.kind = kind
-        self._loaded: dict[str, tuple[int, FaissIndex]] = {}
+    def __init__(self, directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
+                 index_type: str = "auto", backend: str = "faiss") -> None:
+        self.directory = directory / model_id
+        self.catalog, self.model_id, self.dims = catalog, model_id, dims
+        self.index_type, self.backend = index_type, backend
+        self._views: dict[str, IndexView] = {}
+        self._lock = threading.Lock()
 
-    def index(self, space: str, save: bool = True) -> FaissIndex:
-        """The index of ``space`` as of the catalog's current generation."""
-        generation = self.catalog.generation
-        cached = self._loaded.get(space)
-        if cached and cached[0] == generation:
-            return cached[1]
-        path = self._path(space, generation)
-        if path.exists():
-            index = FaissIndex.load(path, self.kind)
-        else:
-            generation, index = self._sync(space)
-            if save:
-                self._save(space, generation, index)
-        self._loaded[space] = (generation, index)
+    # -- readers ---------------------------------------------------------------------------------
+    def view(self, space: str) -> IndexView:
+        """The current view of ``space`` (rebuilt only when the catalog's generation moved)."""
+        view = self._views.get(space)
+        if view is not None and view.generation == self.catalog.generation(self.model_id):
+            return view
+        with self._lock:  # one thread builds the new view; the others then find it
+            view = self._views.get(space)
+            if view is None or view.generation != self.catalog.generation(self.model_id):
+                view = self._open_view(space, view)
+                self._views[space] = view
+        return view
+
+    def search(self, space: str, queries: np.ndarray, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.view(space).search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed)
+
+    def _open_view(self, space: str, previous: IndexView | None) -> IndexView:
+        with self.catalog.snapshot():  # generation and ids from one consistent read
+            generation = self.catalog.generation(self.model_id)
+            wanted = self.catalog.vector_ids(self.model_id, space)
+        base, path = self._load_newest(space, previous)
+        have = base.ids() if base is not None else np.zeros(0, np.int64)
+        missing = np.setdiff1d(wanted, have)
+        delta = None
+        if len(missing):
+            ids, vectors = self.catalog.vectors(self.model_id, space, missing.tolist())
+            delta = build_index(ids, vectors, kind="flat", backend=self.backend)
+        return IndexView(generation, base, path, delta, np.setdiff1d(have, wanted))
+
+    def _load_newest(self, space: str, previous: IndexView | None) -> tuple[VectorIndex | None, Path | None]:
+        """The newest readable file; the writer may delete one between listing and opening it."""
+        for _ in range(5):
+            files = self.files(space)
+            if not files:
+                return None, None
+            path = files[-1][1]
+            if previous is not None and previous.base_path == path:
+                return previous.base, path  # unchanged file: keep the loaded index
+            try:
+                return load_index(path, self.backend), path
+            except FileNotFoundError:
+                continue
+            except FrameFindError:
+                return None, None  # a damaged file: answer exactly from the catalog; the writer replaces it
+        return None, None
+
+    # -- the writer --------------------------------------------------------------------------------
+    def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None) -> Path:
+        """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock."""
+        with self.catalog.snapshot():
+            generation = self.catalog.generation(self.model_id)
+            wanted = self.catalog.vector_ids(self.model_id, space)
+        files = self.files(space)
+        index = self._try_load(files[-1][1]) if files else None
+        if index is not None and files[-1][0] == generation and not needs_rebuild(index, len(wanted), self.index_type):
+            return files[-1][1]  # already current
+        if index is not None and not needs_rebuild(index, len(wanted), self.index_type):
+            index = self._sync(index, wanted, space)
+        if index is None or needs_rebuild(index, len(wanted), self.index_type):
+            ids, vectors = self.catalog.vectors(self.model_id, space, wanted.tolist())
+            on_rebuild(choose_kind(len(ids), self.dims[space], self.index_type), len(ids))
+            index = build_index(ids, vectors.reshape(len(ids), self.dims[space]), kind=self.index_type,
+                                backend=self.backend)
+        path = self.directory / f"{space}.{generation}.{index.kind}.faiss"
+        index.save(path)
+        for _, old in self.files(space)[:-KEEP_FILES]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str) -> VectorIndex | None:
+        """Apply the catalog's changes by id set difference; None when the index type cannot remove."""
+        have = index.ids()
+        stale = np.setdiff1d(have, wanted)
+        if len(stale) and not index.remove(stale):
+            return None
+        ids, vectors = self.catalog.vectors(self.model_id, space, np.setdiff1d(wanted, have).tolist())
+        if len(ids):
+            index.add(ids, vectors)
         return index
 
-    def _sync(self, space: str) -> tuple[int, FaissIndex]:
-        """Bring the newest index file (or an empty index) up to the catalog, by id set difference."""
-        older = self._files(space)
-        index = FaissIndex.load(older[-1][1], self.kind) if older else FaissIndex(self.dims[space], self.kind)
-        with self.catalog.snapshot():  # generation and ids from one consistent read
-            generation = self.catalog.generation
-            wanted = self.catalog.vector_ids(space)
-            have = index.ids()
-            stale = np.setdiff1d(have, wanted)
-            if len(stale) and not index.remove(stale):
-                index, have = FaissIndex(self.dims[space], self.kind), have[:0]
-            ids, vecs = self.catalog.vectors(space, np.setdiff1d(wanted, have))
-            index.add(ids, vecs)
-        return generation, index
-
-    def _save(self, space: str, generation: int, index: FaissIndex) -> None:
+    def _try_load(self, path: Path) -> VectorIndex | None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            index.save(self._path(space, generation))
-            for gen, old in self._files(space):
-                if gen < generation:
-                    old.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only library still answers from the in-memory sync
+            return load_index(path, self.backend)
+        except (FileNotFoundError, FrameFindError):
+            return None
 
-    def _path(self, space: str, generation: int) -> Path:
-        return self.directory / f"{space}.{generation}.faiss"
-
-    def _files(self, space: str) -> list[tuple[int, Path]]:
-        pattern = re.compile(rf"^{re.escape(space)}\.(\d+)\.faiss$")
+    def files(self, space: str) -> list[tuple[int, Path]]:
+        """This space's index files, oldest first."""
         found = []
-        if self.directory.exists():
+        if self.directory.is_dir():
             for path in self.directory.iterdir():
-                if match := pattern.match(path.name):
-                    found.append((int(match.group(1)), path))
+                if (match := _FILE.match(path.name)) and match["space"] == space:
+                    found.append((int(match["gen"]), path))
         return sorted(found)
+
+    def kind(self, space: str) -> str | None:
+        """The type of the newest index file (what searches use), or None before the first write."""
+        files = self.files(space)
+        return _FILE.match(files[-1][1].name)["kind"] if files else None

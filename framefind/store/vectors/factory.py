@@ -1,0 +1,79 @@
+"""Choose, create, load and judge vector indexes by name (txtai's ``ann/dense/factory.py`` pattern).
+
+Callers never name a class: they ask for a backend ("faiss") and an index type ("auto" or one of
+the kinds), and ``choose_kind`` sizes "auto" from n and dim using the measurements below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from framefind.errors import FrameFindError
+from framefind.store.vectors.base import VectorIndex
+from framefind.store.vectors.faiss import FaissIndex
+
+BACKENDS: dict[str, type[VectorIndex]] = {"faiss": FaissIndex}  # Milvus registers here later
+INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8")
+
+# "auto" stays exact (flat) while one query's full scan fits the latency budget, then switches to
+# ivf-sq8. Budget: a warm text query must be <= 30 ms p50 at 100k items including ~6 ms of text
+# embedding and SQLite work, so the ANN part should stay under ~10 ms on this 2-core machine.
+# Measured (benchmarks/bench_vectors.py, 1 FAISS thread, AMD EPYC, 2 cores): a flat scan costs
+# ~0.2 ns per stored float (memory-bound, ~20 GB/s): 384-d 100k = 7.5 ms, 1280-d 100k = 25 ms.
+# Flat at 10 ms would be ~50M floats, so auto keeps flat up to FLAT_MAX_FLOATS = 40M floats
+# (384-d: ~104k items, 1280-d: ~31k) leaving headroom for a busy machine.
+# Above it ivf-sq8 (not hnsw): 0.3-1.5 ms a query at recall@10 >= 0.95, 4x less memory than fp32,
+# removes in place (hnsw cannot, so every deletion would rebuild), and builds in seconds where
+# hnsw takes minutes at 1280-d.
+FLAT_MAX_FLOATS = 40_000_000
+
+
+def _check_backend(backend: str) -> type[VectorIndex]:
+    if backend not in BACKENDS:
+        raise FrameFindError(f"unknown vector backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    return BACKENDS[backend]
+
+
+def choose_kind(n: int, dim: int, pinned: str = "auto") -> str:
+    """The index type for n vectors of ``dim``: ``pinned`` unless "auto", else exact while it is fast enough."""
+    if pinned not in INDEX_TYPES:
+        raise FrameFindError(f"unknown index type {pinned!r} (choose one of: {', '.join(INDEX_TYPES)})")
+    if pinned != "auto":
+        return pinned
+    return "flat" if n * dim <= FLAT_MAX_FLOATS else "ivf-sq8"
+
+
+def create_index(dim: int, kind: str, n_hint: int = 0, backend: str = "faiss") -> VectorIndex:
+    """An empty index; "auto" is resolved from ``n_hint`` (the expected size, also used for IVF sizing)."""
+    cls = _check_backend(backend)
+    return cls(dim, choose_kind(n_hint, dim, kind), n_hint)
+
+
+def build_index(ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", backend: str = "faiss") -> VectorIndex:
+    """Choose the type for ``len(ids)`` vectors, create it and add them (training on all of them)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be 2-D, got shape {vectors.shape}")
+    index = create_index(vectors.shape[1], kind, n_hint=len(vectors), backend=backend)
+    index.add(ids, vectors)
+    return index
+
+
+def load_index(path: Path, backend: str = "faiss") -> VectorIndex:
+    """Read an index file written by ``VectorIndex.save`` (its kind is recovered from the file)."""
+    return _check_backend(backend).load(Path(path))
+
+
+def needs_rebuild(index: VectorIndex, n: int, pinned: str) -> bool:
+    """Whether an index that will hold n vectors should be rebuilt rather than updated in place.
+
+    True when its kind is not what ``choose_kind`` picks, or it is sized for far fewer vectors than
+    n (an IVF with nlist < a quarter of what n calls for). With "auto", an index that crossed a
+    threshold upwards keeps its kind until n falls below half of that threshold, so a library
+    hovering at the boundary is not rebuilt back and forth on every few additions and deletions.
+    """
+    wanted = choose_kind(n, index.dim, pinned)
+    keep = index.kind == wanted or (pinned == "auto" and index.kind == choose_kind(2 * n, index.dim, pinned))
+    return not keep or index.undersized(n)
