@@ -180,7 +180,8 @@ class Library:
             return
         for path in index.iterdir():
             if match := _V1_INDEX_FILE.match(path.name):
-                target = index / active / f"{match['space']}.{match['gen']}.{'flat' if kind == 'auto' else kind}.faiss"
+                kind = "flat" if kind == "auto" else kind
+                target = index / active / f"{match['space']}.{match['gen']}.0.{kind}.faiss"
                 target.parent.mkdir(exist_ok=True)
                 path.replace(target)
 

@@ -12,7 +12,7 @@ import numpy as np
 from framefind.errors import FrameFindError, MediaError
 from framefind.media.images import load_image
 from framefind.models.base import Model
-from framefind.search.moments import Hit, merge_adjacent, score_hits
+from framefind.search.moments import Hit, merge_adjacent, on_disk, score_hits
 from framefind.search.query import Query, Term
 from framefind.search.results import Result, ResultKey
 from framefind.store.catalog import Catalog, ItemInfo
@@ -53,7 +53,7 @@ def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarr
     allowed = catalog.item_ids_where(store.model_id, filters.kinds, filters.under) if filters.active else None
     scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
-    described = catalog.describe([i for _, i in hits])
+    described = on_disk(catalog.describe([i for _, i in hits]))
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
     if query.min_score is not None:
         scored = [hit for hit in scored if hit[0] >= query.min_score]

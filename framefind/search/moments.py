@@ -12,6 +12,7 @@ the whole-video average vector cannot tell apart.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,14 @@ CANDIDATES_PER_SEGMENT = 50
 
 
 Hit = tuple[float, ItemInfo]  # (score, what was found): video moments carry their own start/end/frame_time
+
+
+def on_disk(described: dict[int, ItemInfo]) -> dict[int, ItemInfo]:
+    """Only paths that still exist: a file deleted since the last index run is never a result (a few
+    ``stat`` calls per query, cheaper than a result the user cannot open)."""
+    for info in described.values():
+        info.paths = [path for path in info.paths if os.path.exists(path)]
+    return {item_id: info for item_id, info in described.items() if info.paths}
 
 
 def score_hits(catalog: Catalog, space: str, query: np.ndarray, hits: list[tuple[float, int]],
@@ -119,7 +128,7 @@ def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndar
     whole-video baseline).
     """
     _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, catalog.item_ids_where(store.model_id, ("video",)))
-    described = catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0}))
+    described = on_disk(catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0})))
     contents = {info.content: info for info in described.values()}
     ranked = []
     for content, info in contents.items():

@@ -1,6 +1,7 @@
 """A model's vector index files, derived from the catalog: written by the one writer, read by anyone.
 
-Layout: ``index/<model id>/<space>.<generation>.<kind>.faiss``. The catalog is the source of truth;
+Layout: ``index/<model id>/<space>.<generation>.<write>.<kind>.faiss`` (``write`` orders two files
+of one generation, e.g. before and after a change of index type). The catalog is the source of truth;
 an index file is a cache of it at some generation, written to a unique temp name and renamed, so a
 reader sees a whole file or none.
 
@@ -31,7 +32,7 @@ from framefind.store.catalog import Catalog
 from framefind.store.vectors.base import VectorIndex
 from framefind.store.vectors.factory import build_index, choose_kind, load_index, needs_rebuild
 
-_FILE = re.compile(r"^(?P<space>.+)\.(?P<gen>\d+)\.(?P<kind>[a-z0-9-]+)\.faiss$")
+_FILE = re.compile(r"^(?P<space>.+)\.(?P<gen>\d+)\.(?P<seq>\d+)\.(?P<kind>[a-z0-9-]+)\.faiss$")
 KEEP_FILES = 2
 
 
@@ -135,6 +136,7 @@ class VectorStore:
     # -- the writer --------------------------------------------------------------------------------
     def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None) -> Path:
         """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock."""
+        self._remove_temporaries(space)
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)
             wanted = self.catalog.vector_ids(self.model_id, space)
@@ -149,11 +151,18 @@ class VectorStore:
             on_rebuild(choose_kind(len(ids), self.dims[space], self.index_type), len(ids))
             index = build_index(ids, vectors.reshape(len(ids), self.dims[space]), kind=self.index_type,
                                 backend=self.backend)
-        path = self.directory / f"{space}.{generation}.{index.kind}.faiss"
+        seq = max((int(_FILE.match(p.name)["seq"]) for _, p in files), default=0) + 1
+        path = self.directory / f"{space}.{generation}.{seq}.{index.kind}.faiss"
         index.save(path)
         for _, old in self.files(space)[:-KEEP_FILES]:
             old.unlink(missing_ok=True)
         return path
+
+    def _remove_temporaries(self, space: str) -> None:
+        """Half-written files of a writer that was killed: only the lock holder writes, so they are garbage."""
+        if self.directory.is_dir():
+            for path in self.directory.glob(f".{space}.*.tmp"):
+                path.unlink(missing_ok=True)
 
     def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str) -> VectorIndex | None:
         """Apply the catalog's changes by id set difference; None when the index type cannot remove."""
@@ -173,13 +182,13 @@ class VectorStore:
             return None
 
     def files(self, space: str) -> list[tuple[int, Path]]:
-        """This space's index files, oldest first."""
+        """This space's index files as (generation, path), oldest first."""
         found = []
         if self.directory.is_dir():
             for path in self.directory.iterdir():
                 if (match := _FILE.match(path.name)) and match["space"] == space:
-                    found.append((int(match["gen"]), path))
-        return sorted(found)
+                    found.append((int(match["gen"]), int(match["seq"]), path))
+        return [(gen, path) for gen, _, path in sorted(found)]
 
     def kind(self, space: str) -> str | None:
         """The type of the newest index file (what searches use), or None before the first write."""
