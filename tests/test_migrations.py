@@ -1,0 +1,128 @@
+"""Libraries written by earlier releases open, upgrade in place, and answer as they did.
+
+The fixtures in tests/data/legacy were written by the old releases themselves
+(scripts/make_legacy_fixtures.py): release 0.1.0 (photos and a video) and the first release (photos
+only: no frames or thumbnails tables, vectors in a WITHOUT ROWID table, top-10 ConSE).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framefind import FrameFindError, Library
+from framefind.models.base import load_model
+from framefind.store import schema
+
+LEGACY = Path(__file__).parent / "data" / "legacy"
+
+
+def install(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """Copy a legacy library and its media; point its recorded paths at the copy (as if the user's
+    files were there all along)."""
+    expected = json.loads((LEGACY / f"expected-{name}.json").read_text())
+    media, lib = tmp_path / "media", tmp_path / "lib"
+    shutil.copytree(LEGACY / "media", media)
+    shutil.copytree(LEGACY / f"library-{name}", lib)
+    with sqlite3.connect(lib / "catalog.sqlite") as db:
+        for table in ("files", "roots"):
+            db.execute(f"UPDATE {table} SET path = replace(path, ?, ?)", (expected["media_root"], str(media)))
+    db.close()
+    if name == "first":
+        (media / "clip.mp4").unlink()  # the first release could not index videos: it was given photos only
+    return lib, media, expected
+
+
+def ranking(library: Library, query: dict, media: Path) -> list[tuple]:
+    return [(str(Path(r.path).relative_to(media)), r.kind, r.start, r.end) for r in library.search(query["text"],
+                                                                                               k=query["k"])]
+
+
+def expected_ranking(query: dict) -> list[tuple]:
+    return [(r["path"], r["kind"], r.get("start"), r.get("end")) for r in query["results"]]
+
+
+def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
+    lib, media, expected = install("0.1.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2"]
+        assert library.model_id == load_model("effnet-conse").id  # 0.1.0's recipe is this release's default
+        adopted = sorted(p.name for p in library.store.directory.iterdir())
+        assert adopted == ["semantic.6.0.flat.faiss", "visual.6.0.flat.faiss"]  # moved, not rebuilt
+        for query in expected["queries"]:
+            if "text" not in query:
+                continue
+            assert ranking(library, query, media) == expected_ranking(query), query["text"]
+            scores = [r.score for r in library.search(query["text"], k=query["k"])]
+            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+        moment = next(r for r in library.search("a cat", k=5) if r.kind == "video")
+        assert library.thumbnail(moment)[:2] == b"\xff\xd8"  # 0.1.0's segment thumbnail, kept
+        image = library.search("a horse", k=1)[0]
+        assert library.thumbnail(image)[:2] == b"\xff\xd8"  # made from the file on first use
+
+        report = library.index()
+        assert (report.embedded, report.failed) == (0, 0)
+        (media / "rocket.jpg").unlink()  # 0.1.0's schema broke on the first delete after an upgrade
+        assert library.index().removed == 1
+        assert "rocket.jpg" not in {Path(r.path).name for r in library.search("a rocket", k=10)}
+        assert library.catalog.meta("schema_version") == str(schema.VERSION)
+
+
+def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(tmp_path):
+    lib, media, expected = install("first", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2"]
+        old_id = library.model_id
+        assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
+        for query in expected["queries"]:
+            if "text" in query:
+                assert ranking(library, query, media) == expected_ranking(query), query["text"]
+        report = library.index()  # its top-10 semantic vectors are not what this release makes: re-embedded
+        assert report.embedded == 5 and library.model_id == load_model("effnet-conse").id
+        assert {m["id"] for m in library.models()} == {old_id, library.model_id}
+        assert library.search("a cat", k=1)[0].score == pytest.approx(0.7462, abs=2e-4)  # as 0.1.0 scores it
+
+
+def test_a_failed_upgrade_leaves_the_old_library_whole(tmp_path, monkeypatch):
+    lib, media, expected = install("0.1.0", tmp_path)
+    before = (lib / "catalog.sqlite").read_bytes()
+
+    def broken(db, existed):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(schema, "_rebuild_thumbnails", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        Library.open(lib, create=False)
+    with sqlite3.connect(lib / "catalog.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "framefind-library-1"
+        assert "model" in {r[1] for r in db.execute("PRAGMA table_info(contents)")}
+    db.close()
+    monkeypatch.undo()
+    with Library.open(lib, create=False) as library:
+        assert len(library.search("a cat", k=5)) == 5
+    assert before != (lib / "catalog.sqlite").read_bytes()
+
+
+def test_processes_opening_an_old_library_at_once_upgrade_it_once(tmp_path):
+    lib, media, _ = install("0.1.0", tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-m", "framefind", "info", "--json", "--library", str(lib)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    infos = [json.loads(out) for out, _ in outputs]
+    assert all(info["files"] == 6 and info["items"] == 7 and len(info["models"]) == 1 for info in infos)
+
+
+def test_not_a_library_and_foreign_databases_are_refused(tmp_path):
+    (tmp_path / "lib").mkdir()
+    with sqlite3.connect(tmp_path / "lib" / "catalog.sqlite") as db:
+        db.execute("CREATE TABLE photos (id INTEGER)")
+    db.close()
+    with pytest.raises(FrameFindError, match="not a framefind catalog"):
+        Library.open(tmp_path / "lib")
