@@ -6,6 +6,9 @@ around the real ones (latency depends on the count and dimension of vectors, not
 For scale, it also times what a naive path would spend: importing sentence-transformers + torch and
 loading MiniLM, before any query.
 
+Also: the SELECT statements one search runs at k=10 and k=100 (bounded, not one per hit), and
+queries per second from 1 and 8 threads sharing one Library.
+
 Usage: python benchmarks/bench_search.py [--keep DIR] [--json out.json]
 """
 
@@ -17,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,9 +61,9 @@ def grow_to(library_dir: Path, total: int, seed: int = 0) -> None:
     """Add synthetic items (real vectors + noise, re-normalised) until the library holds ``total``."""
     rng = np.random.default_rng(seed)
     with Library.open(library_dir) as library:
-        catalog, spaces = library.catalog, library.model.spaces
-        have = catalog.stats()["items"]
-        real = {space: catalog.vectors(space)[1] for space in spaces}
+        catalog, spaces, model_id = library.catalog, library.model.spaces, library.model_id
+        have = catalog.stats(model_id)["items"]
+        real = {space: catalog.vectors(model_id, space)[1] for space in spaces}
         with catalog.transaction():
             for i in range(have, total):
                 vectors = {}
@@ -67,8 +71,43 @@ def grow_to(library_dir: Path, total: int, seed: int = 0) -> None:
                     v = base[rng.integers(len(base))] + rng.normal(0, 0.05, base.shape[1]).astype(np.float32)
                     vectors[space] = (v / np.linalg.norm(v))[None]
                 content = f"synthetic{i:08d}"
-                catalog.add_content(content, "image", library.model.id, (28, 28), [Item()], vectors)
+                catalog.add_content(content, "image", model_id, (28, 28), [Item()], vectors)
                 catalog.record_file(f"/synthetic/{i:08d}.png", 1, 0, "image", content)
+
+
+def write_index_files(library_dir: Path) -> float:
+    """What the next ``framefind index`` does after the catalog grew: bring the index files up to date."""
+    start = time.perf_counter()
+    with Library.open(library_dir) as library:
+        library.index()
+    return time.perf_counter() - start
+
+
+def sqlite_statements(library: Library, query: str, k: int) -> int:
+    """SELECT statements one search runs (bounded: not one per hit)."""
+    library.search(query, k=k)
+    statements: list[str] = []
+    library.catalog.db.set_trace_callback(statements.append)
+    library.search(query, k=k)
+    library.catalog.db.set_trace_callback(None)
+    return sum(s.lstrip().upper().startswith("SELECT") for s in statements)
+
+
+def threaded_throughput(library: Library, threads: int, seconds: float = 5.0) -> float:
+    """Text queries per second from ``threads`` threads sharing one Library (as a server's workers do)."""
+    done, stop = [0] * threads, time.perf_counter() + seconds
+
+    def work(slot: int) -> None:
+        while time.perf_counter() < stop:
+            library.search(QUERIES[(slot + done[slot]) % len(QUERIES)], k=10)
+            done[slot] += 1
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return sum(done) / seconds
 
 
 def in_process_latency(library_dir: Path, repeats: int = 5) -> dict:
@@ -85,11 +124,13 @@ def in_process_latency(library_dir: Path, repeats: int = 5) -> dict:
                 assert len(results) == 10
                 embeds.append(middle - start)
                 totals.append(end - middle)
-        items = library.catalog.stats()["items"]
-        disk_mb = library.info()["disk_bytes"] / 1e6
-    return {"items": items, "library_mb": round(disk_mb), "p50_ms": round(statistics.median(totals) * 1000, 1),
-            "p95_ms": round(np.percentile(totals, 95) * 1000, 1),
-            "text_embedding_p50_ms": round(statistics.median(embeds) * 1000, 1)}
+        info = library.info()
+        statements = {k: sqlite_statements(library, QUERIES[0], k) for k in (10, 100)}
+        throughput = {threads: round(threaded_throughput(library, threads), 1) for threads in (1, 8)}
+    return {"items": info["items"], "index_files": info["index_files"], "library_mb": round(info["disk_bytes"] / 1e6),
+            "p50_ms": round(statistics.median(totals) * 1000, 1), "p95_ms": round(np.percentile(totals, 95) * 1000, 1),
+            "text_embedding_p50_ms": round(statistics.median(embeds) * 1000, 1),
+            "sqlite_selects_per_search": statements, "queries_per_s_by_threads": throughput}
 
 
 def naive_startup_seconds() -> float:
@@ -114,6 +155,7 @@ def main() -> None:
         results["cli_search_10k_s"] = {"median": round(statistics.median(times), 2), "max": round(max(times), 2)}
         results["in_process_10k"] = in_process_latency(base / "library")
         grow_to(base / "library", 100_000)
+        results["index_files_after_growth_s"] = round(write_index_files(base / "library"), 1)
         results["in_process_100k"] = in_process_latency(base / "library")
         times = whole_process_seconds(base / "library")
         results["cli_search_100k_s"] = {"median": round(statistics.median(times), 2), "max": round(max(times), 2)}

@@ -81,12 +81,15 @@ def main() -> None:
     if has_videos:
         framefind("search", "a bicycle race", "-k", "2", "--save-clips", str(DEMO / "clips"), *lib)
         framefind("search", "--video", str(DEMO / "query-clip.mp4"), "-k", "2", *lib)
+        framefind("search", "a cat", "--kind", "video", "-k", "2", *lib)  # filters run inside the vector search
     crop = DEMO / "query-crop.jpg"
     with Image.open(photos / "chelsea.png") as im:
         im.convert("RGB").crop((60, 20, 380, 280)).resize((160, 130)).save(crop, quality=70)
     framefind("search", "--image", str(crop), "-k", "3", *lib)
     framefind("search", "a horse", "-k", "1", "--json", *lib)
+    framefind("search", "a horse", "--in", str(photos), "-k", "2", *lib)
     framefind("info", *lib)
+    framefind("models", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")
 
 

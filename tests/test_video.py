@@ -104,8 +104,8 @@ def test_thumbnails_are_small_jpegs_of_the_moment(videos):
         assert np.abs(pixels - coffee).mean() < np.abs(pixels - horse).mean()
     image = next(r for r in library.search("a horse", k=20) if r.kind == "image")
     with Image.open(io.BytesIO(library.thumbnail(image))) as thumb:  # images get a small JPEG too
-        assert thumb.format == "JPEG" and max(thumb.size) == 320 and thumb.size[0] / thumb.size[1] == pytest.approx(
-            image.width / image.height, abs=0.01)
+        assert thumb.format == "JPEG" and 160 < max(thumb.size) <= 320
+        assert thumb.size[0] / thumb.size[1] == pytest.approx(image.width / image.height, abs=0.02)
 
 
 @pytest.mark.parametrize("variant,args", [

@@ -114,7 +114,9 @@ class FaissIndex(VectorIndex):
 
     def ids(self) -> np.ndarray:
         if self._sorted_ids is None:
-            self._sorted_ids = np.sort(self._stored_ids())
+            ids = np.sort(self._stored_ids())
+            ids.flags.writeable = False  # the cached array is shared by every caller
+            self._sorted_ids = ids
         return self._sorted_ids
 
     def _stored_ids(self) -> np.ndarray:
