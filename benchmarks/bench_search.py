@@ -29,10 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench_index import machine  # noqa: E402
-from conftest import write_fashion_pngs  # noqa: E402
+from conftest import grow_library, write_fashion_pngs  # noqa: E402
 
 from framefind import Library  # noqa: E402
-from framefind.media.units import Item  # noqa: E402
 
 QUERIES = ["a cup of coffee", "a pair of sneakers", "a leather handbag", "a summer dress", "a wool coat",
            "trousers", "ankle boots", "a t-shirt", "a pullover", "sandals", "a shirt with buttons", "a cat"]
@@ -55,24 +54,6 @@ def whole_process_seconds(library: Path, runs: int = 7) -> list[float]:
                        check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
-
-
-def grow_to(library_dir: Path, total: int, seed: int = 0) -> None:
-    """Add synthetic items (real vectors + noise, re-normalised) until the library holds ``total``."""
-    rng = np.random.default_rng(seed)
-    with Library.open(library_dir) as library:
-        catalog, spaces, model_id = library.catalog, library.model.spaces, library.model_id
-        have = catalog.stats(model_id)["items"]
-        real = {space: catalog.vectors(model_id, space)[1] for space in spaces}
-        with catalog.transaction():
-            for i in range(have, total):
-                vectors = {}
-                for space, base in real.items():
-                    v = base[rng.integers(len(base))] + rng.normal(0, 0.05, base.shape[1]).astype(np.float32)
-                    vectors[space] = (v / np.linalg.norm(v))[None]
-                content = f"synthetic{i:08d}"
-                catalog.add_content(content, "image", model_id, (28, 28), [Item()], vectors)
-                catalog.record_file(f"/synthetic/{i:08d}.png", 1, 0, "image", content)
 
 
 def write_index_files(library_dir: Path) -> float:
@@ -154,7 +135,7 @@ def main() -> None:
         times = whole_process_seconds(base / "library")
         results["cli_search_10k_s"] = {"median": round(statistics.median(times), 2), "max": round(max(times), 2)}
         results["in_process_10k"] = in_process_latency(base / "library")
-        grow_to(base / "library", 100_000)
+        grow_library(base / "library", 100_000)
         results["index_files_after_growth_s"] = round(write_index_files(base / "library"), 1)
         results["in_process_100k"] = in_process_latency(base / "library")
         times = whole_process_seconds(base / "library")

@@ -2,7 +2,8 @@
 
 from framefind.errors import FrameFindError
 from framefind.library import Library
-from framefind.search.engine import Result
+from framefind.search.query import Filters, Query, Term
+from framefind.search.results import Result, ResultKey
 
-__all__ = ["FrameFindError", "Library", "Result"]
-__version__ = "0.1.0"
+__all__ = ["FrameFindError", "Filters", "Library", "Query", "Result", "ResultKey", "Term"]
+__version__ = "0.2.0"

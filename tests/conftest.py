@@ -130,3 +130,35 @@ def models_ready():
     model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
     model.embed_texts(["warm-up"])
     return model
+
+
+def grow_library(library_dir: Path, total: int, seed: int = 0) -> None:
+    """Add items straight to the catalog (real vectors + noise, re-normalised) until the library holds
+    ``total``: a big library in seconds (search cost depends on the count and size of vectors, not pixels).
+    Each added item's file is a hard link to a real indexed file (in ``synthetic/`` beside the library), so
+    results point at files that exist, as searches require."""
+    import numpy as np
+
+    from framefind import Library
+    from framefind.media.units import Item
+
+    rng = np.random.default_rng(seed)
+    with Library.open(library_dir) as library:
+        catalog, spaces, model_id = library.catalog, library.model.spaces, library.model_id
+        have = catalog.stats(model_id)["items"]
+        real = {space: catalog.vectors(model_id, space)[1] for space in spaces}
+        original = catalog.db.execute("SELECT path FROM files WHERE status = 'ok' LIMIT 1").fetchone()[0]
+        links = library_dir.parent / "synthetic"
+        links.mkdir(exist_ok=True)
+        with catalog.transaction():
+            for i in range(have, total):
+                vectors = {}
+                for space, base in real.items():
+                    v = base[rng.integers(len(base))] + rng.normal(0, 0.05, base.shape[1]).astype(np.float32)
+                    vectors[space] = (v / np.linalg.norm(v))[None]
+                content = f"{i:032x}"
+                catalog.add_content(content, "image", model_id, (28, 28), [Item()], vectors)
+                link = links / f"{i:08d}.png"
+                if not link.exists():
+                    os.link(original, link)
+                catalog.record_file(str(link), 1, 0, "image", content)

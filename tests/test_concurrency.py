@@ -12,12 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import run_cli, write_fashion_pngs
+from conftest import grow_library, run_cli, write_fashion_pngs
 
 from framefind import Library
-from framefind.media.units import Item
 
 QUERIES = ["a pair of sneakers", "a leather handbag", "a summer dress", "a wool coat", "trousers"]
 
@@ -112,30 +110,12 @@ def test_a_second_indexer_refuses_in_one_line_or_waits(tmp_path, models_ready):
     assert "1200 files: 0 embedded" in waiting.stderr and "1200 unchanged" in waiting.stderr
 
 
-def _grow(lib: Path, total: int, seed: int = 0) -> None:
-    """Add items straight to the catalog (real vectors + noise) until it holds ``total``: a library big
-    enough that building an HNSW index takes seconds."""
-    rng = np.random.default_rng(seed)
-    with Library.open(lib) as library:
-        catalog, model = library.catalog, library.model
-        real = {space: catalog.vectors(library.model_id, space)[1] for space in model.spaces}
-        have = catalog.stats(library.model_id)["items"]
-        with catalog.transaction():
-            for i in range(have, total):
-                vectors = {}
-                for space, base in real.items():
-                    v = base[rng.integers(len(base))] + rng.normal(0, 0.05, base.shape[1]).astype(np.float32)
-                    vectors[space] = (v / np.linalg.norm(v))[None]
-                catalog.add_content(f"{i:032x}", "image", library.model_id, (28, 28), [Item()], vectors)
-                catalog.record_file(f"/synthetic/{i:08d}.png", 1, 0, "image", f"{i:032x}")
-
-
 @pytest.mark.slow
 def test_kill_9_during_an_index_rebuild_leaves_a_consistent_library(tmp_path, models_ready):
     paths = write_fashion_pngs(tmp_path / "photos", 200)
     lib = tmp_path / "lib"
     run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q")
-    _grow(lib, 12_000)
+    grow_library(lib, 12_000)
     writer = subprocess.Popen([sys.executable, "-m", "framefind", "index", "--library", str(lib), "--index-type",
                                "hnsw", "-q"], stderr=subprocess.PIPE, text=True)
     line = writer.stderr.readline()  # "building the visual index (hnsw, ...)": the rebuild has begun
