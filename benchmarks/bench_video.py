@@ -72,7 +72,7 @@ def speed(video: Path, seconds: float, workdir: Path) -> dict:
         start = time.perf_counter()
         report = library.index([video])
         index = time.perf_counter() - start
-        items = library.catalog.stats()["items"]
+        items = library.catalog.stats(library.model_id)["items"]
     assert report.embedded == 1, report
     return {"video_s": seconds, "ffmpeg_decode_x_realtime": round(seconds / decode, 1),
             "framefind_index_x_realtime": round(seconds / index, 1),

@@ -147,7 +147,7 @@ def grow_library(library_dir: Path, total: int, seed: int = 0) -> None:
         catalog, spaces, model_id = library.catalog, library.model.spaces, library.model_id
         have = catalog.stats(model_id)["items"]
         real = {space: catalog.vectors(model_id, space)[1] for space in spaces}
-        original = catalog.db.execute("SELECT path FROM files WHERE status = 'ok' LIMIT 1").fetchone()[0]
+        originals = [r[0] for r in catalog.db.execute("SELECT path FROM files WHERE status = 'ok' LIMIT 1000")]
         links = library_dir.parent / "synthetic"
         links.mkdir(exist_ok=True)
         with catalog.transaction():
@@ -160,5 +160,5 @@ def grow_library(library_dir: Path, total: int, seed: int = 0) -> None:
                 catalog.add_content(content, "image", model_id, (28, 28), [Item()], vectors)
                 link = links / f"{i:08d}.png"
                 if not link.exists():
-                    os.link(original, link)
+                    os.link(originals[i % len(originals)], link)  # spread: a file takes ~65k links
                 catalog.record_file(str(link), 1, 0, "image", content)

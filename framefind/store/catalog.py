@@ -343,7 +343,7 @@ class Catalog:
             params += [p for root in under for p in (root, like_prefix(root))]
         return np.array([r[0] for r in self.db.execute(sql, params)], dtype=np.int64)
 
-    def stats(self, model_id: str | None = None) -> dict[str, int]:
+    def stats(self, model_id: str) -> dict[str, int]:
         one = lambda sql, *p: self.db.execute(sql, p).fetchone()[0]  # noqa: E731
         return {
             "files": one("SELECT COUNT(*) FROM files WHERE status = 'ok'"),
