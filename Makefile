@@ -40,6 +40,8 @@ demo: venv system-deps
 bench: venv system-deps
 	$(PY) benchmarks/bench_index.py
 	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_vectors.py
+	$(PY) benchmarks/bench_storage.py
 	$(PY) benchmarks/bench_video.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_conse.py

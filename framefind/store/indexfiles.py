@@ -127,9 +127,9 @@ class VectorStore:
                 return previous.base, path  # unchanged file: keep the loaded index
             try:
                 return load_index(path, self.backend), path
-            except FileNotFoundError:
-                continue
-            except FrameFindError:
+            except (FileNotFoundError, FrameFindError):
+                if not path.exists():
+                    continue  # deleted by the writer after we listed it: list again
                 return None, None  # a damaged file: answer exactly from the catalog; the writer replaces it
         return None, None
 
