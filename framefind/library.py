@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
@@ -136,9 +137,7 @@ class Library:
             raise FrameFindError(f"{model_id}: no such model in {self.directory}")
         with self.lock.acquire():
             count = self.catalog.drop_model(model_id)
-            for path in (self.directory / "index" / model_id).glob("*"):
-                path.unlink(missing_ok=True)
-            (self.directory / "index" / model_id).rmdir() if (self.directory / "index" / model_id).is_dir() else None
+            shutil.rmtree(self.directory / "index" / model_id, ignore_errors=True)
         return count
 
     # -- indexing ------------------------------------------------------------------------------------
@@ -175,12 +174,11 @@ class Library:
         """After an upgrade from 0.1.0: its index files hold the same item ids; move them into the
         active model's folder instead of rebuilding them."""
         active, index = self.catalog.meta("active_model"), self.directory / "index"
-        kind = self.catalog.meta("index_type")
+        kind = {"auto": "flat"}.get(self.catalog.meta("index_type"), self.catalog.meta("index_type"))
         if not active or not index.is_dir():
             return
         for path in index.iterdir():
             if match := _V1_INDEX_FILE.match(path.name):
-                kind = "flat" if kind == "auto" else kind
                 target = index / active / f"{match['space']}.{match['gen']}.0.{kind}.faiss"
                 target.parent.mkdir(exist_ok=True)
                 path.replace(target)
@@ -223,9 +221,7 @@ class Library:
             target, at = target.key, target.frame_time if at is None else at
         key = ResultKey.parse(target) if isinstance(target, str) else target
         at = at if at is not None else key.start
-        row = self.catalog.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? ORDER BY ABS(at - ?) LIMIT 1",
-                                      (key.content, at or 0.0)).fetchone()
-        return row[0] if row else self._image_thumbnail(key.content)
+        return self.catalog.thumbnail(key.content, at or 0.0) or self._image_thumbnail(key.content)
 
     def _image_thumbnail(self, content: str) -> bytes | None:
         """Images indexed by 0.1.0 have no thumbnail yet: make it from the file once, and keep it."""

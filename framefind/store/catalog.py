@@ -305,9 +305,10 @@ class Catalog:
         infos = [ItemInfo(r[0], content_hash, "video", r[1], r[2], r[3], None, None, []) for r in rows]
         return infos, decode([r[4] for r in rows])
 
-    def thumbnail(self, content_hash: str, at: float | None) -> bytes | None:
-        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? AND at = ?",
-                              (content_hash, round(float(at or 0.0), 3))).fetchone()
+    def thumbnail(self, content_hash: str, at: float) -> bytes | None:
+        """The stored thumbnail of a content nearest to ``at`` seconds (an image's is at 0)."""
+        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? ORDER BY ABS(at - ?) LIMIT 1",
+                              (content_hash, float(at))).fetchone()
         return row[0] if row else None
 
     # -- results, filters and stats ---------------------------------------------------------------
