@@ -148,8 +148,8 @@ Dimensions (flat index; PCA fitted on the gallery, random = seeded Gaussian proj
 
 {table(dims['rows'], describe)}
 
-Index types (full {dims['rows'][0]['dim']}-d vectors, cosine; IVF: nlist = sqrt(N) capped at N/39, nprobe =
-nlist/4; HNSW: M = 32, efSearch = 16):
+Index types (full {dims['rows'][0]['dim']}-d vectors, cosine; the library's own sizing: IVF nlist = 4 sqrt(N)
+capped at N/39, nprobe = nlist/16 (at least 16, at most nlist); HNSW M = 32, efSearch = 128):
 
 {table(indexes['rows'], describe)}
 
