@@ -94,10 +94,6 @@ class Library:
         raw = self.catalog.meta("model_choice")
         return json.loads(raw) if raw else {"name": DEFAULT_MODEL, "options": {}}
 
-    @property
-    def model_name(self) -> str:
-        return self.model.name
-
     @cached_property
     def model(self) -> Model:
         """The model searches use: the active one, built with the options its vectors were made with."""

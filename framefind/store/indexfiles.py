@@ -69,11 +69,6 @@ class IndexView:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, order, 1).astype(np.float32), np.take_along_axis(ids, order, 1)
 
-    @property
-    def count(self) -> int:
-        base = self.base.count() - len(self.removed) if self.base is not None else 0
-        return base + (self.delta.count() if self.delta is not None else 0)
-
 
 class VectorStore:
     """The index files of one model in one library: one index per vector space."""
