@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from framefind.config import DEFAULT_MODEL, default_library_dir
 from framefind.errors import FrameFindError, MediaError
+from framefind.linalg import l2_normalize, pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
 from framefind.search.engine import query_vector, resolve, run_query, to_result
-from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.search.query import Query
+from framefind.search.moments import on_disk, rank_videos, video_query_vectors
+from framefind.search.query import Query, Term
 from framefind.search.results import Result, ResultKey
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.indexer import IndexReport, index_files
@@ -190,8 +193,21 @@ class Library:
         query = query.checked()
         if query.terms[0].kind == "video":
             return self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score)
-        space, vector = query_vector(self.model, query)
-        return run_query(self.catalog, self.store, space, vector, query)
+        space, vector = query_vector(self.model, query, self._item_vector)
+        return run_query(self.catalog, self.store, self.model, space, vector, query)
+
+    def similar(self, key: str, *, k: int = 10) -> list[Result]:
+        """More like this: results nearest to a library result (its stored vector), itself excluded."""
+        results = self.search(Query((Term("item", key),), k=k + 1))
+        return [r for r in results if r.key != key][:k]
+
+    def _item_vector(self, key: str, space: str) -> np.ndarray:
+        """The stored vector of a result key (a moment: the mean of its segments' vectors)."""
+        items = self.resolve(key)
+        if not items:
+            raise FrameFindError(f"{key}: no such item in this library (deleted, or not indexed yet)")
+        _, vectors = self.catalog.vectors(self.model_id, space, [info.item_id for info in items])
+        return l2_normalize(vectors.mean(axis=0, keepdims=True))[0]
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
                        method: str = "aligned") -> list[Result]:
@@ -234,6 +250,28 @@ class Library:
                 self.catalog.put_thumbnail(content, 0.0, jpeg)
             return jpeg
         return None
+
+    def feedback(self, query: str, key: str, vote: int) -> float:
+        """Record thumbs up (1) or down (-1) on result ``key`` for ``query``; returns when it was stored."""
+        if vote not in (1, -1):
+            raise FrameFindError(f"vote must be 1 (up) or -1 (down), not {vote!r}")
+        if not query.strip():
+            raise FrameFindError("feedback needs the query it is about")
+        ResultKey.parse(key)
+        if not self.resolve(key):
+            raise FrameFindError(f"{key}: no such item in this library")
+        return self.catalog.set_feedback(query.strip(), key, vote)
+
+    def map_points(self, limit: int = 1500, seed: int = 0) -> list[tuple[ItemInfo, float, float]]:
+        """A 2-D map of the library (PCA of image-space vectors) for up to ``limit`` items, sampled evenly."""
+        space = self.model.image_space
+        ids = self.catalog.vector_ids(self.model_id, space)
+        if len(ids) > limit:
+            ids = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
+        described = on_disk(self.catalog.describe(ids.tolist()))
+        ids, vectors = self.catalog.vectors(self.model_id, space, sorted(described))
+        xy = pca_2d(vectors) * 2 - 1
+        return [(described[int(i)], float(x), float(y)) for i, (x, y) in zip(ids, xy, strict=True)]
 
     def info(self) -> dict:
         disk = sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())

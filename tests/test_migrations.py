@@ -51,7 +51,7 @@ def expected_ranking(query: dict) -> list[tuple]:
 def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
     lib, media, expected = install("0.1.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 1 -> 2"]
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3"]
         assert library.model_id == load_model("effnet-conse").id  # 0.1.0's recipe is this release's default
         adopted = sorted(p.name for p in library.store.directory.iterdir())
         assert adopted == ["semantic.6.0.flat.faiss", "visual.6.0.flat.faiss"]  # moved, not rebuilt
@@ -77,7 +77,7 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
 def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(tmp_path):
     lib, media, expected = install("first", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 1 -> 2"]
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3"]
         old_id = library.model_id
         assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
         for query in expected["queries"]:

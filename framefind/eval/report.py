@@ -17,6 +17,7 @@ import numpy as np
 
 from framefind.eval.metrics import DEFINITIONS
 from framefind.fsutil import atomic_write_text
+from framefind.linalg import pca_2d
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#ad494a", "#8ca252", "#bd9e39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
@@ -106,11 +107,7 @@ def embedding_map_svg(vectors: np.ndarray, labels: list[str | None], paths: list
     """2-D PCA of the gallery: thumbnails framed in their class colour (dots plus a sample when many)."""
     if len(vectors) < 2:
         return ""
-    centred = vectors - vectors.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T if vt.shape[0] >= 2 else np.c_[centred @ vt[:1].T, np.zeros(len(vectors))]
-    span = np.maximum(xy.max(axis=0) - xy.min(axis=0), 1e-9)
-    xy = (xy - xy.min(axis=0)) / span
+    xy = pca_2d(vectors)
     size, width, height = 36, 900, 640
     px = 20 + xy[:, 0] * (width - 40 - size)
     py = 20 + (1 - xy[:, 1]) * (height - 40 - size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from framefind.config import default_library_dir
 from framefind.errors import FrameFindError
 from framefind.interfaces.console import (
     JsonOption,
@@ -116,17 +118,11 @@ def search(
     out.print(table)
 
 
-MIN_CLIP_SECONDS = 2.0  # a moment from a flash-short shot still gets a clip worth watching
-
-
 def _save_clips(results, directory: Path, fast: bool) -> None:
-    from framefind.media.cut import cut_video
+    from framefind.media.cut import cut_video, moment_span
 
     for rank, r in enumerate((r for r in results if r.kind == "video"), 1):
-        start, end = r.start, r.end
-        if end - start < MIN_CLIP_SECONDS:  # around the best frame, ending by the moment's end (<= video end)
-            start = max(0.0, min(r.frame_time - MIN_CLIP_SECONDS / 2, r.end - MIN_CLIP_SECONDS))
-            end = start + MIN_CLIP_SECONDS
+        start, end = moment_span(r.start, r.end, r.frame_time)
         target = directory / f"{rank:02d}-{Path(r.path).stem}-{start:.1f}-{end:.1f}.mp4"
         clip = cut_video(Path(r.path), start, end, target, fast=fast)
         r.clip = str(clip.path)
@@ -174,6 +170,36 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
     out.print(table)
     for failure in stats["recent_failures"]:
         out.print(f"failed: {failure['path']}: {failure['error']}", markup=False, highlight=False)
+
+
+@app.command()
+@one_line_errors
+def serve(
+    library: LibraryOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (anything but loopback needs --token)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    token: Annotated[str | None, typer.Option(envvar="FRAMEFIND_TOKEN", help="Access token for every request")] = None,
+    allow_urls: Annotated[bool, typer.Option("--allow-urls", help="Let clients search by image URL")] = False,
+) -> None:
+    """Serve the web app and the REST API (OpenAPI at /docs) for one library."""
+    import uvicorn
+
+    from framefind.interfaces.server.app import create_app
+
+    loopback = host == "localhost" or _is_loopback(host)
+    if not loopback and not token:
+        raise FrameFindError(f"--host {host}: serving beyond this machine needs --token (or FRAMEFIND_TOKEN)")
+    app_ = create_app(library or default_library_dir(), token=token, allow_urls=allow_urls)
+    shown = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    notice(f"framefind: serving {app_.state.library.directory} at {shown} (API docs at /docs; Ctrl-C stops)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()

@@ -13,6 +13,17 @@ from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.media.video import declared_duration, time_origin
 
+MIN_CLIP_SECONDS = 2.0  # a moment from a flash-short shot still gets a clip worth watching
+
+
+def moment_span(start: float, end: float, frame_time: float | None) -> tuple[float, float]:
+    """The span to cut for a moment: itself, or MIN_CLIP_SECONDS around its best frame ending by its end."""
+    if end - start >= MIN_CLIP_SECONDS:
+        return start, end
+    middle = frame_time if frame_time is not None else (start + end) / 2
+    start = max(0.0, min(middle - MIN_CLIP_SECONDS / 2, end - MIN_CLIP_SECONDS))
+    return start, start + MIN_CLIP_SECONDS
+
 
 @dataclass
 class VideoCut:

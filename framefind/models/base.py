@@ -83,6 +83,10 @@ class Model(ABC):
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Texts -> L2-normalised float32 ``(n, dim)`` in ``text_space``."""
 
+    def explain(self, vectors: np.ndarray) -> list[list[str]]:
+        """Words that say what each ``text_space`` vector shows ("why it matched"); none by default."""
+        return [[] for _ in range(len(vectors))]
+
 
 def load_model(name: str, options: dict | None = None) -> Model:
     """Build a model by registry name; ``clip:PATH_OR_HUB_ID`` selects a CLIP checkpoint."""

@@ -100,6 +100,18 @@ class ConseModel(Model):
         semantic = weights @ self.label_vectors
         return {"visual": l2_normalize(features), "semantic": l2_normalize(semantic)}
 
+    def explain(self, vectors: np.ndarray, top: int = 3) -> list[list[str]]:
+        """The ImageNet classes nearest each semantic vector: what ConSE saw in the picture."""
+        if not len(vectors):
+            return []
+        names = self._class_names
+        best = np.argsort(-(vectors @ self.label_vectors.T), axis=1)[:, :top]
+        return [[names[i] for i in row] for row in best]
+
+    @cached_property
+    def _class_names(self) -> list[str]:
+        return [label["names"].split(",")[0].strip() for label in imagenet_labels()]
+
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return self.text_encoder.embed(texts)
 

@@ -7,6 +7,8 @@ with filters), one to describe every hit, one for the frames of every video hit 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
@@ -21,16 +23,20 @@ from framefind.store.indexfiles import VectorStore
 OVERFETCH = 5  # several segments of one video may merge into one moment: fetch more than k
 
 
-def query_vector(model: Model, query: Query) -> tuple[str, np.ndarray]:
+ItemVector = Callable[[str, str], np.ndarray]  # (result key, space) -> the stored vector of that result
+
+
+def query_vector(model: Model, query: Query, item_vector: ItemVector) -> tuple[str, np.ndarray]:
     """(space, 1 x dim unit vector): the weighted sum of the terms' vectors (negative weights subtract).
 
-    With any text term the query lives in the text space (an image term then contributes its vector
-    in that space); with image terms alone, in the image space.
+    With any text term the query lives in the text space (an image or library-item term then
+    contributes its vector in that space); with image and item terms alone, in the image space.
     """
     space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
     total = np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
-        total += term.weight * _term_vector(model, term, space)
+        vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space)
+        total += term.weight * vector
     norm = float(np.linalg.norm(total))
     if norm < 1e-6:
         raise FrameFindError("the query's terms cancel out: nothing is left to search for")
@@ -47,8 +53,10 @@ def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
     return model.embed_images(pixels[None])[space][0]
 
 
-def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, query: Query) -> list[Result]:
-    """Images and video moments nearest to ``vector``, best first, within the query's filters."""
+def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray,
+              query: Query) -> list[Result]:
+    """Images and video moments nearest to ``vector``, best first, within the query's filters, each
+    with the words that say what it shows (``why``)."""
     filters = query.filters
     allowed = catalog.item_ids_where(store.model_id, filters.kinds, filters.under) if filters.active else None
     scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
@@ -57,15 +65,24 @@ def run_query(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarr
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
     if query.min_score is not None:
         scored = [hit for hit in scored if hit[0] >= query.min_score]
-    return [to_result(hit) for hit in scored[: query.k]]
+    results = [to_result(hit) for hit in scored[: query.k]]
+    ids, vectors = catalog.vectors(store.model_id, model.text_space, [info.item_id for _, info in scored[: query.k]])
+    why = dict(zip(ids.tolist(), model.explain(vectors), strict=True))
+    for result, (_, info) in zip(results, scored, strict=False):
+        result.why = why.get(info.item_id, [])
+    return results
+
+
+def key_of(info: ItemInfo) -> ResultKey:
+    """An item's stable key: its content, and for a video segment or moment its time range."""
+    return ResultKey(info.content, info.start, info.end) if info.kind == "video" else ResultKey(info.content)
 
 
 def to_result(hit: Hit) -> Result:
     score, info = hit
     first, *others = info.paths
     video = info.kind == "video"
-    key = ResultKey(info.content, info.start, info.end) if video else ResultKey(info.content)
-    return Result(key=str(key), path=first, score=round(score, 4), kind=info.kind,
+    return Result(key=str(key_of(info)), path=first, score=round(score, 4), kind=info.kind,
                   start=info.start if video else None, end=info.end if video else None,
                   frame_time=info.frame_time if video else None, width=info.width, height=info.height,
                   duplicates=others)

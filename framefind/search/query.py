@@ -13,14 +13,14 @@ from typing import Literal
 
 from framefind.errors import FrameFindError
 
-TermKind = Literal["text", "image", "video"]
+TermKind = Literal["text", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
 
 
 @dataclass(frozen=True)
 class Term:
     kind: TermKind
-    value: str  # the words, or the path of an example image or video
+    value: str  # the words, the path of an example image or video, or a result key ("more like this")
     weight: float = 1.0  # < 0: results should be unlike this
 
 
@@ -61,7 +61,7 @@ class Query:
         for term in self.terms:
             if term.kind == "text" and not term.value.strip():
                 raise FrameFindError("empty query: give some words to search for")
-            if term.kind != "text" and not Path(term.value).is_file():
+            if term.kind in ("image", "video") and not Path(term.value).is_file():
                 raise FrameFindError(f"{term.value}: no such file")
             if term.weight == 0:
                 raise FrameFindError(f"term {term.value!r}: a weight of 0 means nothing; leave the term out")

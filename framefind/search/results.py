@@ -51,6 +51,7 @@ class Result:
     height: int | None = None
     duplicates: list[str] = field(default_factory=list)  # other paths with the same content
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
+    why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -311,6 +311,20 @@ class Catalog:
                               (content_hash, float(at))).fetchone()
         return row[0] if row else None
 
+    # -- feedback -----------------------------------------------------------------------------------
+    def set_feedback(self, query: str, key: str, vote: int) -> float:
+        """Thumbs up (1) or down (-1) on a result for a query; the latest vote counts. Returns its time."""
+        at = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO feedback (query, key, vote, at) VALUES (?, ?, ?, ?)",
+                       (query, key, vote, at))
+        return at
+
+    def feedback(self, query: str | None = None) -> list[tuple[str, str, int, float]]:
+        """(query, key, vote, at), newest first; all of them, or one query's."""
+        sql = "SELECT query, key, vote, at FROM feedback" + (" WHERE query = ?" if query is not None else "")
+        return self.db.execute(sql + " ORDER BY at DESC", () if query is None else (query,)).fetchall()
+
     # -- results, filters and stats ---------------------------------------------------------------
     def describe(self, ids: Iterable[int]) -> dict[int, ItemInfo]:
         """Item id -> what a result shows; items whose content has no live file are left out."""
@@ -323,6 +337,10 @@ class Catalog:
                 out[iid] = ItemInfo(iid, content, kind, start, end, frame_time, width, height, [])
             out[iid].paths.append(path)
         return out
+
+    def duration(self, content_hash: str) -> float | None:
+        row = self.db.execute("SELECT duration FROM contents WHERE hash = ?", (content_hash,)).fetchone()
+        return row[0] if row else None
 
     def content_items(self, content_hash: str, model_id: str) -> list[ItemInfo]:
         """The items of one content for one model, described (for resolving a stable result key)."""

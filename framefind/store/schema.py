@@ -6,10 +6,10 @@ that opens it at the same moment waits, then finds it upgraded; a crash leaves t
 A catalog from a newer release is refused with one line. Each step is frozen: it describes what
 that old release wrote, never what today's code would write.
 
-Version 2 (this release) keys vectors by model: ``models`` describes every model whose vectors the
+Version 2 keys vectors by model: ``models`` describes every model whose vectors the
 library holds (id = digest of everything that shapes a vector), ``items`` belong to one (content,
-model), ``embedded`` says which model embedded which content, and thumbnails are stored once per
-(content, time) for images and video frames alike.
+model), ``embedded`` says which model embedded which content, thumbnails are stored once per
+(content, time) for images and video frames alike. Version 3 adds ``feedback``: thumbs up/down.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from framefind.errors import FrameFindError
 
-VERSION = 2
+VERSION = 3
 FORMAT = "framefind-library"
 
 SCHEMA = """
@@ -50,6 +50,10 @@ CREATE TABLE frames (item_id INTEGER NOT NULL, time REAL NOT NULL, space TEXT NO
 CREATE INDEX frames_item ON frames (item_id, space);
 CREATE TABLE thumbnails (hash TEXT NOT NULL, at REAL NOT NULL, jpeg BLOB NOT NULL, PRIMARY KEY (hash, at));
 """
+# Thumbs up/down by query and stable result key: survives re-indexing, moves and model changes.
+FEEDBACK = ("CREATE TABLE feedback (query TEXT NOT NULL, key TEXT NOT NULL, vote INTEGER NOT NULL, "
+            "at REAL NOT NULL, PRIMARY KEY (query, key))")
+SCHEMA += FEEDBACK + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -200,4 +204,9 @@ def _rebuild_thumbnails(db: sqlite3.Connection, existed: bool) -> None:
     db.execute("ALTER TABLE thumbnails_v2 RENAME TO thumbnails")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+    """2 -> 3: thumbs up/down on results, by query and stable result key."""
+    db.execute(FEEDBACK)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

@@ -1,0 +1,66 @@
+"""The library as a whole: status and indexing progress, starting an index run, feedback, the map."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from framefind.interfaces.server.schemas import (
+    ErrorOut,
+    FeedbackIn,
+    FeedbackList,
+    FeedbackOut,
+    IndexIn,
+    MapOut,
+    MapPoint,
+    Status,
+    urls,
+)
+from framefind.interfaces.server.uploads import UploadError
+from framefind.search.engine import key_of
+
+router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
+VOTES = {"up": 1, "down": -1}
+
+
+@router.get("/status", response_model=Status, summary="Library statistics and indexing progress")
+def status(request: Request) -> Status:
+    library = request.app.state.library
+    stats = library.catalog.stats(library.model_id)
+    return Status(library=str(library.directory), model=library.model.name, model_id=library.model_id,
+                  files=stats["files"], images=stats["images"], videos=stats["videos"], items=stats["items"],
+                  failed=stats["failed"], roots=library.catalog.roots(), index=request.app.state.job.state)
+
+
+@router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",
+             responses={409: {"model": ErrorOut}})
+def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
+    if not request.app.state.job.start(body.paths if body else None):
+        raise UploadError("an index run is already in progress", 409)
+    return JSONResponse({"running": True}, status_code=202)
+
+
+@router.post("/feedback", response_model=FeedbackOut, summary="Thumbs up or down on a result for a query")
+def feedback(request: Request, body: FeedbackIn) -> FeedbackOut:
+    at = request.app.state.library.feedback(body.query, body.key, VOTES[body.vote])
+    return FeedbackOut(query=body.query.strip(), key=body.key, vote=body.vote, at=at)
+
+
+@router.get("/feedback", response_model=FeedbackList, summary="Stored feedback, newest first")
+def feedback_list(request: Request, query: str | None = None) -> FeedbackList:
+    rows = request.app.state.library.catalog.feedback(query)
+    return FeedbackList(feedback=[FeedbackOut(query=q, key=k, vote="up" if v > 0 else "down", at=at)
+                                  for q, k, v, at in rows])
+
+
+@router.get("/map", response_model=MapOut, summary="A 2-D map of the library (PCA of image vectors)")
+def library_map(request: Request, limit: Annotated[int, Query(ge=2, le=20000)] = 1500) -> MapOut:
+    points = []
+    for info, x, y in request.app.state.library.map_points(limit):
+        key = str(key_of(info))
+        thumb = urls(key, info.kind, info.frame_time)["thumbnail_url"]
+        points.append(MapPoint(key=key, x=round(x, 4), y=round(y, 4), kind=info.kind, path=info.paths[0],
+                               thumbnail_url=thumb))
+    return MapOut(points=points)

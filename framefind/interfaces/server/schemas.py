@@ -1,0 +1,126 @@
+"""Typed request and response bodies: the OpenAPI spec at /docs is the API's documentation."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from framefind.search.results import Result
+
+
+def urls(key: str, kind: str, frame_time: float | None) -> dict[str, str | None]:
+    """Where a result's thumbnail, original and clip are served (by stable key, never by path)."""
+    k = quote(key, safe="")
+    thumb = f"/api/thumbnails/{k}" + (f"?at={frame_time:g}" if frame_time is not None else "")
+    clip = f"/api/clips/{k}" if kind == "video" and "@" in key else None
+    return {"thumbnail_url": thumb, "media_url": f"/api/media/{k}", "clip_url": clip}
+
+
+class ResultOut(BaseModel):
+    key: str = Field(description="Stable key: content hash, plus @START-END for a video moment")
+    path: str
+    name: str
+    score: float
+    kind: Literal["image", "video"]
+    start: float | None = None
+    end: float | None = None
+    frame_time: float | None = Field(None, description="The best-matching frame of a moment, seconds")
+    width: int | None = None
+    height: int | None = None
+    duplicates: list[str] = []
+    why: list[str] = Field([], description="What the model sees in it (e.g. the nearest ImageNet classes)")
+    thumbnail_url: str
+    media_url: str
+    clip_url: str | None = None
+
+    @classmethod
+    def of(cls, result: Result) -> ResultOut:
+        return cls(key=result.key, path=result.path, name=result.path.rsplit("/", 1)[-1], score=result.score,
+                   kind=result.kind, start=result.start, end=result.end, frame_time=result.frame_time,
+                   width=result.width, height=result.height, duplicates=result.duplicates, why=result.why,
+                   **urls(result.key, result.kind, result.frame_time))
+
+
+class SearchResponse(BaseModel):
+    results: list[ResultOut]
+    took_ms: float
+    model: str
+    query: dict
+
+
+class ItemOut(BaseModel):
+    key: str
+    kind: Literal["image", "video"]
+    paths: list[str]
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    start: float | None = None
+    end: float | None = None
+    frame_time: float | None = None
+    thumbnail_url: str
+    media_url: str
+    clip_url: str | None = None
+
+
+class FeedbackIn(BaseModel):
+    query: str = Field(min_length=1, max_length=1000)
+    key: str = Field(min_length=32, max_length=80)
+    vote: Literal["up", "down"]
+
+
+class FeedbackOut(BaseModel):
+    query: str
+    key: str
+    vote: Literal["up", "down"]
+    at: float
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackOut]
+
+
+class IndexIn(BaseModel):
+    paths: list[str] | None = Field(None, description="Folders to index [default: every folder indexed before]")
+
+
+class IndexState(BaseModel):
+    running: bool = False
+    done: float = 0
+    total: int = 0
+    started: float | None = None
+    finished: float | None = None
+    report: dict | None = None
+    error: str | None = None
+
+
+class Status(BaseModel):
+    library: str
+    model: str
+    model_id: str
+    files: int
+    images: int
+    videos: int
+    items: int
+    failed: int
+    roots: list[str]
+    index: IndexState
+
+
+class MapPoint(BaseModel):
+    key: str
+    x: float
+    y: float
+    kind: str
+    path: str
+    thumbnail_url: str
+
+
+class MapOut(BaseModel):
+    points: list[MapPoint]
+
+
+class ErrorOut(BaseModel):
+    error: str
