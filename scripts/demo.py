@@ -91,6 +91,8 @@ def main() -> None:
     framefind("info", *lib)
     framefind("models", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")
+    print(f"Open the web app: .venv/bin/framefind serve --library {library.relative_to(ROOT)}  "
+          "then visit http://127.0.0.1:8000/ (API docs: http://127.0.0.1:8000/docs)")
 
 
 if __name__ == "__main__":

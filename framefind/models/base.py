@@ -116,12 +116,12 @@ def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_siz
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 
-def onnx_session(path: Path):
+def onnx_session(path: Path, threads: int | None = None):
     """An ONNX Runtime CPU session with a thread count that suits a small shared machine."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = ONNX_THREADS
+    options.intra_op_num_threads = threads or ONNX_THREADS
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Idle ORT threads spin by default, which steals the cores the decode threads need.

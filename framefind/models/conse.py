@@ -104,9 +104,10 @@ class ConseModel(Model):
         """The ImageNet classes nearest each semantic vector: what ConSE saw in the picture."""
         if not len(vectors):
             return []
-        names = self._class_names
-        best = np.argsort(-(vectors @ self.label_vectors.T), axis=1)[:, :top]
-        return [[names[i] for i in row] for row in best]
+        names, similarity = self._class_names, vectors @ self.label_vectors.T
+        best = np.argpartition(-similarity, top, axis=1)[:, :top]  # then order just those
+        order = np.take_along_axis(similarity, best, axis=1).argsort(axis=1)[:, ::-1]
+        return [[names[i] for i in row] for row in np.take_along_axis(best, order, axis=1)]
 
     @cached_property
     def _class_names(self) -> list[str]:

@@ -39,7 +39,8 @@ class MiniLM:
 
             convert_minilm(self.directory)
 
-        return onnx_session(ensure_file(self.directory / "text.onnx", build))
+        # One thread: a query is a few tokens (~4 ms either way), and a server runs many at once.
+        return onnx_session(ensure_file(self.directory / "text.onnx", build), threads=1)
 
     @cached_property
     def _tokenizer(self):

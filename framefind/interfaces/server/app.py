@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 
 import framefind
@@ -59,7 +60,7 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
         app.include_router(module.router)
     _errors(app)
     _pages(app)
-    app.middleware("http")(_guard)
+    app.add_middleware(Guard)
     return app
 
 
@@ -101,20 +102,39 @@ def _pages(app: FastAPI) -> None:
                                    swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
-async def _guard(request: Request, call_next) -> Response:
-    """The token check (when the server has one) and the security headers of every response."""
-    token = request.app.state.token
-    from_query = request.query_params.get("token")
-    if token is not None:
-        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        offered = [bearer, request.cookies.get(COOKIE, ""), from_query or ""]
-        if not any(value and hmac.compare_digest(value, token) for value in offered):
-            return JSONResponse({"error": "this server needs its access token (open /?token=...)"}, status_code=401)
-    response = await call_next(request)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if not request.url.path.startswith("/docs"):
-        response.headers["Content-Security-Policy"] = CSP
-    if token is not None and from_query and hmac.compare_digest(from_query, token):
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-    return response
+class Guard:
+    """The token check (when the server has one) and the security headers of every response.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        token = request.app.state.token
+        from_query = request.query_params.get("token")
+        if token is not None:
+            bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            offered = [bearer, request.cookies.get(COOKIE, ""), from_query or ""]
+            if not any(value and hmac.compare_digest(value, token) for value in offered):
+                response = JSONResponse({"error": "this server needs its access token (open /?token=...)"}, 401)
+                return await response(scope, receive, send)
+        set_cookie = token is not None and from_query and hmac.compare_digest(from_query, token)
+        docs = request.url.path.startswith("/docs")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                if not docs:
+                    headers["Content-Security-Policy"] = CSP
+                if set_cookie:
+                    headers.append("Set-Cookie", f"{COOKIE}={token}; HttpOnly; Path=/; SameSite=Strict")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
