@@ -24,7 +24,7 @@ from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
 from framefind.search.engine import query_vector, resolve, run_query, to_result
 from framefind.search.moments import on_disk, rank_videos, video_query_vectors
-from framefind.search.query import Query, Term
+from framefind.search.query import Filters, Query, Term
 from framefind.search.results import Result, ResultKey
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.indexer import IndexReport, index_files
@@ -196,9 +196,11 @@ class Library:
         space, vector = query_vector(self.model, query, self._item_vector)
         return run_query(self.catalog, self.store, self.model, space, vector, query)
 
-    def similar(self, key: str, *, k: int = 10) -> list[Result]:
+    def similar(self, key: str, *, k: int = 10, kinds: tuple[str, ...] = (),
+                under: tuple[str | Path, ...] = ()) -> list[Result]:
         """More like this: results nearest to a library result (its stored vector), itself excluded."""
-        results = self.search(Query((Term("item", key),), k=k + 1))
+        folders = tuple(str(Path(p).expanduser().resolve()) for p in under)
+        results = self.search(Query((Term("item", key),), k=k + 1, filters=Filters(tuple(kinds), folders)))
         return [r for r in results if r.key != key][:k]
 
     def _item_vector(self, key: str, space: str) -> np.ndarray:
@@ -210,7 +212,7 @@ class Library:
         return l2_normalize(vectors.mean(axis=0, keepdims=True))[0]
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
-                       method: str = "aligned") -> list[Result]:
+                       method: str = "aligned", under: tuple[str | Path, ...] = ()) -> list[Result]:
         """Reverse video search: library videos ranked by how well their segments match the query's,
         in order (``method="average"``: the whole-video mean-vector baseline), with the matched span."""
         if not Path(video).is_file():
@@ -219,7 +221,9 @@ class Library:
             query = video_query_vectors(self.model, video)
         except MediaError as exc:
             raise FrameFindError(str(exc)) from None
-        ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method)
+        folders = tuple(str(Path(p).expanduser().resolve()) for p in under)
+        allowed = self.catalog.item_ids_where(self.model_id, ("video",), folders)
+        ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method, allowed)
         return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
 
     def resolve(self, key: str | ResultKey) -> list[ItemInfo]:
@@ -233,7 +237,8 @@ class Library:
             target, at = target.key, target.frame_time if at is None else at
         key = ResultKey.parse(target) if isinstance(target, str) else target
         at = at if at is not None else key.start
-        return self.catalog.thumbnail(key.content, at or 0.0) or self._image_thumbnail(key.content)
+        jpeg = self.catalog.thumbnail(key.content, at or 0.0, key.start, key.end)
+        return jpeg or self._image_thumbnail(key.content)
 
     def _image_thumbnail(self, content: str) -> bytes | None:
         """Images indexed by 0.1.0 have no thumbnail yet: make it from the file once, and keep it."""

@@ -203,7 +203,8 @@ def test_openapi_and_offline_docs(served):
 def test_many_concurrent_clients_over_real_http(served):
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(served["app"], host="127.0.0.1", port=0, log_level="warning"))
+    app = create_app(served["base"] / "lib")  # its own app: stopping the server runs its shutdown
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -227,3 +228,28 @@ def test_many_concurrent_clients_over_real_http(served):
     server.should_exit = True
     thread.join(timeout=10)
     assert not errors and len(done) == 80
+
+
+def test_a_moment_thumbnail_shows_that_moment(served):
+    client = served["client"]
+    moment = next(r for r in _search(client, "a cup of coffee", kind="video") if r["start"] >= 3.9)
+    thumb = Image.open(io.BytesIO(client.get(moment["thumbnail_url"]).content)).convert("RGB")
+    import numpy as np
+
+    def distance(name: str) -> float:
+        reference = Image.open(skimage_data() / name).convert("RGB").resize(thumb.size)
+        return float(np.abs(np.asarray(thumb, float) - np.asarray(reference, float)).mean())
+
+    assert distance("coffee.png") < min(distance("chelsea.png"), distance("rocket.jpg")), moment
+
+
+def test_upload_errors_name_the_clients_file_and_filters_apply_everywhere(served):
+    client = served["client"]
+    response = client.post("/api/search/image", files={"file": ("holiday.jpg", b"\xff\xd8junk" * 50, "image/jpeg")})
+    error = response.json()["error"]
+    assert response.status_code == 400 and error.startswith("holiday.jpg: ") and "framefind-serve" not in error, error
+    cat = _search(client, "a cat", kind="image")[0]
+    videos = client.get(f"/api/similar/{cat['key']}", params={"kind": "video"}).json()["results"]
+    assert videos and all(r["kind"] == "video" for r in videos)
+    elsewhere = client.get(f"/api/similar/{cat['key']}", params={"under": str(served["base"] / "nowhere")}).json()
+    assert elsewhere["results"] == []

@@ -9,11 +9,12 @@ import numpy as np
 
 @dataclass
 class ItemFrames:
-    """The sampled frames of one video segment."""
+    """The sampled frames of one video segment: each one's time, vectors and JPEG thumbnail (so the
+    thumbnail of a moment shows its best-matching frame, not just the segment's middle)."""
 
     times: list[float]
     vectors: dict[str, np.ndarray]  # space -> (n_frames, dim)
-    thumbnail: bytes | None = None
+    thumbnails: list[bytes] | None = None
 
 
 @dataclass(frozen=True)

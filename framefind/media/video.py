@@ -203,7 +203,7 @@ def _reason(exc: Exception) -> str:
 
 
 def pool_segments(scan: VideoScan, window: float) -> tuple[list[Item], list[ItemFrames], Vectors]:
-    """A scanned video's segments: their items, their frames (times, vectors, middle thumbnail), and per
+    """A scanned video's segments: their items, their frames (times, vectors, thumbnails), and per
     space the segment vectors (the normalised mean of each segment's frame vectors). Indexing and a
     reverse-video query pool the same way, so query and library segments are comparable."""
     frame_vectors = scan.frame_vectors()
@@ -212,7 +212,7 @@ def pool_segments(scan: VideoScan, window: float) -> tuple[list[Item], list[Item
     for item, rows in segments(scan, window):
         items.append(item)
         frames.append(ItemFrames([scan.times[r] for r in rows], {s: v[rows] for s, v in frame_vectors.items()},
-                                 scan.thumbs[rows[len(rows) // 2]]))
+                                 [scan.thumbs[r] for r in rows]))
         for space, vectors in frame_vectors.items():
             pooled[space].append(vectors[rows].mean(axis=0))
     return items, frames, {space: l2_normalize(np.stack(rows)) for space, rows in pooled.items()}

@@ -121,13 +121,15 @@ def video_query_vectors(model: Model, path: str | Path) -> np.ndarray:
 
 
 def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndarray, k: int,
-                method: str = "aligned") -> list[Hit]:
+                method: str = "aligned", allowed: np.ndarray | None = None) -> list[Hit]:
     """Library videos most like the query segments: (score, best segment with the matched span).
 
     ``method``: ``aligned`` (order-aware, default) or ``average`` (cosine of the mean vectors, the
-    whole-video baseline).
+    whole-video baseline). ``allowed``: the video items that may match (default: every video).
     """
-    _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, catalog.item_ids_where(store.model_id, ("video",)))
+    if allowed is None:
+        allowed = catalog.item_ids_where(store.model_id, ("video",))
+    _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, allowed)
     described = on_disk(catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0})))
     contents = {info.content: info for info in described.values()}
     ranked = []

@@ -236,8 +236,8 @@ class Catalog:
         rows = [(item_id, float(t), space, encode(vecs[i]))
                 for space, vecs in frames.vectors.items() for i, t in enumerate(frames.times)]
         self.db.executemany("INSERT INTO frames (item_id, time, space, vec) VALUES (?, ?, ?, ?)", rows)
-        if frames.thumbnail and item.frame_time is not None:
-            self.put_thumbnail(content_hash, item.frame_time, frames.thumbnail)
+        for t, jpeg in zip(frames.times, frames.thumbnails or [], strict=False):
+            self.put_thumbnail(content_hash, t, jpeg)
 
     def put_thumbnail(self, content_hash: str, at: float, jpeg: bytes) -> None:
         self.db.execute("INSERT OR IGNORE INTO thumbnails (hash, at, jpeg) VALUES (?, ?, ?)",
@@ -305,10 +305,15 @@ class Catalog:
         infos = [ItemInfo(r[0], content_hash, "video", r[1], r[2], r[3], None, None, []) for r in rows]
         return infos, decode([r[4] for r in rows])
 
-    def thumbnail(self, content_hash: str, at: float) -> bytes | None:
-        """The stored thumbnail of a content nearest to ``at`` seconds (an image's is at 0)."""
-        row = self.db.execute("SELECT jpeg FROM thumbnails WHERE hash = ? ORDER BY ABS(at - ?) LIMIT 1",
-                              (content_hash, float(at))).fetchone()
+    def thumbnail(self, content_hash: str, at: float, start: float | None = None,
+                  end: float | None = None) -> bytes | None:
+        """The stored thumbnail of a content nearest to ``at`` seconds (an image's is at 0), preferring
+        frames inside [start, end] when given (a moment's thumbnail must show that moment)."""
+        ranged = start is not None and end is not None
+        order = "(at < ? OR at > ?), ABS(at - ?)" if ranged else "ABS(at - ?)"
+        params = (start, end, float(at)) if ranged else (float(at),)
+        row = self.db.execute(f"SELECT jpeg FROM thumbnails WHERE hash = ? ORDER BY {order} LIMIT 1",
+                              (content_hash, *params)).fetchone()
         return row[0] if row else None
 
     # -- feedback -----------------------------------------------------------------------------------

@@ -70,13 +70,18 @@ def _search_file(request: Request, path: Path, box: str | None, k: int, kinds: l
 @router.post("/search/video", response_model=SearchResponse, summary="Search by an example video clip",
              responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}})
 def search_video(request: Request, file: Annotated[UploadFile, File()],
-                 k: Annotated[int, Form(ge=1, le=100)] = 10) -> SearchResponse:
+                 k: Annotated[int, Form(ge=1, le=100)] = 10, under: Annotated[str | None, Form()] = None,
+                 ) -> SearchResponse:
     state = request.app.state
+    folders = (under,) if under else ()
     with saved_upload(file, "video", state.uploads, state.upload_limits.get("video")) as path:
-        return _respond(request, lambda lib: lib.similar_videos(path, k=k), {"video": file.filename, "k": k})
+        return _respond(request, lambda lib: lib.similar_videos(path, k=k, under=folders),
+                        {"video": file.filename, "k": k, "under": under})
 
 
 @router.get("/similar/{key}", response_model=SearchResponse, summary="More like this library result")
-def similar(request: Request, key: str, k: K = 24) -> SearchResponse:
-    return _respond(request, lambda lib: lib.similar(key, k=k), {"similar": key, "k": k})
+def similar(request: Request, key: str, k: K = 24, kinds: Kinds = None, under: str | None = None) -> SearchResponse:
+    filters = {"kinds": tuple(kinds or ()), "under": (under,) if under else ()}
+    return _respond(request, lambda lib: lib.similar(key, k=k, **filters),
+                    {"similar": key, "k": k, "kinds": kinds, "under": under})
 

@@ -5,6 +5,7 @@ started with it, and then refuses private, loopback, link-local and other non-pu
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import tempfile
 import urllib.request
@@ -49,7 +50,11 @@ def saved_upload(upload: UploadFile, kind: str, folder: Path, limit_mb: int | No
         out.flush()
         if size == 0:
             raise UploadError(f"{upload.filename}: empty file")
-        yield Path(out.name)
+        try:
+            yield Path(out.name)
+        except FrameFindError as exc:  # name the client's file, never the server's temporary path
+            raise UploadError(re.sub(rf"{re.escape(str(folder))}/\S+?(?=:|\s|$)", upload.filename or "upload",
+                                     str(exc)), getattr(exc, "status", 400)) from None
 
 
 @contextmanager

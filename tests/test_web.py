@@ -1,0 +1,419 @@
+"""The web UI end to end: the real REST server over a real library, driven in Debian's Chromium.
+
+One library (scikit-image photos and a 4-shot slideshow video), one server and one browser per module.
+Each test compares what the page shows with what the API answers for the same question, so the tests
+check the UI, not the model. Screenshots go to tests/artifacts/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import SKIMAGE_PHOTOS, skimage_data
+from PIL import Image
+from videos import slideshow, transcode
+
+SHOW = [("chelsea.png", 4), ("coffee.png", 4), ("rocket.jpg", 4), ("horse.png", 4)]  # slideshow.mp4, in order
+PAGE_K = 48  # results the page asks for (app.js PAGE): the API is asked the same
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def content_key(path: Path) -> str:
+    """A library image's result key: BLAKE2b-128 of its bytes (computed here, not asked of the server)."""
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("web") / "media"
+    folder.mkdir()
+    for name in SKIMAGE_PHOTOS:
+        shutil.copy(skimage_data() / name, folder / name)
+    slideshow(folder / "slideshow.mp4", [(skimage_data() / name, seconds) for name, seconds in SHOW])
+    return folder
+
+
+@contextlib.contextmanager
+def serving(library_dir: Path, token: str | None = None) -> Iterator[str]:
+    """The real app (framefind.interfaces.server) on a free port, in a thread: its base URL."""
+    import uvicorn
+
+    from framefind.interfaces.server.app import create_app
+
+    config = uvicorn.Config(create_app(library_dir, token=token), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def library_dir(media) -> Path:
+    from framefind import Library
+
+    directory = media.parent / "library"
+    with Library.open(directory) as library:
+        report = library.index([media])
+    assert report.failed == 0 and report.embedded == len(SKIMAGE_PHOTOS) + 1, report
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(library_dir):
+    with serving(library_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    import httpx
+
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Chromium with a fresh profile; every request of every page is recorded in ``browser.seen``."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian package chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
+    pw = sync_api.sync_playwright().start()
+    try:
+        context = pw.chromium.launch_persistent_context(tmp_path_factory.mktemp("profile"), executable_path=chromium,
+                                                        args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+        context.seen = []
+        context.on("request", lambda request: context.seen.append(request.url))
+        yield context
+        context.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.set_default_timeout(15_000)
+    page.errors = errors  # a test that provokes an error response clears its expected console line
+    page.goto(server + "/")
+    page.wait_for_selector("#stats >> text=/\\d+ files/")
+    yield page
+    page.close()
+    assert not errors, errors  # no script errors, no failed loads, in any test
+
+
+def api_search(api, words: str, **params) -> list[dict]:
+    response = api.get("/api/search", params={"q": words, "k": PAGE_K, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def card_keys(page) -> list[str]:
+    return page.eval_on_selector_all(".card", "cards => cards.map(c => c.dataset.key)")
+
+
+def type_query(page, words: str, expected: list[dict]) -> None:
+    """Type like a person and wait until the grid shows exactly the API's answer."""
+    page.click("#q")
+    page.keyboard.type(words, delay=40)
+    keys = [r["key"] for r in expected]
+    page.wait_for_function("keys => [...document.querySelectorAll('.card')].map(c => c.dataset.key).join() === "
+                           "keys.join()", arg=keys)
+
+
+def test_typing_shows_the_apis_ranking(page, api, media):
+    expected = api_search(api, "a cup of coffee")
+    first = expected[0]
+    assert first["name"] == "coffee.png" or (first["name"] == "slideshow.mp4" and first["start"] == 4.0), first
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/api/search?" in r.url else None)
+    type_query(page, "a cup of coffee", expected)
+    assert card_keys(page)[0] == first["key"]
+    # 15 keystrokes 40 ms apart: the 200 ms debounce sends one search, not one per key.
+    assert 1 <= len(searches) <= 2, searches
+    assert "q=a+cup+of+coffee" in searches[-1] and f"k={PAGE_K}" in searches[-1]
+    assert "“a cup of coffee”" in page.inner_text("#summary")
+    assert "q=a+cup+of+coffee" in page.url  # a reload repeats the search
+    card = page.locator(".card").first
+    assert card.locator(".score").inner_text() == f"{first['score']:.2f}"
+    assert card.get_attribute("title").startswith(first["path"])
+    assert card.locator("img").get_attribute("src") == first["thumbnail_url"]
+    for reason in first["why"]:
+        assert reason in card.locator(".why").text_content()
+
+    # The Videos chip: the page asks the API for videos only, and shows what it says.
+    videos = api_search(api, "a cup of coffee", kind="video")
+    with page.expect_response(lambda r: "/api/search?" in r.url and "kind=video" in r.url):
+        page.click(".seg[data-kind=video]")
+    page.wait_for_function("n => document.querySelectorAll('.card[data-kind=video]').length === n", arg=len(videos))
+    assert card_keys(page) == [r["key"] for r in videos]
+    assert page.locator(".card .time:not([hidden])").count() == len(videos)
+    assert page.locator(".card").first.locator(".time").inner_text() == "0:04–0:08"
+
+
+def test_video_moment_plays_from_start_to_end(page, api):
+    results = api_search(api, "a rocket")
+    index, moment = next((i, r) for i, r in enumerate(results) if r["kind"] == "video")
+    assert (moment["start"], moment["end"]) == (8.0, 12.0), moment  # rocket is the third 4 s shot
+    page.keyboard.press("/")  # the shortcut focuses the search box
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("a rocket")
+    page.keyboard.press("Enter")
+    card = page.locator(f'.card[data-key="{moment["key"]}"]')
+    assert card.locator(".time").inner_text() == "0:08–0:12"
+    page.evaluate("""() => { const v = document.querySelector('#v-video'); window.firstPlaying = null;
+        v.addEventListener('playing', () => { window.firstPlaying ??= v.currentTime; }); }""")
+    card.focus()
+    page.keyboard.press("Enter")  # keyboard opens the viewer as a click does
+    page.wait_for_function("() => window.firstPlaying !== null")
+    assert abs(page.evaluate("window.firstPlaying") - moment["start"]) < 0.5
+    assert page.evaluate("document.querySelector('#viewer').open")
+    assert page.get_attribute("#v-video", "src") == moment["media_url"]
+    assert page.inner_text("#v-title") == "slideshow.mp4"
+    page.wait_for_function("() => { const v = document.querySelector('#v-video'); return v.paused && v.currentTime > "
+                           f"{moment['start'] + 1} }}", timeout=20_000)
+    stopped = page.evaluate("document.querySelector('#v-video').currentTime")
+    assert moment["end"] - 0.5 <= stopped <= moment["end"] + 0.5, stopped
+    # The timeline marks the moment: 8-12 s of a 16 s video is 50% to 75%.
+    left = float(page.eval_on_selector("#track-seg", "e => e.style.left").rstrip("%"))
+    assert abs(left - 50) < 1.5, left
+    assert page.inner_text("#t-moment") == "Moment 0:08–0:12"
+    assert page.get_attribute("#v-clip", "href") == moment["clip_url"]
+    assert page.get_attribute("#v-clip", "download").endswith(".mp4")
+    page.click("#v-replay")
+    page.wait_for_function("() => { const v = document.querySelector('#v-video'); return !v.paused && "
+                           f"v.currentTime < {moment['start'] + 1.5} }}")
+    page.keyboard.press("ArrowRight")  # the next result
+    nxt = results[index + 1]
+    page.wait_for_function("name => document.querySelector('#v-title').textContent === name", arg=nxt["name"])
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('#viewer').open")
+    assert page.evaluate("document.querySelector('#v-video').paused")
+    # Focus goes back to the card shown last, so keyboard users keep their place in the grid.
+    page.wait_for_function("key => document.activeElement.dataset.key === key", arg=nxt["key"])
+
+
+def drop_or_paste(page, event: str, path: Path, mime: str) -> None:
+    """A file dropped on (or pasted into) the page, as the browser delivers it: a DataTransfer with a File."""
+    page.evaluate("""([event, b64, name, mime]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], name, {type: mime}));
+        const init = {bubbles: true, cancelable: true};
+        if (event === 'paste') {
+            document.body.dispatchEvent(new ClipboardEvent('paste', {...init, clipboardData: data}));
+            return;
+        }
+        document.body.dispatchEvent(new DragEvent('dragenter', {...init, dataTransfer: data}));
+        window.overlayShown = !document.querySelector('#drop').hidden;
+        document.body.dispatchEvent(new DragEvent('drop', {...init, dataTransfer: data}));
+    }""", [event, base64.b64encode(path.read_bytes()).decode(), path.name, mime])
+
+
+def test_dropped_photo_is_found_and_a_region_searched(page, media, tmp_path):
+    query = tmp_path / "small horse.jpg"
+    Image.open(media / "horse.png").convert("RGB").resize((200, 160)).save(query, quality=80)
+    drop_or_paste(page, "drop", query, "image/jpeg")
+    assert page.evaluate("window.overlayShown") and page.is_hidden("#drop")
+    page.wait_for_selector(".card")
+    assert card_keys(page)[0] == content_key(media / "horse.png")
+    assert page.inner_text("#query-chip-label") == "small horse.jpg"
+    assert page.is_visible("#example") and page.is_disabled("#region-search")
+
+    canvas = page.locator("#example-canvas").bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.1, canvas["y"] + canvas["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.6, canvas["y"] + canvas["height"] * 0.9, steps=6)
+    page.mouse.up()
+    with page.expect_response(lambda r: r.url.endswith("/api/search/image")) as answer:
+        page.click("#region-search")
+    x, y, w, h = map(float, answer.value.json()["query"]["box"].split(","))  # the box as the server got it
+    assert abs(x - 0.1) < 0.03 and abs(y - 0.2) < 0.03 and abs(w - 0.5) < 0.03 and abs(h - 0.7) < 0.03
+    page.wait_for_selector("#summary >> text=a region of small horse.jpg")
+
+    page.click("#query-chip-remove")  # back to an empty query: the welcome screen
+    page.wait_for_selector("#empty >> text=Search your photos and videos")
+    assert page.locator(".card").count() == 0 and page.is_hidden("#example") and page.is_hidden("#query-chip")
+
+
+def test_pasted_video_finds_its_moment(page, api, media, tmp_path):
+    clip = tmp_path / "rocket clip.mp4"
+    transcode(media / "slideshow.mp4", clip, "-ss", "8.5", "-t", "3", "-an")  # 3 s inside the rocket shot
+    with clip.open("rb") as f:
+        expected = api.post("/api/search/video", files={"file": (clip.name, f, "video/mp4")}, data={"k": PAGE_K})
+    assert expected.status_code == 200, expected.text
+    results = expected.json()["results"]
+    assert results[0]["name"] == "slideshow.mp4" and results[0]["start"] <= 9 and results[0]["end"] >= 11, results[0]
+    drop_or_paste(page, "paste", clip, "video/mp4")
+    page.wait_for_function("key => document.querySelector('.card')?.dataset.key === key", arg=results[0]["key"])
+    assert card_keys(page) == [r["key"] for r in results]
+    assert page.inner_text("#query-chip-label") == "rocket clip.mp4"
+    assert page.is_visible("#query-chip-icon") and page.is_hidden("#example")  # no box drawing on a video
+
+
+def test_more_like_this_and_reindex(page, api):
+    results = api_search(api, "a horse")
+    type_query(page, "a horse", results)
+    source = results[1]
+    similar = api.get(f"/api/similar/{quote(source['key'], safe='')}", params={"k": PAGE_K}).json()["results"]
+    page.locator(".card").nth(1).locator(".similar").click()
+    page.wait_for_function("keys => [...document.querySelectorAll('.card')].map(c => c.dataset.key).join() === "
+                           "keys.join()", arg=[r["key"] for r in similar])
+    assert page.inner_text("#query-chip-label") == f"Like {source['name']}"
+    assert page.input_value("#q") == ""
+
+    with page.expect_response(lambda r: r.url.endswith("/api/index")) as started:
+        page.click("#reindex")
+    assert started.value.status == 202
+    page.wait_for_selector("#toast >> text=Indexing finished: 0 new, 0 removed, 0 failed")
+    assert page.is_hidden("#progress") and not page.is_disabled("#reindex")
+    assert api.get("/api/status").json()["index"]["finished"] is not None
+
+
+def test_server_error_is_shown(page, api):
+    junk = b"this is not a picture"
+    expected = api.post("/api/search/image", files={"file": ("broken.jpg", junk, "image/jpeg")})
+    assert expected.status_code >= 400
+    page.set_input_files("#file", {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": junk})
+    page.wait_for_selector("#error:not([hidden])")
+    shown, message = page.inner_text("#error"), expected.json()["error"]
+    # Compared after the file name: the server names its temporary copy, a new name on every upload.
+    assert shown.split(": ", 1)[1] == message.split(": ", 1)[1] and "not a readable image" in shown, (shown, message)
+    assert page.locator(".card").count() == 0
+    assert all(f"status of {expected.status_code}" in line for line in page.errors), page.errors
+    page.errors.clear()
+
+
+def test_thumbs_up_is_stored_and_shown(page, api, server):
+    results = api_search(api, "a cat")
+    type_query(page, "a cat", results)
+    card = page.locator(".card").nth(1)
+    with page.expect_response(lambda r: r.url.endswith("/api/feedback") and r.request.method == "POST"):
+        card.locator(".vote[data-vote=up]").click()
+    assert card.locator(".vote[data-vote=up]").get_attribute("aria-pressed") == "true"
+    assert card.locator(".vote[data-vote=down]").get_attribute("aria-pressed") == "false"
+    stored = api.get("/api/feedback").json()["feedback"]
+    assert {"query": "a cat", "key": results[1]["key"], "vote": "up"} in [
+        {k: row[k] for k in ("query", "key", "vote")} for row in stored]
+    assert not page.locator(".card").first.locator(".vote[aria-pressed=true]").count()  # only the card voted on
+
+    page.goto(server + "/?q=a+cat")  # a new page shows the stored vote
+    page.wait_for_selector(f'.card[data-key="{results[1]["key"]}"] .vote[data-vote=up][aria-pressed=true]')
+
+
+def test_map_and_every_request_stays_on_the_server(page, api, browser, server):
+    """Map view: points from /api/map, a click opens that item. Then: no request of any test left the server."""
+    points = api.get("/api/map", params={"limit": 1500}).json()["points"]
+    page.click("#tab-map")
+    page.wait_for_function("n => mapState.points && mapState.points.length === n", arg=len(points))
+    assert page.is_hidden("#results-view")
+    # A point's screen position, and the point the map itself says is under it.
+    target = page.evaluate("""() => {
+        const g = mapGeometry(), r = document.querySelector('#map').getBoundingClientRect();
+        const [x, y] = toScreen(mapState.points[0], g);
+        const p = pointAt({clientX: r.left + x, clientY: r.top + y});
+        return {x: r.left + x, y: r.top + y, key: p.key}; }""")
+    page.wait_for_timeout(300)  # thumbnails drawn
+    with page.expect_response(lambda r: r.url.endswith(f"/api/items/{quote(target['key'], safe='')}")):
+        page.mouse.click(target["x"], target["y"])
+    page.wait_for_function("() => document.querySelector('#viewer').open")
+    item = api.get(f"/api/items/{quote(target['key'], safe='')}").json()
+    assert page.inner_text("#v-title") == Path(item["paths"][0]).name
+    page.keyboard.press("Escape")
+
+    seen = browser.seen
+    assert any("/api/thumbnails/" in url for url in seen) and any("/api/media/" in url for url in seen)
+    assert any(url.endswith("/static/app.js") for url in seen) and any("/api/map" in url for url in seen)
+    outside = [url for url in seen if not (url.startswith(server + "/") or url.startswith(f"blob:{server}/"))]
+    assert not outside, outside
+
+
+def test_token_from_the_address_becomes_a_cookie(browser, library_dir, api):
+    """With a token, /?token=T is opened once: the page then works on the cookie and drops T from the address."""
+    import httpx
+
+    token = "s3cret-t0ken"
+    with serving(library_dir, token=token) as url:
+        assert httpx.get(f"{url}/api/status").status_code == 401
+        page = browser.new_page()
+        try:
+            page.goto(f"{url}/?token={token}&q=a+cat")
+            expected = [r["key"] for r in api_search(api, "a cat")]  # the same library, no token needed there
+            page.wait_for_function("keys => [...document.querySelectorAll('.card')].map(c => c.dataset.key).join() "
+                                   "=== keys.join()", arg=expected)
+            assert page.url == f"{url}/?q=a+cat"  # the token is gone from the address (and the history)
+            page.wait_for_selector(".card img.loaded")  # thumbnails ride the cookie too
+            assert page.evaluate("() => document.querySelector('.card img').naturalWidth") > 0
+            assert token not in page.content()
+        finally:
+            page.close()
+
+
+def test_screenshots(page, api, server):
+    """Desktop and phone screenshots for a person to look at, plus the layout facts they rely on."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    results = api_search(api, "a cup of coffee")
+    page.goto(server + "/?q=a+cup+of+coffee")
+    page.wait_for_function("n => document.querySelectorAll('.card img.loaded').length === n", arg=len(results))
+    page.hover(".card:nth-child(2)")
+    page.wait_for_timeout(250)
+    page.screenshot(path=ARTIFACTS / "web-desktop.png")
+    columns = page.eval_on_selector(".grid", "g => getComputedStyle(g).gridTemplateColumns.split(' ').length")
+    assert columns == 5, columns
+
+    page.locator(".card", has=page.locator(".time:not([hidden])")).first.click()
+    page.wait_for_function("() => { const v = document.querySelector('#v-video'); return v.readyState >= 2 && "
+                           "v.currentTime > 0; }")
+    page.wait_for_timeout(400)
+    page.screenshot(path=ARTIFACTS / "web-desktop-viewer.png")
+    page.keyboard.press("Escape")
+
+    page.click("#tab-map")
+    page.wait_for_function("() => mapState.points && mapState.points.length > 0")
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "web-desktop-map.png")
+    page.click("#tab-results")
+
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_timeout(100)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(14, 16, 20)"
+    page.screenshot(path=ARTIFACTS / "web-desktop-dark.png")
+    page.emulate_media(color_scheme="light")
+
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no horizontal scroll
+    columns = page.eval_on_selector(".grid", "g => getComputedStyle(g).gridTemplateColumns.split(' ').length")
+    assert columns == 2, columns
+    assert page.locator("#q").bounding_box()["width"] > 250  # the search box gets its own row
+    page.screenshot(path=ARTIFACTS / "web-phone.png")
+    page.locator(".card").first.click()
+    page.wait_for_function("() => document.querySelector('#viewer').open")
+    page.wait_for_timeout(400)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=ARTIFACTS / "web-phone-viewer.png")
+    for name in ("desktop", "desktop-viewer", "desktop-map", "desktop-dark", "phone", "phone-viewer"):
+        assert (ARTIFACTS / f"web-{name}.png").stat().st_size > 10_000
