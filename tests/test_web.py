@@ -23,7 +23,7 @@ from PIL import Image
 from videos import slideshow, transcode
 
 SHOW = [("chelsea.png", 4), ("coffee.png", 4), ("rocket.jpg", 4), ("horse.png", 4)]  # slideshow.mp4, in order
-PAGE_K = 48  # results the page asks for (app.js PAGE): the API is asked the same
+PAGE_K = 48  # results the page asks for (api.js PAGE): the API is asked the same
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

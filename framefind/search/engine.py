@@ -14,7 +14,7 @@ import numpy as np
 from framefind.errors import FrameFindError, MediaError
 from framefind.media.images import load_image
 from framefind.models.base import Model
-from framefind.search.moments import MERGE_MARGIN, Hit, merge_adjacent, on_disk, score_hits
+from framefind.search.moments import MERGE_MARGIN, Hit, keep_existing, merge_adjacent, score_hits
 from framefind.search.query import Query, Term
 from framefind.search.results import Result, ResultKey
 from framefind.store.catalog import Catalog, ItemInfo
@@ -62,9 +62,9 @@ def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, ve
     scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
     first = _head(hits, 2 * query.k + 10)  # usually enough: describing every hit costs more than the search
-    scored = _scored(catalog, space, vector, first, query.min_score)
+    scored = _scored(catalog, space, vector, first, query)
     if len(scored) < query.k and len(first) < len(hits):  # merged moments or deleted files: take them all
-        scored = _scored(catalog, space, vector, hits, query.min_score)
+        scored = _scored(catalog, space, vector, hits, query)
     results = [to_result(hit) for hit in scored[: query.k]]
     ids, vectors = catalog.vectors(store.model_id, model.text_space, [info.item_id for _, info in scored[: query.k]])
     why = dict(zip(ids.tolist(), model.explain(vectors), strict=True))
@@ -82,10 +82,19 @@ def _head(hits: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
 
 
 def _scored(catalog: Catalog, space: str, vector: np.ndarray, hits: list[tuple[float, int]],
-            min_score: float | None) -> list[Hit]:
-    described = on_disk(catalog.describe([i for _, i in hits]))
+            query: Query) -> list[Hit]:
+    """The best ``query.k`` live results among ``hits``: described, re-scored, merged, on disk."""
+    described = catalog.describe([i for _, i in hits])
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
-    return [hit for hit in scored if hit[0] >= min_score] if min_score is not None else scored
+    if query.min_score is not None:
+        scored = [hit for hit in scored if hit[0] >= query.min_score]
+    live = []
+    for hit in scored:  # stat only what is shown: a deleted file is never a result
+        if keep_existing(hit[1]):
+            live.append(hit)
+            if len(live) == query.k:
+                break
+    return live
 
 
 def key_of(info: ItemInfo) -> ResultKey:

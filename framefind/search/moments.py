@@ -30,12 +30,16 @@ CANDIDATES_PER_SEGMENT = 50
 Hit = tuple[float, ItemInfo]  # (score, what was found): video moments carry their own start/end/frame_time
 
 
+def keep_existing(info: ItemInfo) -> bool:
+    """Drop the item's paths that no longer exist; False when none is left. A file deleted since the
+    last index run is never a result (a few ``stat`` calls, cheaper than a result nobody can open)."""
+    info.paths = [path for path in info.paths if os.path.exists(path)]
+    return bool(info.paths)
+
+
 def on_disk(described: dict[int, ItemInfo]) -> dict[int, ItemInfo]:
-    """Only paths that still exist: a file deleted since the last index run is never a result (a few
-    ``stat`` calls per query, cheaper than a result the user cannot open)."""
-    for info in described.values():
-        info.paths = [path for path in info.paths if os.path.exists(path)]
-    return {item_id: info for item_id, info in described.items() if info.paths}
+    """The described items that still have a file on disk."""
+    return {item_id: info for item_id, info in described.items() if keep_existing(info)}
 
 
 def score_hits(catalog: Catalog, space: str, query: np.ndarray, hits: list[tuple[float, int]],

@@ -1,0 +1,214 @@
+// The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline.
+
+import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, on, state, toast } from "./api.js";
+import { paintVotes, vote } from "./grid.js";
+import { moreLike } from "./query.js";
+
+export const viewer = { list: [], index: -1, item: null, stopAtEnd: false, raf: 0, returnFocus: null };
+
+export function openViewer(list, index) {
+  viewer.list = list;
+  viewer.returnFocus = document.activeElement;
+  const dialog = $("#viewer");
+  if (!dialog.open) dialog.showModal();
+  showItem(index);
+}
+
+export async function openKey(key) {
+  try {
+    const item = await api(`/api/items/${enc(key)}`);
+    const path = item.paths?.[0] || "";
+    openViewer([{ ...item, path, name: baseName(path), duplicates: (item.paths || []).slice(1), why: [] }], 0);
+  } catch (err) {
+    toast(err.message, true);
+  }
+}
+
+function showItem(index) {
+  viewer.index = index;
+  const item = viewer.item = viewer.list[index];
+  const video = $("#v-video"), img = $("#v-img");
+  const moment = isVideoMoment(item);
+  $("#v-title").textContent = item.name || baseName(item.path);
+  $("#v-path").textContent = [item.path, ...(item.duplicates || [])].join("  ·  ");
+  $("#v-prev").disabled = index <= 0;
+  $("#v-next").disabled = index >= viewer.list.length - 1;
+  const why = (item.why || []).join(" · ");
+  $("#v-why").textContent = [item.score != null && `Score ${item.score.toFixed(3)}`, why].filter(Boolean).join(" — ");
+  $("#v-open").href = item.media_url;
+  const clip = $("#v-clip");
+  clip.hidden = !item.clip_url;
+  if (item.clip_url) {
+    clip.href = item.clip_url;
+    const stem = (item.name || "clip").replace(/\.[^.]+$/, "");
+    clip.download = `${stem}-${Math.round(item.start)}s-${Math.round(item.end)}s.mp4`;
+  }
+  $("#v-replay").hidden = !moment;
+  $("#timeline").hidden = item.kind !== "video";
+  paintVotes($("#viewer"), item.key);
+  // An item opened from the map was not an answer to the current query: nothing to vote on.
+  if (viewer.list !== state.results) for (const button of $$("#viewer .vote")) button.disabled = true;
+
+  if (item.kind === "video") {
+    img.hidden = true;
+    img.removeAttribute("src");
+    video.hidden = false;
+    showVideo(video, item);
+  } else {
+    stopVideo();
+    video.hidden = true;
+    img.hidden = false;
+    img.alt = item.name || "";
+    // Browsers cannot show some originals (HEIC, TIFF): fall back to the thumbnail.
+    img.onerror = () => { img.onerror = null; img.src = item.thumbnail_url; };
+    img.src = item.media_url;
+  }
+}
+
+function showVideo(video, item) {
+  const begin = () => playMoment();
+  // Stepping between moments of the same file only seeks: no reload, no flash.
+  if (video.getAttribute("src") === item.media_url && video.readyState >= 1) {
+    begin();
+  } else {
+    video.src = item.media_url;
+    video.addEventListener("loadedmetadata", begin, { once: true });
+  }
+  drawTimeline();
+}
+
+/** Seek to the moment's start and play until its end (then the video is the user's to play on). */
+function playMoment() {
+  const video = $("#v-video"), item = viewer.item;
+  if (!item || item.kind !== "video") return;
+  viewer.stopAtEnd = isVideoMoment(item);
+  if (viewer.stopAtEnd) video.currentTime = item.start;
+  // Autoplay rules may refuse sound without a gesture: retry muted rather than sit still. (Not on
+  // AbortError: that is a pause or a new source, and playing again would undo it.)
+  video.play()?.catch((err) => {
+    if (err.name !== "NotAllowedError" || viewer.item !== item) return;
+    video.muted = true;
+    video.play().catch(() => {});
+  });
+  watchEnd();
+}
+
+/** timeupdate comes only ~4 times a second; a frame loop stops within one frame of the end. */
+function watchEnd() {
+  cancelAnimationFrame(viewer.raf);
+  const video = $("#v-video");
+  const tick = () => {
+    checkEnd();
+    drawTimeline();
+    if (!video.paused && $("#viewer").open) viewer.raf = requestAnimationFrame(tick);
+  };
+  viewer.raf = requestAnimationFrame(tick);
+}
+
+function checkEnd() {
+  const video = $("#v-video"), item = viewer.item;
+  if (viewer.stopAtEnd && item && video.currentTime >= item.end) {
+    video.pause();
+    viewer.stopAtEnd = false;
+  }
+}
+
+function stopVideo() {
+  const video = $("#v-video");
+  cancelAnimationFrame(viewer.raf);
+  viewer.stopAtEnd = false;
+  video.pause();
+  if (video.hasAttribute("src")) {
+    video.removeAttribute("src");
+    video.load(); // drop the connection that a paused video keeps open
+  }
+}
+
+function drawTimeline() {
+  const video = $("#v-video"), item = viewer.item;
+  if (!item || item.kind !== "video") return;
+  const duration = Number.isFinite(video.duration) ? video.duration : item.duration || item.end || 0;
+  const pct = (t) => `${duration ? Math.min(100, Math.max(0, (t / duration) * 100)) : 0}%`;
+  const seg = $("#track-seg");
+  seg.hidden = !isVideoMoment(item);
+  if (isVideoMoment(item)) {
+    seg.style.left = pct(item.start);
+    seg.style.width = `calc(${pct(item.end - item.start)})`;
+    $("#t-moment").textContent = `Moment ${formatRange(item)}`;
+  } else {
+    $("#t-moment").textContent = "";
+  }
+  $("#track-head").style.left = pct(video.currentTime);
+  $("#track-fill").style.width = pct(video.currentTime);
+  $("#t-now").textContent = formatTime(video.currentTime);
+  $("#t-dur").textContent = formatTime(duration);
+  const track = $("#track");
+  track.setAttribute("aria-valuemax", String(Math.round(duration)));
+  track.setAttribute("aria-valuenow", String(Math.round(video.currentTime)));
+  track.setAttribute("aria-valuetext", `${formatTime(video.currentTime)} of ${formatTime(duration)}`);
+}
+
+function seekTo(seconds) {
+  const video = $("#v-video");
+  if (!Number.isFinite(video.duration)) return;
+  video.currentTime = Math.min(video.duration, Math.max(0, seconds));
+  viewer.stopAtEnd = false; // the user took over
+  drawTimeline();
+}
+
+function onTrackPointer(event) {
+  const track = $("#track");
+  if (event.type === "pointerdown") track.setPointerCapture(event.pointerId);
+  else if (!track.hasPointerCapture(event.pointerId)) return;
+  const rect = track.getBoundingClientRect();
+  seekTo(((event.clientX - rect.left) / rect.width) * $("#v-video").duration);
+}
+
+function step(delta) {
+  const next = viewer.index + delta;
+  if (next >= 0 && next < viewer.list.length) showItem(next);
+}
+
+function onViewerKey(event) {
+  const target = event.target;
+  if (target.tagName === "VIDEO" || target.id === "track") return; // they use the arrows themselves
+  if (event.key === "ArrowLeft") { event.preventDefault(); step(-1); }
+  if (event.key === "ArrowRight") { event.preventDefault(); step(1); }
+}
+
+function onViewerClosed() {
+  stopVideo();
+  $("#v-img").removeAttribute("src");
+  // Give focus back to the card of the item last shown, so keyboard users keep their place.
+  // After a frame: the dialog itself restores focus to its opener once this handler has run.
+  const card = viewer.list === state.results ? $(`.card[data-index="${viewer.index}"]`) : null;
+  const target = card || viewer.returnFocus;
+  requestAnimationFrame(() => target?.focus?.());
+  viewer.item = null;
+}
+
+export function wireViewer() {
+  const dialog = $("#viewer"), video = $("#v-video");
+  on("#v-close", "click", () => dialog.close());
+  on(dialog, "close", onViewerClosed);
+  on(dialog, "keydown", onViewerKey);
+  on(dialog, "click", (event) => { if (event.target === dialog) dialog.close(); }); // the backdrop
+  on("#v-prev", "click", () => step(-1));
+  on("#v-next", "click", () => step(1));
+  on("#v-replay", "click", playMoment);
+  on("#v-similar", "click", () => { const item = viewer.item; dialog.close(); moreLike(item); });
+  for (const button of $$(".vote", dialog)) on(button, "click", () => vote(viewer.item.key, button.dataset.vote));
+  on(video, "timeupdate", () => { checkEnd(); drawTimeline(); });
+  on(video, "play", watchEnd);
+  on(video, "loadedmetadata", drawTimeline);
+  on(video, "seeking", () => { // the user scrubbed out of the moment: stop guarding its end
+    const item = viewer.item;
+    const outside = item && (video.currentTime > item.end || video.currentTime < item.start - 0.5);
+    if (viewer.stopAtEnd && outside) viewer.stopAtEnd = false;
+  });
+  on("#track", "pointerdown pointermove", onTrackPointer);
+  on("#track", "keydown", (event) => {
+    const delta = { ArrowLeft: -1, ArrowRight: 1, PageDown: -10, PageUp: 10 }[event.key];
+    if (delta) { event.preventDefault(); seekTo(video.currentTime + delta); }
+  });
+}
