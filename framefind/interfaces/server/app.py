@@ -9,11 +9,13 @@ The API docs are served from the ``swagger-ui-bundle`` package: nothing is fetch
 from __future__ import annotations
 
 import hmac
+import os
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -43,6 +45,9 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Searches hold the GIL for part of their time: more of them at once than 2 per core only
+        # contend (measured, 8 clients at 100k: 4 at a time 149 queries/s, p50 52 ms; 40 at a time 122, 62 ms).
+        app.state.search_limiter = anyio.CapacityLimiter(2 * (os.cpu_count() or 1))
         yield
         app.state.job.wait(timeout=5)
         library.close()

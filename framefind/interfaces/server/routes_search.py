@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from framefind.interfaces.server.schemas import ErrorOut, ResultOut, SearchResponse
@@ -28,11 +29,17 @@ def _respond(request: Request, run, query: dict) -> SearchResponse:
                           model=library.model.name, query=query)
 
 
+async def _respond_limited(request: Request, run, query: dict) -> SearchResponse:
+    """``_respond`` in a worker thread, at most ``search_limiter`` of them at once."""
+    return await anyio.to_thread.run_sync(_respond, request, run, query, limiter=request.app.state.search_limiter)
+
+
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
-def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)], k: K = 24,
+async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)], k: K = 24,
                 kinds: Kinds = None, under: str | None = None, min_score: float | None = None) -> SearchResponse:
     query = SearchQuery.of(q, k=k, min_score=min_score, kinds=tuple(kinds or ()), under=(under,) if under else ())
-    return _respond(request, lambda lib: lib.search(query), {"text": q, "k": k, "kinds": kinds, "under": under})
+    return await _respond_limited(request, lambda lib: lib.search(query),
+                                  {"text": q, "k": k, "kinds": kinds, "under": under})
 
 
 @router.post("/search/image", response_model=SearchResponse, summary="Search by an example image",
@@ -80,8 +87,9 @@ def search_video(request: Request, file: Annotated[UploadFile, File()],
 
 
 @router.get("/similar/{key}", response_model=SearchResponse, summary="More like this library result")
-def similar(request: Request, key: str, k: K = 24, kinds: Kinds = None, under: str | None = None) -> SearchResponse:
+async def similar(request: Request, key: str, k: K = 24, kinds: Kinds = None,
+                  under: str | None = None) -> SearchResponse:
     filters = {"kinds": tuple(kinds or ()), "under": (under,) if under else ()}
-    return _respond(request, lambda lib: lib.similar(key, k=k, **filters),
+    return await _respond_limited(request, lambda lib: lib.similar(key, k=k, **filters),
                     {"similar": key, "k": k, "kinds": kinds, "under": under})
 

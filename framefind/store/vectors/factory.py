@@ -22,13 +22,15 @@ INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8")
 # embedding and SQLite work, so the ANN part should stay well under ~15 ms on this 2-core machine.
 # Measured with benchmarks/bench_vectors.py (AMD EPYC, 2 cores shared with other work, 1 FAISS thread):
 # a flat scan costs 0.15-0.2 ns per stored float (memory-bound): p50 384-d 100k = 5.6 ms, 384-d 300k
-# = 15.4 ms, 1280-d 100k = 26 ms. FLAT_MAX_FLOATS = 40M floats is ~6-8 ms: 384-d stays exact up to
-# ~104k items (the 100k requirement is met exactly, with headroom for a busy machine), 1280-d to ~31k.
+# = 15.4 ms, 1280-d 100k = 26 ms. A flat scan is memory-bound, and concurrent queries share the
+# memory bus: under 8 concurrent clients of `framefind serve` at 100k x 384 (benchmarks/bench_server.py)
+# a search cost 17.2 ms of CPU with a flat semantic index and 12.5 ms with ivf-sq8 (101 vs 120 queries/s).
+# FLAT_MAX_FLOATS = 20M floats (~3-4 ms a scan): 384-d stays exact up to ~52k items, 1280-d to ~15.6k.
 # Above it ivf-sq8, not hnsw: p50 0.43 ms (384-d) / 1.6 ms (1280-d) at 100k with recall@10 0.98,
 # 41 MB vs hnsw's 173 MB at 100k x 384, it removes in place (hnsw cannot, so every deletion would
 # rebuild) and builds faster (17 vs 26 s at 100k x 384; 51 vs 101 s at 300k). sq8 is no step in
 # between: it scans everything too, only 1.0-1.7x faster than flat.
-FLAT_MAX_FLOATS = 40_000_000
+FLAT_MAX_FLOATS = 20_000_000
 
 
 def _check_backend(backend: str) -> type[VectorIndex]:
