@@ -99,9 +99,11 @@ class Library:
 
     @cached_property
     def model(self) -> Model:
-        """The model searches use: the active one, built with the options its vectors were made with."""
-        row = self.catalog.model_row(self.catalog.meta("active_model") or "")
-        if row is None:
+        """The model searches use: the active one, built with the options its vectors were made with
+        (the very object ``index`` uses when they are the same: its ONNX sessions load once)."""
+        active = self.catalog.meta("active_model")
+        row = self.catalog.model_row(active or "")
+        if row is None or active == self.target_model.id:
             return self.target_model
         return load_model(row.name, row.options)
 
@@ -164,9 +166,10 @@ class Library:
                 store = self._store(model.id, model)
                 for space in model.spaces:  # write the index files now, not on the first search
                     store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n))
-                self.catalog.set_meta("active_model", model.id)
-                self.__dict__.pop("model", None)
-                self.__dict__.pop("store", None)
+                if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
+                    self.catalog.set_meta("active_model", model.id)
+                    self.__dict__.pop("model", None)
+                    self.__dict__.pop("store", None)
         return report
 
     def _adopt_v1_index_files(self) -> None:

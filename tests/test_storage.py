@@ -225,3 +225,18 @@ def test_image_thumbnails_are_stored_once_per_content(tmp_path):
             assert thumb.format == "JPEG" and 160 < max(thumb.size) <= 320
             original = np.asarray(Image.open(photos / "rocket.jpg").convert("RGB").resize(thumb.size), float)
             assert np.abs(np.asarray(thumb.convert("RGB"), float) - original).mean() < 12
+
+
+def test_a_damaged_index_file_is_answered_around_and_replaced_by_the_writer(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    with Library.open(tmp_path / "lib") as library:
+        library.index([photos])
+        expected = _ranking(library, "a rocket")
+        newest = library.store.files("semantic")[-1][1]
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated, as by a full disk
+    with Library.open(tmp_path / "lib") as library:
+        assert [name for name, _ in _ranking(library, "a rocket")] == [name for name, _ in expected]
+        assert library.store.view("semantic").base is None  # answered exactly from the catalog
+        library.index()
+        assert library.store.view("semantic").base is not None and library.store.kind("semantic") == "flat"
+        assert _ranking(library, "a rocket") == expected

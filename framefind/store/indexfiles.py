@@ -42,7 +42,7 @@ class IndexView:
 
     generation: int
     base: VectorIndex | None
-    base_path: Path | None
+    base_path: Path | None  # the newest file when the view was made (even if it could not be read)
     delta: VectorIndex | None
     removed: np.ndarray  # sorted ids in ``base`` that the catalog no longer has
 
@@ -83,16 +83,23 @@ class VectorStore:
 
     # -- readers ---------------------------------------------------------------------------------
     def view(self, space: str) -> IndexView:
-        """The current view of ``space`` (rebuilt only when the catalog's generation moved)."""
+        """The current view of ``space``: rebuilt when the catalog's generation moved, or when the
+        writer wrote a newer file (e.g. another index type at the same generation)."""
         view = self._views.get(space)
-        if view is not None and view.generation == self.catalog.generation(self.model_id):
+        if view is not None and self._current(view, space):
             return view
         with self._lock:  # one thread builds the new view; the others then find it
             view = self._views.get(space)
-            if view is None or view.generation != self.catalog.generation(self.model_id):
+            if view is None or not self._current(view, space):
                 view = self._open_view(space, view)
                 self._views[space] = view
         return view
+
+    def _current(self, view: IndexView, space: str) -> bool:
+        if view.generation != self.catalog.generation(self.model_id):
+            return False
+        files = self.files(space)  # one directory listing: microseconds
+        return (files[-1][1] if files else None) == view.base_path
 
     def search(self, space: str, queries: np.ndarray, k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +132,7 @@ class VectorStore:
             except (FileNotFoundError, FrameFindError):
                 if not path.exists():
                     continue  # deleted by the writer after we listed it: list again
-                return None, None  # a damaged file: answer exactly from the catalog; the writer replaces it
+                return None, path  # damaged: answer exactly from the catalog (once), until the writer replaces it
         return None, None
 
     # -- the writer --------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ def _migrate_1_to_2(db: sqlite3.Connection, resolve: ResolveModel) -> None:
     db.execute("CREATE INDEX items_model ON items (model)")
     if active:
         _set(db, "active_model", ids[active[0]])
+        # What the user chose: the next index embeds with this name and this release's defaults.
+        _set(db, "model_choice", json.dumps({"name": active[0], "options": {}}))
     index_type = (db.execute("SELECT value FROM meta WHERE key = 'index'").fetchone() or ["flat"])[0]
     # 0.1.0 wrote "flat" whether or not the user chose it; "auto" is exact (flat) at every size 0.1.0 handled.
     _set(db, "index_type", "auto" if index_type == "flat" else index_type)
