@@ -188,10 +188,9 @@ class Library:
     # -- searching ------------------------------------------------------------------------------------
     def search(self, query: str | Query | None = None, *, image: str | Path | None = None,
                video: str | Path | None = None, k: int = 10, min_score: float | None = None) -> list[Result]:
-        """Rank images and video moments against a Query, or a text, an example image or an example video."""
+        """Rank images and video moments against a Query, or words (``parse_text`` syntax) and/or an
+        example image, or an example video."""
         if not isinstance(query, Query):
-            if sum(x is not None for x in (query, image, video)) != 1:
-                raise FrameFindError("give one of: a text query, an example image or an example video")
             query = Query.of(query, image=image, video=video, k=k, min_score=min_score)
         query = query.checked()
         if query.terms[0].kind == "video":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,10 @@ def test_cli_info(photo_library):
     (["search", ""], "empty query"),
     (["search", "cat", "-k", "0"], "-k must be at least 1"),
     (["search", "--image", "/no/such.jpg"], "/no/such.jpg: no such file"),
-    (["search"], "give one of: a text query, --image FILE or --video FILE"),
+    (["search"], "give a text query, --image FILE or --video FILE"),
+    (["search", "cat", "--video", "/etc/hostname"], "an example video is a query on its own"),
+    (["search", '"a red car'], "a double quote is not closed"),
+    (["search", "cat -cat"], "the query's terms cancel out"),
 ])
 def test_cli_errors_are_one_line(photo_library, args, message):
     _, library = photo_library
@@ -183,3 +187,36 @@ def test_api_results_carry_size_and_duplicates(tmp_path):
         assert (top[0].width, top[0].height) == (600, 400)
         assert {top[0].path, *top[0].duplicates} == {str(photos / "coffee.png"), str(photos / "copy of coffee.png")}
         assert Path(top[1].path).name == "cat.png"  # the copy does not take a second slot
+
+
+def test_query_text_syntax():
+    from framefind.search.query import Term, parse_text
+
+    assert parse_text("beach +sunset -people") == (Term("text", "beach"), Term("text", "sunset"),
+                                                   Term("text", "people", -1.0))
+    assert parse_text('sunset:2 "red car" -"parking lot":0.5') == (
+        Term("text", "red car"), Term("text", "sunset", 2.0), Term("text", "parking lot", -0.5))
+    assert parse_text("a dog's t-shirt at 12:30") == (Term("text", "a dog's t-shirt at 12:30"),)
+    with pytest.raises(FrameFindError, match="not closed"):
+        parse_text('"red car')
+    with pytest.raises(FrameFindError, match="has no words"):
+        parse_text("cat -")
+
+
+def test_composed_queries_move_the_ranking(photo_library):
+    photos, library = photo_library
+
+    def names(query=None, **kwargs) -> list[str]:
+        return [Path(r.path).name for r in library.search(query, k=40, **kwargs)]
+
+    assert names("an animal").index("chelsea.png") <= 2
+    assert "chelsea.png" not in names('an animal -"a cat"')[:5]  # subtracting "a cat" pushes the cat away
+    assert set(names("a cat +coffee")[:2]) == {"chelsea.png", "coffee.png"}  # both concepts at once
+    assert names("coffee +cat:3")[0] == "chelsea.png" and names("coffee:3 +cat")[0] == "coffee.png"
+    assert set(names("a rocket", image=photos / "chelsea.png")[:2]) == {"chelsea.png", "rocket.jpg"}
+    from framefind import Query
+
+    pushed = library.search(Query.of("an animal", minus_images=(photos / "chelsea.png",), k=5))
+    assert "chelsea.png" not in [Path(r.path).name for r in pushed]
+    proc = run_cli("search", 'an animal -"a cat"', "--library", str(library.directory), "--json")
+    assert Path(json.loads(proc.stdout)[0]["path"]).name == "horse.png"

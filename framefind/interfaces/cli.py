@@ -79,8 +79,11 @@ def _announce_rebuild(space: str, kind: str, n: int) -> None:
 @app.command()
 @one_line_errors
 def search(
-    query: Annotated[str | None, typer.Argument(help="What to look for, in words")] = None,
+    query: Annotated[str | None, typer.Argument(
+        help='What to look for, in words: "beach +sunset -people", "sunset:2 beach", "red car" -"parking lot"')] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Find images similar to this one")] = None,
+    minus_image: Annotated[list[Path] | None, typer.Option(
+        "--minus-image", help="Push results away from this image (repeatable)")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Find videos similar to this clip")] = None,
     k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
@@ -91,13 +94,14 @@ def search(
     library: LibraryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search by text, by example image or by example video: images and video moments, best first."""
+    """Search by text, by example image (or both), or by example video: images and video moments, best first."""
     from framefind.library import Library
     from framefind.search.query import Query
 
-    if sum(x is not None for x in (query, image, video)) != 1:
-        raise FrameFindError("give one of: a text query, --image FILE or --video FILE")
-    request = Query.of(query, image=image, video=video, k=k, min_score=min_score, kinds=tuple(kind or ()),
+    if video is None and query is None and image is None:
+        raise FrameFindError("give a text query, --image FILE or --video FILE")
+    request = Query.of(query, image=image, video=video, minus_images=tuple(minus_image or ()), k=k,
+                       min_score=min_score, kinds=tuple(kind or ()),
                        under=tuple(under or ()))
     with Library.open(library, create=False) as lib:
         results = lib.search(request)

@@ -3,10 +3,12 @@
 A term with a negative weight pushes results away from it: its vector is subtracted (rclip's +/-
 queries; CLIP-like models have no notion of "not X", so "not X" must not be embedded as text).
 Filters become an allowed-id set inside the vector search, so a selective filter still returns k hits.
+Typed text is parsed into terms (``parse_text``): ``beach +sunset -people``, ``sunset:2``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,6 +36,38 @@ class Filters:
         return bool(self.kinds or self.under)
 
 
+_WEIGHT = re.compile(r"^(?P<words>.*?):(?P<weight>-?\d+(?:\.\d+)?)$")
+_TOKEN = re.compile(r'[+-]?"[^"]*"(?::-?\d+(?:\.\d+)?)?|\S+')
+
+
+def parse_text(text: str) -> tuple[Term, ...]:
+    """``beach +sunset -people``, ``sunset:2``, ``"red car" -"parking lot":0.5`` -> weighted text terms.
+
+    Plain words form one phrase (weight 1); ``+words`` add a term, ``-words`` subtract one (CLIP-like
+    models have no "not": the vector is pushed away instead, as rclip does); ``words:W`` weighs a term.
+    Quotes group words into one term; a hyphen inside a word (t-shirt) is just a hyphen.
+    """
+    if text.count('"') % 2:
+        raise FrameFindError(f"query {text!r}: a double quote is not closed")
+    tokens = _TOKEN.findall(text)  # not shlex: an apostrophe (a dog's toy) is no quote here
+    plain: list[str] = []
+    terms: list[Term] = []
+    for token in tokens:
+        sign = {"+": 1.0, "-": -1.0}.get(token[:1], 0.0)
+        body = token[1:] if sign else token
+        match = _WEIGHT.match(body)
+        match = match if match and re.search(r"[^\W\d_]", match["words"]) else None  # 12:30 is a time
+        words, weight = (match["words"], float(match["weight"])) if match else (body, 1.0)
+        words = words.strip('"')
+        if not words.strip():
+            raise FrameFindError(f"query {text!r}: {token!r} has no words")
+        if sign == 0 and match is None:
+            plain.append(words)
+        else:
+            terms.append(Term("text", words.strip(), (sign or 1.0) * weight))
+    return ((Term("text", " ".join(plain)),) if plain else ()) + tuple(terms)
+
+
 @dataclass(frozen=True)
 class Query:
     terms: tuple[Term, ...]
@@ -43,11 +77,13 @@ class Query:
 
     @classmethod
     def of(cls, text: str | None = None, *, image: str | Path | None = None, video: str | Path | None = None,
-           k: int = 10, min_score: float | None = None, kinds: tuple[str, ...] = (),
-           under: tuple[str | Path, ...] = ()) -> Query:
-        """The common case: one text, image or video term."""
-        terms = [Term("text", text)] if text is not None else []
+           minus_images: tuple[str | Path, ...] = (), k: int = 10, min_score: float | None = None,
+           kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = ()) -> Query:
+        """Words (with the +/- and weight syntax of ``parse_text``), an example image, images to push
+        away from, or an example video on its own."""
+        terms = list(parse_text(text)) if text is not None else []
         terms += [Term("image", str(image))] if image is not None else []
+        terms += [Term("image", str(path), -1.0) for path in minus_images]
         terms += [Term("video", str(video))] if video is not None else []
         under = tuple(str(Path(p).expanduser().resolve()) for p in under)
         return cls(tuple(terms), k, min_score, Filters(tuple(kinds), under)).checked()
