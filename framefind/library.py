@@ -22,6 +22,8 @@ from framefind.errors import FrameFindError, MediaError
 from framefind.linalg import l2_normalize, pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
+from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
+from framefind.search.duplicates import find_duplicates
 from framefind.search.engine import query_vector, resolve, run_query, to_result
 from framefind.search.moments import on_disk, rank_videos, video_query_vectors
 from framefind.search.query import Filters, Query, Term
@@ -257,6 +259,13 @@ class Library:
                 self.catalog.put_thumbnail(content, 0.0, jpeg)
             return jpeg
         return None
+
+    def duplicates(self, threshold: float = DUPLICATE_THRESHOLD,
+                   kinds: tuple[str, ...] = ("image", "video")) -> list[list[ItemInfo]]:
+        """Groups of near-identical images and videos (each member with all its paths); deletes nothing."""
+        if not 0 < threshold <= 1:
+            raise FrameFindError(f"threshold must be above 0 and at most 1 (got {threshold})")
+        return find_duplicates(self.catalog, self.store, self.model.image_space, threshold, kinds)
 
     def feedback(self, query: str, key: str, vote: int) -> float:
         """Record thumbs up (1) or down (-1) on result ``key`` for ``query``; returns when it was stored."""

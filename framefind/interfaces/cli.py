@@ -208,6 +208,34 @@ def _is_loopback(host: str) -> bool:
 
 @app.command()
 @one_line_errors
+def duplicates(
+    threshold: Annotated[float, typer.Option(help="Similarity from which two items are near-duplicates")] = 0.85,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="image and/or video [default: both]")] = None,
+    library: LibraryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Groups of near-identical images (resized, recompressed, cropped) and videos (re-encodes, trims).
+    Reports only: nothing is deleted."""
+    from framefind.library import Library
+    from framefind.search.duplicates import as_rows
+
+    with Library.open(library, create=False) as lib:
+        rows = as_rows(lib.duplicates(threshold, tuple(kind or ("image", "video"))))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        err.print("no near-duplicates")
+        return
+    for number, group in enumerate(rows, 1):
+        out.print(f"group {number} ({len(group)} files)", style="bold")
+        for member in group:
+            out.print(f"  {member['path']}" + ("  (same bytes)" if member["same_bytes"] else ""), markup=False,
+                      highlight=False)
+
+
+@app.command()
+@one_line_errors
 def models(
     drop: Annotated[str | None, typer.Option("--drop", help="Delete this model's vectors (not the active one)")] = None,
     library: LibraryOption = None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from framefind.interfaces.server.schemas import (
+    DuplicateMember,
     ErrorOut,
     FeedbackIn,
     FeedbackList,
@@ -19,6 +20,7 @@ from framefind.interfaces.server.schemas import (
     urls,
 )
 from framefind.interfaces.server.uploads import UploadError
+from framefind.search.duplicates import as_rows
 from framefind.search.engine import key_of
 
 router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
@@ -53,6 +55,13 @@ def feedback_list(request: Request, query: str | None = None) -> FeedbackList:
     rows = request.app.state.library.catalog.feedback(query)
     return FeedbackList(feedback=[FeedbackOut(query=q, key=k, vote="up" if v > 0 else "down", at=at)
                                   for q, k, v, at in rows])
+
+
+@router.get("/duplicates", response_model=list[list[DuplicateMember]], summary="Near-duplicate groups")
+def duplicates(request: Request, threshold: Annotated[float, Query(gt=0, le=1)] = 0.85,
+               kinds: Annotated[list[str] | None, Query(alias="kind")] = None) -> list[list[DuplicateMember]]:
+    groups = request.app.state.library.duplicates(threshold, tuple(kinds or ("image", "video")))
+    return [[DuplicateMember(**row) for row in group] for group in as_rows(groups)]
 
 
 @router.get("/map", response_model=MapOut, summary="A 2-D map of the library (PCA of image vectors)")

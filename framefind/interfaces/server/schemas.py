@@ -109,6 +109,13 @@ class Status(BaseModel):
     index: IndexState
 
 
+class DuplicateMember(BaseModel):
+    path: str
+    kind: str
+    key: str
+    same_bytes: bool = Field(description="The same content as the member before it (an exact copy)")
+
+
 class MapPoint(BaseModel):
     key: str
     x: float
