@@ -12,3 +12,11 @@ class MediaError(FrameFindError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class ClientError(FrameFindError):
+    """A request the server cannot serve as asked (bad input, no such item): answered 4xx with this message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status

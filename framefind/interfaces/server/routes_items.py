@@ -11,9 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from framefind.errors import FrameFindError
+from framefind.errors import ClientError, FrameFindError
 from framefind.interfaces.server.schemas import ErrorOut, ItemOut, urls
-from framefind.interfaces.server.uploads import UploadError
 from framefind.media.cut import cut_video, moment_span
 from framefind.search.results import ResultKey
 from framefind.store.catalog import ItemInfo
@@ -25,7 +24,7 @@ def _items(request: Request, key: str) -> tuple[ResultKey, list[ItemInfo]]:
     parsed = ResultKey.parse(key)
     items = request.app.state.library.resolve(parsed)
     if not items:
-        raise UploadError(f"{key}: no such item in this library", 404)
+        raise ClientError(f"{key}: no such item in this library", 404)
     return parsed, items
 
 
@@ -37,7 +36,7 @@ def served_path(request: Request, items: list[ItemInfo]) -> Path:
             real = Path(os.path.realpath(path))
             if real.is_file() and any(real == root or root in real.parents for root in roots):
                 return real
-    raise UploadError("the file of this item is gone or lies outside the library's folders", 404)
+    raise ClientError("the file of this item is gone or lies outside the library's folders", 404)
 
 
 @router.get("/items/{key}", response_model=ItemOut, summary="An item by its stable key")
@@ -59,7 +58,7 @@ def thumbnail(request: Request, key: str, at: Annotated[float | None, Query(ge=0
     parsed, _ = _items(request, key)
     jpeg = request.app.state.library.thumbnail(parsed, at)
     if jpeg is None:
-        raise UploadError(f"{key}: no thumbnail", 404)
+        raise ClientError(f"{key}: no thumbnail", 404)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -74,13 +73,13 @@ def media(request: Request, key: str) -> FileResponse:
 def clip(request: Request, key: str) -> FileResponse:
     parsed, items = _items(request, key)
     if items[0].kind != "video" or parsed.start is None:
-        raise UploadError(f"{key}: a clip needs a video moment key (HASH@START-END)")
+        raise ClientError(f"{key}: a clip needs a video moment key (HASH@START-END)")
     start, end = moment_span(parsed.start, parsed.end, items[0].frame_time)
     target = request.app.state.clips / f"{parsed.content}-{start:.3f}-{end:.3f}.mp4"
     if not target.exists():
         try:
             cut_video(served_path(request, items), start, end, target)
         except FrameFindError as exc:
-            raise UploadError(str(exc), 422) from None
+            raise ClientError(str(exc), 422) from None
     name = f"{Path(items[0].paths[0]).stem}-{start:.1f}-{end:.1f}.mp4"
     return FileResponse(target, media_type="video/mp4", filename=name)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from framefind.errors import ClientError
 from framefind.interfaces.server.schemas import (
     DuplicateMember,
     ErrorOut,
@@ -19,7 +20,6 @@ from framefind.interfaces.server.schemas import (
     Status,
     urls,
 )
-from framefind.interfaces.server.uploads import UploadError
 from framefind.search.duplicates import as_rows
 from framefind.search.engine import key_of
 
@@ -40,7 +40,7 @@ def status(request: Request) -> Status:
              responses={409: {"model": ErrorOut}})
 def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
     if not request.app.state.job.start(body.paths if body else None):
-        raise UploadError("an index run is already in progress", 409)
+        raise ClientError("an index run is already in progress", 409)
     return JSONResponse({"running": True}, status_code=202)
 
 

@@ -11,8 +11,9 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
+from framefind.errors import ClientError
 from framefind.interfaces.server.schemas import ErrorOut, ResultOut, SearchResponse
-from framefind.interfaces.server.uploads import UploadError, fetch_url, region, saved_upload
+from framefind.interfaces.server.uploads import fetch_url, region, saved_upload
 from framefind.search.query import Query as SearchQuery
 
 router = APIRouter(prefix="/api", tags=["search"], responses={400: {"model": ErrorOut}})
@@ -52,12 +53,12 @@ def search_image(request: Request, file: Annotated[UploadFile | None, File()] = 
                  ) -> SearchResponse:
     state = request.app.state
     if (file is None) == (url is None):
-        raise UploadError("send either an image file or a url")
+        raise ClientError("send either an image file or a url")
     name = file.filename if file is not None else url
     query = {"image": name, "k": k, "kinds": kind, "under": under, "box": box}
     if url is not None:
         if not state.allow_urls:
-            raise UploadError("fetching images by URL is off on this server (start it with --allow-urls)", 403)
+            raise ClientError("fetching images by URL is off on this server (start it with --allow-urls)", 403)
         path = fetch_url(url, state.uploads)
         try:
             return _search_file(request, path, box, k, kind, under, query)

@@ -16,19 +16,11 @@ from pathlib import Path
 from fastapi import UploadFile
 from PIL import Image
 
-from framefind.errors import FrameFindError
+from framefind.errors import ClientError, FrameFindError
 from framefind.media.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 CHUNK = 1 << 20
 LIMITS_MB = {"image": 50, "video": 500}
-
-
-class UploadError(FrameFindError):
-    """Bad input from a client: the server answers 4xx with this message."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @contextmanager
@@ -37,7 +29,7 @@ def saved_upload(upload: UploadFile, kind: str, folder: Path, limit_mb: int | No
     suffix = Path(upload.filename or "").suffix.lower()
     allowed = IMAGE_EXTENSIONS if kind == "image" else VIDEO_EXTENSIONS
     if suffix not in allowed:
-        raise UploadError(f"{upload.filename or 'upload'}: not an {kind} file this server takes "
+        raise ClientError(f"{upload.filename or 'upload'}: not an {kind} file this server takes "
                           f"({', '.join(sorted(allowed))})", 415)
     limit = (limit_mb or LIMITS_MB[kind]) << 20
     with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix) as out:
@@ -45,15 +37,15 @@ def saved_upload(upload: UploadFile, kind: str, folder: Path, limit_mb: int | No
         while chunk := upload.file.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise UploadError(f"{upload.filename}: larger than the {limit >> 20} MB upload limit", 413)
+                raise ClientError(f"{upload.filename}: larger than the {limit >> 20} MB upload limit", 413)
             out.write(chunk)
         out.flush()
         if size == 0:
-            raise UploadError(f"{upload.filename}: empty file")
+            raise ClientError(f"{upload.filename}: empty file")
         try:
             yield Path(out.name)
         except FrameFindError as exc:  # name the client's file, never the server's temporary path
-            raise UploadError(re.sub(rf"{re.escape(str(folder))}/\S+?(?=:|\s|$)", upload.filename or "upload",
+            raise ClientError(re.sub(rf"{re.escape(str(folder))}/\S+?(?=:|\s|$)", upload.filename or "upload",
                                      str(exc)), getattr(exc, "status", 400)) from None
 
 
@@ -66,9 +58,9 @@ def region(image: Path, box: str | None) -> Iterator[Path]:
     try:
         x, y, w, h = (float(v) for v in box.split(","))
     except ValueError:
-        raise UploadError(f"box {box!r}: give x,y,w,h as fractions of the image (e.g. 0.1,0.2,0.5,0.5)") from None
+        raise ClientError(f"box {box!r}: give x,y,w,h as fractions of the image (e.g. 0.1,0.2,0.5,0.5)") from None
     if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-6 and 0 < h <= 1 - y + 1e-6):
-        raise UploadError(f"box {box!r}: must lie inside the image (fractions from 0 to 1)")
+        raise ClientError(f"box {box!r}: must lie inside the image (fractions from 0 to 1)")
     try:
         with Image.open(image) as im:
             width, height = im.size
@@ -76,7 +68,7 @@ def region(image: Path, box: str | None) -> Iterator[Path]:
                                            max(round((x + w) * width), round(x * width) + 1),
                                            max(round((y + h) * height), round(y * height) + 1)))
     except (OSError, ValueError) as exc:
-        raise UploadError(f"{image.name}: not a readable image ({exc})") from None
+        raise ClientError(f"{image.name}: not a readable image ({exc})") from None
     with tempfile.NamedTemporaryFile(dir=image.parent, suffix=".png") as out:
         crop.save(out, "PNG")
         out.flush()
@@ -87,15 +79,15 @@ def check_public_url(url: str) -> None:
     """Refuse URLs that are not http(s) or that resolve to a non-public address (SSRF guard)."""
     parsed = urllib.request.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UploadError(f"{url}: only http and https URLs can be fetched")
+        raise ClientError(f"{url}: only http and https URLs can be fetched")
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
     except OSError as exc:
-        raise UploadError(f"{url}: cannot resolve {parsed.hostname} ({exc.strerror or exc})") from None
+        raise ClientError(f"{url}: cannot resolve {parsed.hostname} ({exc.strerror or exc})") from None
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global or ip.is_multicast:
-            raise UploadError(f"{url}: refused, {parsed.hostname} is a private, loopback or link-local address", 403)
+            raise ClientError(f"{url}: refused, {parsed.hostname} is a private, loopback or link-local address", 403)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -116,11 +108,11 @@ def fetch_url(url: str, folder: Path, limit_mb: int = LIMITS_MB["image"]) -> Pat
             while chunk := response.read(CHUNK):
                 size += len(chunk)
                 if size > limit_mb << 20:
-                    raise UploadError(f"{url}: larger than the {limit_mb} MB limit", 413)
+                    raise ClientError(f"{url}: larger than the {limit_mb} MB limit", 413)
                 out.write(chunk)
     except OSError as exc:
         Path(name).unlink(missing_ok=True)
-        raise UploadError(f"{url}: cannot fetch ({exc})") from None
+        raise ClientError(f"{url}: cannot fetch ({exc})") from None
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
