@@ -72,8 +72,7 @@ class Library:
             raise FrameFindError(f"unknown index type {index_type!r} (choose {', '.join(INDEX_TYPES)})")
         directory.mkdir(parents=True, exist_ok=True)
         library = cls(directory, Catalog(directory, resolve=_resolve_legacy_model))
-        if library.catalog.upgrades:
-            library._adopt_v1_index_files()
+        library._adopt_v1_index_files()  # also after an upgrade that crashed between its SQL and its files
         if model is not None or model_options is not None or library.catalog.meta("model_choice") is None:
             choice = {"name": model or library.choice["name"], "options": model_options or {}}
             load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
@@ -175,8 +174,8 @@ class Library:
         return report
 
     def _adopt_v1_index_files(self) -> None:
-        """After an upgrade from 0.1.0: its index files hold the same item ids; move them into the
-        active model's folder instead of rebuilding them."""
+        """0.1.0's index files (``index/SPACE.GEN.faiss``) hold the same item ids as the upgraded
+        catalog: move them into the active model's folder instead of rebuilding them."""
         active, index = self.catalog.meta("active_model"), self.directory / "index"
         kind = {"auto": "flat"}.get(self.catalog.meta("index_type"), self.catalog.meta("index_type"))
         if not active or not index.is_dir():
@@ -203,8 +202,7 @@ class Library:
     def similar(self, key: str, *, k: int = 10, kinds: tuple[str, ...] = (),
                 under: tuple[str | Path, ...] = ()) -> list[Result]:
         """More like this: results nearest to a library result (its stored vector), itself excluded."""
-        folders = tuple(str(Path(p).expanduser().resolve()) for p in under)
-        results = self.search(Query((Term("item", key),), k=k + 1, filters=Filters(tuple(kinds), folders)))
+        results = self.search(Query((Term("item", key),), k=k + 1, filters=Filters.of(kinds, under)))
         return [r for r in results if r.key != key][:k]
 
     def _item_vector(self, key: str, space: str) -> np.ndarray:
@@ -225,8 +223,7 @@ class Library:
             query = video_query_vectors(self.model, video)
         except MediaError as exc:
             raise FrameFindError(str(exc)) from None
-        folders = tuple(str(Path(p).expanduser().resolve()) for p in under)
-        allowed = self.catalog.item_ids_where(self.model_id, ("video",), folders)
+        allowed = self.catalog.item_ids_where(self.model_id, ("video",), Filters.of(under=under).under)
         ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method, allowed)
         return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
 

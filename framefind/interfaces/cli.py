@@ -25,6 +25,7 @@ from framefind.interfaces.console import (
     report_warning,
 )
 from framefind.interfaces.eval_command import eval_command
+from framefind.search.duplicates import THRESHOLD
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Local-first semantic search for image and video libraries.")
@@ -209,7 +210,7 @@ def _is_loopback(host: str) -> bool:
 @app.command()
 @one_line_errors
 def duplicates(
-    threshold: Annotated[float, typer.Option(help="Similarity from which two items are near-duplicates")] = 0.85,
+    threshold: Annotated[float, typer.Option(help="Similarity from which two items are near-duplicates")] = THRESHOLD,
     kind: Annotated[list[str] | None, typer.Option("--kind", help="image and/or video [default: both]")] = None,
     library: LibraryOption = None,
     as_json: JsonOption = False,

@@ -60,7 +60,11 @@ class ConseModel(Model):
 
     @cached_property
     def label_texts(self) -> list[str]:
-        return [label_text(label) for label in imagenet_labels()]
+        return [label_text(label) for label in self._labels]
+
+    @cached_property
+    def _labels(self) -> list[dict[str, str]]:
+        return imagenet_labels()
 
     @cached_property
     def _image_session(self):
@@ -111,7 +115,7 @@ class ConseModel(Model):
 
     @cached_property
     def _class_names(self) -> list[str]:
-        return [label["names"].split(",")[0].strip() for label in imagenet_labels()]
+        return [label["names"].split(",")[0].strip() for label in self._labels]
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return self.text_encoder.embed(texts)

@@ -31,6 +31,11 @@ class Filters:
     kinds: tuple[str, ...] = ()  # "image" and/or "video"; empty: both
     under: tuple[str, ...] = ()  # only files at or below these paths; empty: everywhere
 
+    @classmethod
+    def of(cls, kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = ()) -> Filters:
+        """Folders as the catalog records paths: absolute, links resolved."""
+        return cls(tuple(kinds), tuple(str(Path(p).expanduser().resolve()) for p in under))
+
     @property
     def active(self) -> bool:
         return bool(self.kinds or self.under)
@@ -85,8 +90,7 @@ class Query:
         terms += [Term("image", str(image))] if image is not None else []
         terms += [Term("image", str(path), -1.0) for path in minus_images]
         terms += [Term("video", str(video))] if video is not None else []
-        under = tuple(str(Path(p).expanduser().resolve()) for p in under)
-        return cls(tuple(terms), k, min_score, Filters(tuple(kinds), under)).checked()
+        return cls(tuple(terms), k, min_score, Filters.of(kinds, under)).checked()
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""

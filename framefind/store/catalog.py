@@ -245,13 +245,20 @@ class Catalog:
 
     def remove_files(self, paths: Iterable[str]) -> None:
         """Forget files (in a transaction); content no file points at any more is dropped with them."""
-        self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        orphan = "SELECT hash FROM contents WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)"
-        models = [r[0] for r in self.db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
+        db = self.db
+        db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        # The orphans are found once (a scan of contents), then every table deletes by that list.
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS orphans (hash TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM temp.orphans")
+        found = db.execute("INSERT INTO temp.orphans SELECT hash FROM contents "
+                           "WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)").rowcount
+        if not found:
+            return
+        orphan = "SELECT hash FROM temp.orphans"
+        models = [r[0] for r in db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
         self._delete_items(f"i.hash IN ({orphan})", ())
-        for table in ("embedded", "thumbnails"):
-            self.db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
-        self.db.execute(f"DELETE FROM contents WHERE hash IN ({orphan})")
+        for table in ("embedded", "thumbnails", "contents"):
+            db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
         self._bump(models)
 
     def _delete_items(self, where: str, params: Sequence) -> None:

@@ -20,7 +20,7 @@ from framefind.interfaces.server.schemas import (
     Status,
     urls,
 )
-from framefind.search.duplicates import as_rows
+from framefind.search.duplicates import THRESHOLD, as_rows
 from framefind.search.engine import key_of
 
 router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
@@ -58,7 +58,7 @@ def feedback_list(request: Request, query: str | None = None) -> FeedbackList:
 
 
 @router.get("/duplicates", response_model=list[list[DuplicateMember]], summary="Near-duplicate groups")
-def duplicates(request: Request, threshold: Annotated[float, Query(gt=0, le=1)] = 0.85,
+def duplicates(request: Request, threshold: Annotated[float, Query(gt=0, le=1)] = THRESHOLD,
                kinds: Annotated[list[str] | None, Query(alias="kind")] = None) -> list[list[DuplicateMember]]:
     groups = request.app.state.library.duplicates(threshold, tuple(kinds or ("image", "video")))
     return [[DuplicateMember(**row) for row in group] for group in as_rows(groups)]
