@@ -45,6 +45,7 @@ bench: venv system-deps
 	$(PY) benchmarks/bench_video.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_conse.py
+	$(PY) benchmarks/bench_learning.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -11,7 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from framefind.errors import FrameFindError  # noqa: E402
 from framefind.library import Library  # noqa: E402
 from framefind.search.query import Filters, Query, Term  # noqa: E402
-from framefind.search.results import Result, ResultKey  # noqa: E402
+from framefind.search.results import Result, ResultKey, SearchPage  # noqa: E402
 
-__all__ = ["FrameFindError", "Filters", "Library", "Query", "Result", "ResultKey", "Term"]
-__version__ = "0.2.0"
+__all__ = ["FrameFindError", "Filters", "Library", "Query", "Result", "ResultKey", "SearchPage", "Term"]
+__version__ = "0.3.0"

@@ -22,13 +22,17 @@ from framefind.errors import FrameFindError, MediaError
 from framefind.linalg import l2_normalize, pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
+from framefind.search.cutoff import calibration, store_calibrations
 from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
 from framefind.search.duplicates import find_duplicates
 from framefind.search.engine import query_vector, resolve, run_query, to_result
+from framefind.search.feedback import FeedbackMemory, Votes, rocchio
 from framefind.search.moments import on_disk, rank_videos, video_query_vectors
-from framefind.search.query import Filters, Query, Term
-from framefind.search.results import Result, ResultKey
+from framefind.search.query import Filters, Query, Term, feedback_key
+from framefind.search.results import Result, ResultKey, SearchPage
+from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
+from framefind.store.filtering import item_ids_where
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import VectorStore
 from framefind.store.locks import WriterLock
@@ -148,8 +152,10 @@ class Library:
               on_warning: Callable[[str, str], None] = lambda path, reason: None,
               on_wait: Callable[[int | None], None] = lambda pid: None,
               on_rebuild: Callable[[str, str, int], None] = lambda space, kind, n: None,
-              progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
-        """Index new, changed and deleted files under ``paths`` (default: every folder indexed before).
+              progress: Callable[[float, int], None] = lambda done, total: None,
+              on_annotate: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
+        """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
+        then fill in capture dates and labels (``on_annotate`` hears that part's progress).
 
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
         """
@@ -164,9 +170,11 @@ class Library:
             report = index_files(self.catalog, model, roots, on_error=on_error, on_warning=on_warning,
                                  progress=progress)
             if not report.interrupted:
+                annotate(self.catalog, model, on_annotate)
                 store = self._store(model.id, model)
                 for space in model.spaces:  # write the index files now, not on the first search
                     store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n))
+                store_calibrations(self.catalog, store, model)
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)
                     self.__dict__.pop("model", None)
@@ -188,22 +196,58 @@ class Library:
 
     # -- searching ------------------------------------------------------------------------------------
     def search(self, query: str | Query | None = None, *, image: str | Path | None = None,
-               video: str | Path | None = None, k: int = 10, min_score: float | None = None) -> list[Result]:
-        """Rank images and video moments against a Query, or words (``parse_text`` syntax) and/or an
-        example image, or an example video."""
+               video: str | Path | None = None, k: int = 10, min_score: float | None = None,
+               cutoff: bool = True) -> list[Result]:
+        """Rank images and video moments against a Query, or words (``parse_text`` syntax, dates read
+        as a filter) and/or an example image, or an example video. ``cutoff=False``: a full page even
+        when nothing matches well. ``search_page`` says why a page is short."""
+        return self.search_page(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff).results
+
+    def search_page(self, query: str | Query | None = None, *, image: str | Path | None = None,
+                    video: str | Path | None = None, k: int = 10, min_score: float | None = None,
+                    cutoff: bool = True) -> SearchPage:
+        """``search``, with what shaped the results: the relevance floor and what it cut, the dates
+        read from the words, the feedback that moved the ranking."""
         if not isinstance(query, Query):
-            query = Query.of(query, image=image, video=video, k=k, min_score=min_score)
+            query = Query.of(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff)
         query = query.checked()
+        dates = query.filters.dates
+        said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
         if query.terms[0].kind == "video":
-            return self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score)
+            return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
         space, vector = query_vector(self.model, query, self._item_vector)
-        return run_query(self.catalog, self.store, self.model, space, vector, query)
+        votes = self._memory.votes(query.said) if query.learn and query.said else Votes()
+        if votes:
+            vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
+        # Words can name what is not there; an example picture always has neighbours (and the z-floor
+        # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
+        # is the classifier's own judgement of relevance: what carries the label is not cut either.
+        cut = query.cutoff and space == self.model.text_space and not query.filters.labels
+        found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
+        page = run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
+                         self.duplicate_threshold())
+        page.dates = said
+        return page
+
+    @cached_property
+    def _memory(self) -> FeedbackMemory:
+        return FeedbackMemory(self.catalog, self.model)
+
+    @cached_property
+    def _calibrations(self) -> dict:
+        return {}
 
     def similar(self, key: str, *, k: int = 10, kinds: tuple[str, ...] = (),
                 under: tuple[str | Path, ...] = ()) -> list[Result]:
         """More like this: results nearest to a library result (its stored vector), itself excluded."""
         results = self.search(Query((Term("item", key),), k=k + 1, filters=Filters.of(kinds, under)))
         return [r for r in results if r.key != key][:k]
+
+    def _vector_or_none(self, key: str, space: str) -> np.ndarray | None:
+        try:
+            return self._item_vector(key, space)
+        except FrameFindError:  # a liked file deleted since: its vote no longer counts
+            return None
 
     def _item_vector(self, key: str, space: str) -> np.ndarray:
         """The stored vector of a result key (a moment: the mean of its segments' vectors)."""
@@ -223,7 +267,7 @@ class Library:
             query = video_query_vectors(self.model, video)
         except MediaError as exc:
             raise FrameFindError(str(exc)) from None
-        allowed = self.catalog.item_ids_where(self.model_id, ("video",), Filters.of(under=under).under)
+        allowed = item_ids_where(self.catalog, self.model_id, Filters.of(("video",), under))
         ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method, allowed)
         return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
 
@@ -257,23 +301,65 @@ class Library:
             return jpeg
         return None
 
-    def duplicates(self, threshold: float = DUPLICATE_THRESHOLD,
+    def duplicate_threshold(self) -> float:
+        """Similarity from which two items are near-duplicates in this library: 0.85, higher in a
+        collection of look-alikes (see ``cutoff.duplicate_threshold``)."""
+        found = calibration(self.catalog, self.store, self.model, self.model.image_space, self._calibrations)
+        return found.duplicate if found is not None else DUPLICATE_THRESHOLD
+
+    def duplicates(self, threshold: float | None = None,
                    kinds: tuple[str, ...] = ("image", "video")) -> list[list[ItemInfo]]:
-        """Groups of near-identical images and videos (each member with all its paths); deletes nothing."""
+        """Groups of near-identical images and videos (each member with all its paths); deletes nothing.
+        ``threshold``: default, calibrated on this library (``duplicate_threshold``)."""
+        threshold = self.duplicate_threshold() if threshold is None else threshold
         if not 0 < threshold <= 1:
             raise FrameFindError(f"threshold must be above 0 and at most 1 (got {threshold})")
         return find_duplicates(self.catalog, self.store, self.model.image_space, threshold, kinds)
 
-    def feedback(self, query: str, key: str, vote: int) -> float:
-        """Record thumbs up (1) or down (-1) on result ``key`` for ``query``; returns when it was stored."""
+    def feedback(self, query: str, target: str, vote: int) -> float:
+        """Thumbs up (1) or down (-1) on a result for ``query``: the result by its key, or a file path
+        (a moment: ``PATH#START-END``). The next search for this or a similar query learns from it.
+        Returns when it was stored."""
         if vote not in (1, -1):
             raise FrameFindError(f"vote must be 1 (up) or -1 (down), not {vote!r}")
         if not query.strip():
             raise FrameFindError("feedback needs the query it is about")
-        ResultKey.parse(key)
+        key = self.key_of(target)
         if not self.resolve(key):
-            raise FrameFindError(f"{key}: no such item in this library")
-        return self.catalog.set_feedback(query.strip(), key, vote)
+            raise FrameFindError(f"{target}: no such item in this library")
+        return self.catalog.set_feedback(feedback_key(query), str(key), vote)
+
+    def key_of(self, target: str) -> ResultKey:
+        """A result key, a path, or ``PATH#START-END`` -> the stable key of that image or moment."""
+        try:
+            return ResultKey.parse(target)
+        except FrameFindError:
+            pass
+        match = re.match(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$", target)
+        path = match["path"] if match else target
+        content = self.catalog.content_of(str(Path(path).expanduser().resolve()))
+        if content is None:
+            raise FrameFindError(f"{path}: not in this library (index it first)")
+        return ResultKey(content, float(match["start"]), float(match["end"])) if match else ResultKey(content)
+
+    def golden_queries(self) -> dict:
+        """Feedback as golden queries for ``framefind eval``: each query with the results liked for it."""
+        liked: dict[str, list[str]] = {}
+        for query, key, vote, _ in sorted(self.catalog.feedback()):
+            parsed = ResultKey.parse(key)
+            infos = self.resolve(parsed) if vote > 0 else []
+            if infos:
+                where = f"#{parsed.start:g}-{parsed.end:g}" if parsed.start is not None else ""
+                liked.setdefault(query, []).append(infos[0].paths[0] + where)
+        return {"about": f"thumbs up given in {self.directory}, exported by framefind", "root": "/",
+                "gallery": self.catalog.roots(),
+                "queries": [{"text": query, "relevant": paths} for query, paths in sorted(liked.items())]}
+
+    def labels(self) -> list[tuple[str, int]]:
+        """The classifier's labels present in this library, with how many items carry each, most first."""
+        sql = ("SELECT l.label, COUNT(*) FROM labels l JOIN items i ON i.id = l.item_id WHERE i.model = ? "
+               "GROUP BY l.label ORDER BY COUNT(*) DESC, l.label")
+        return [(label, count) for label, count in self.catalog.db.execute(sql, (self.model_id,))]
 
     def map_points(self, limit: int = 1500, seed: int = 0) -> list[tuple[ItemInfo, float, float]]:
         """A 2-D map of the library (PCA of image-space vectors) for up to ``limit`` items, sampled evenly."""

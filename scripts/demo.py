@@ -88,6 +88,14 @@ def main() -> None:
     framefind("search", "--image", str(crop), "-k", "3", *lib)
     framefind("search", "a horse", "-k", "1", "--json", *lib)
     framefind("search", "a horse", "--in", str(photos), "-k", "2", *lib)
+    # Search that learns and knows when nothing matches.
+    framefind("search", "zzqx flurble", *lib)  # nothing matched well: no rows
+    framefind("search", "zzqx flurble", "--all", "-k", "2", *lib)  # --all: the closest anyway
+    framefind("search", "an animal", "--label", "cat", "-k", "3", "--all", *lib)  # the classifier's labels
+    framefind("search", "a landscape in summer", "-k", "3", *lib)  # dates in the words filter by capture date
+    framefind("feedback", "an animal", str(photos / "horse.png"), "--up", *lib)
+    framefind("search", "an animal", "-k", "3", *lib)  # the liked result first (*), the ranking moved
+    framefind("duplicates", *lib)
     framefind("info", *lib)
     framefind("models", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")

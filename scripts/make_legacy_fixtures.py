@@ -55,6 +55,7 @@ class Release:
 RELEASES = [
     Release("0.1.0", "a718a63", video=True),  # release 0.1.0: frames + thumbnails tables, videos
     Release("first", "5a964de", video=False),  # the very first release: images only
+    Release("0.2.0", "3d9888d", video=True),  # release 0.2.0: library format 3 (models, feedback)
 ]
 
 TEXT_QUERIES = ["a cat", "a rocket", "a horse", "a coin"]
@@ -142,8 +143,9 @@ def make_fixture(release: Release) -> None:
 
 
 def copy_library(library: Path, target: Path) -> None:
-    """catalog.sqlite (checkpointed: no -wal/-shm) and index/*.faiss; anything else in the library is an error."""
-    found = sorted(str(p.relative_to(library)) for p in library.rglob("*") if p.is_file())
+    """catalog.sqlite (checkpointed: no -wal/-shm) and index/**.faiss; anything else but the (empty) writer
+    lock of 0.2.0 on is an error."""
+    found = sorted(str(p.relative_to(library)) for p in library.rglob("*") if p.is_file() and p.name != "writer.lock")
     wanted = [f for f in found if f == "catalog.sqlite" or (f.startswith("index/") and f.endswith(".faiss"))]
     if "catalog.sqlite" not in wanted or found != wanted:
         raise SystemExit(f"{library}: unexpected files {sorted(set(found) - set(wanted)) or found}")

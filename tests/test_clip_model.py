@@ -129,14 +129,19 @@ def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, mon
             assert hits[1].score < hits[0].score - 0.005
 
         hits = lib.search("a cat", k=3)
-        assert len(hits) == 3 and {hit.kind for hit in hits} == {"image"}
+        assert {hit.kind for hit in hits} == {"image"}
         query = ClipModel(str(checkpoint)).embed_texts(["a cat"])[0]
         ids, stored = lib.catalog.vectors(lib.model_id, "clip")
         contents = {info.item_id: info.content for info in lib.catalog.describe(ids.tolist()).values()}
         expected = {contents[i]: score for i, score in zip(ids.tolist(), (stored @ query).tolist(), strict=True)}
-        assert [hit.key for hit in hits] == sorted(expected, key=expected.get, reverse=True)[:3]
-        for hit in hits:
-            assert hit.score == pytest.approx(expected[hit.key], abs=1e-3)
+        # A random tiny CLIP sees these photos as near-identical: they fold into the best (listed under it).
+        shown = [(hit.key, hit.score) for hit in hits] + [(n.key, n.score) for hit in hits for n in hit.near_duplicates]
+        ranking = sorted(expected, key=expected.get, reverse=True)
+        assert hits[0].key == ranking[0] and [hit.key for hit in hits] == sorted(
+            (hit.key for hit in hits), key=expected.get, reverse=True)
+        assert set(ranking[:3]) <= {key for key, _ in shown}
+        for key, score in shown:
+            assert score == pytest.approx(expected[key], abs=1e-3)
 
     monkeypatch.chdir(checkpoint.parent)  # a relative path names the same checkpoint
     assert ClipModel(checkpoint.name).name == f"clip:{checkpoint.resolve()}"

@@ -58,28 +58,28 @@ def test_incremental_add_edit_delete_move(tmp_path):
         shutil.copy(skimage_data() / "motorcycle_left.png", photos / "bike.png")
         added = library.index([photos])
         assert (added.embedded, added.unchanged) == (1, 6)
-        assert Path(library.search("a motorcycle", k=1)[0].path).name == "bike.png"
+        assert Path(library.search("a motorcycle", k=1, cutoff=False)[0].path).name == "bike.png"
 
         # Edit: same name, new content (and mtime) -> re-embedded, old vectors gone.
         Image.open(skimage_data() / "coffee.png").save(photos / "horse.png")
         os.utime(photos / "horse.png", ns=(time.time_ns(), time.time_ns() + 10**9))
         edited = library.index([photos])
         assert (edited.embedded, edited.unchanged) == (1, 6)
-        assert Path(library.search("a horse", k=1)[0].path).name != "horse.png"
+        assert Path(library.search("a horse", k=1, cutoff=False)[0].path).name != "horse.png"
 
         # Move + rename into a subfolder: linked by content hash, never re-embedded.
         (photos / "pets").mkdir()
         (photos / "chelsea.png").rename(photos / "pets" / "my cat.png")
         moved = library.index([photos])
         assert (moved.embedded, moved.linked, moved.removed) == (0, 1, 1)
-        top = library.search("a cat", k=1)[0]
+        top = library.search("a cat", k=1, cutoff=False)[0]
         assert top.path == str(photos / "pets" / "my cat.png") and not top.duplicates
 
         # Delete: dropped from results and from the index on the next run.
         (photos / "rocket.jpg").unlink()
         deleted = library.index()  # no paths: re-index every known root
         assert (deleted.removed, deleted.embedded) == (1, 0)
-        assert all(Path(r.path).name != "rocket.jpg" for r in library.search("a rocket", k=10))
+        assert all(Path(r.path).name != "rocket.jpg" for r in library.search("a rocket", k=10, cutoff=False))
         assert _consistent(library) == 6
 
 
@@ -107,7 +107,7 @@ def test_bad_files_are_reported_one_line_each_and_leave_the_index_intact(tmp_pat
     lib = tmp_path / "lib"
     run_cli("index", str(photos), "--library", str(lib), "-q")
     with Library.open(lib) as library:
-        before = [(r.path, r.score) for r in library.search("a cup of coffee", k=3)]
+        before = [(r.path, r.score) for r in library.search("a cup of coffee", k=3, cutoff=False)]
 
     jpeg = (skimage_data() / "rocket.jpg").read_bytes()
     bad = {
@@ -132,7 +132,7 @@ def test_bad_files_are_reported_one_line_each_and_leave_the_index_intact(tmp_pat
     assert f"{len(bad)} failed" in proc.stderr and "1 embedded" in proc.stderr and "Traceback" not in proc.stderr
 
     with Library.open(lib) as library:
-        after = [(r.path, r.score) for r in library.search("a cup of coffee", k=10)]
+        after = [(r.path, r.score) for r in library.search("a cup of coffee", k=10, cutoff=False)]
         assert [hit for hit in after if not hit[0].endswith("horse.png")] == before
         info = library.info()
         assert (info["files"], info["failed"]) == (4, len(bad))
@@ -193,7 +193,7 @@ def test_index_files_survive_deletion_and_staleness(tmp_path):
     with Library.open(tmp_path / "lib") as library:
         library.index([photos])
         index_dir = library.store.directory
-        expected = [(r.path, r.score) for r in library.search("a rocket", k=6)]
+        expected = [(r.path, r.score) for r in library.search("a rocket", k=6, cutoff=False)]
         stale = {p.name: p.read_bytes() for p in index_dir.iterdir()}
         (photos / "rocket.jpg").unlink()
         library.index([photos])
@@ -204,10 +204,12 @@ def test_index_files_survive_deletion_and_staleness(tmp_path):
             path.unlink()
     remaining = [hit for hit in expected if "rocket" not in hit[0]]
     with Library.open(tmp_path / "lib") as library:
-        assert [(r.path, r.score) for r in library.search("a rocket", k=6)] == remaining  # deleted id masked
+        found = [(r.path, r.score) for r in library.search("a rocket", k=6, cutoff=False)]
+        assert found == remaining  # deleted id masked
         assert sorted(p.name for p in index_dir.iterdir()) == sorted(stale)  # a search never writes
         assert library.index().removed == 0  # the writer brings the files up to date
         assert _consistent(library) == 5
     shutil.rmtree(tmp_path / "lib" / "index")
     with Library.open(tmp_path / "lib") as library:
-        assert np.allclose([r.score for r in library.search("a rocket", k=5)], [hit[1] for hit in remaining])
+        scores = [r.score for r in library.search("a rocket", k=5, cutoff=False)]
+        assert np.allclose(scores, [hit[1] for hit in remaining])

@@ -1,8 +1,8 @@
 """Libraries written by earlier releases open, upgrade in place, and answer as they did.
 
 The fixtures in tests/data/legacy were written by the old releases themselves
-(scripts/make_legacy_fixtures.py): release 0.1.0 (photos and a video) and the first release (photos
-only: no frames or thumbnails tables, vectors in a WITHOUT ROWID table, top-10 ConSE).
+(scripts/make_legacy_fixtures.py): releases 0.2.0 and 0.1.0 (photos and a video) and the first
+release (photos only: no frames or thumbnails tables, vectors in a WITHOUT ROWID table, top-10 ConSE).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from framefind import FrameFindError, Library
+from framefind import FrameFindError, Library, Query
 from framefind.models.base import load_model
 from framefind.store import schema
 
@@ -40,8 +40,9 @@ def install(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
 
 
 def ranking(library: Library, query: dict, media: Path) -> list[tuple]:
-    return [(str(Path(r.path).relative_to(media)), r.kind, r.start, r.end) for r in library.search(query["text"],
-                                                                                               k=query["k"])]
+    # The old releases had no relevance cutoff: compare their whole pages.
+    return [(str(Path(r.path).relative_to(media)), r.kind, r.start, r.end)
+            for r in library.search(query["text"], k=query["k"], cutoff=False)]
 
 
 def expected_ranking(query: dict) -> list[tuple]:
@@ -51,7 +52,8 @@ def expected_ranking(query: dict) -> list[tuple]:
 def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
     lib, media, expected = install("0.1.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3"]
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
+                                           "upgraded library format 3 -> 4"]
         assert library.model_id == load_model("effnet-conse").id  # 0.1.0's recipe is this release's default
         adopted = sorted(p.name for p in library.store.directory.iterdir())
         assert adopted == ["semantic.6.0.flat.faiss", "visual.6.0.flat.faiss"]  # moved, not rebuilt
@@ -59,9 +61,9 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
             if "text" not in query:
                 continue
             assert ranking(library, query, media) == expected_ranking(query), query["text"]
-            scores = [r.score for r in library.search(query["text"], k=query["k"])]
+            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
             assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
-        moment = next(r for r in library.search("a cat", k=5) if r.kind == "video")
+        moment = next(r for r in library.search("a cat", k=5, cutoff=False) if r.kind == "video")
         assert library.thumbnail(moment)[:2] == b"\xff\xd8"  # 0.1.0's segment thumbnail, kept
         image = library.search("a horse", k=1)[0]
         assert library.thumbnail(image)[:2] == b"\xff\xd8"  # made from the file on first use
@@ -70,14 +72,15 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
         assert (report.embedded, report.failed) == (0, 0)
         (media / "rocket.jpg").unlink()  # 0.1.0's schema broke on the first delete after an upgrade
         assert library.index().removed == 1
-        assert "rocket.jpg" not in {Path(r.path).name for r in library.search("a rocket", k=10)}
+        assert "rocket.jpg" not in {Path(r.path).name for r in library.search("a rocket", k=10, cutoff=False)}
         assert library.catalog.meta("schema_version") == str(schema.VERSION)
 
 
 def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(tmp_path):
     lib, media, expected = install("first", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3"]
+        assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
+                                           "upgraded library format 3 -> 4"]
         old_id = library.model_id
         assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
         for query in expected["queries"]:
@@ -105,7 +108,7 @@ def test_a_failed_upgrade_leaves_the_old_library_whole(tmp_path, monkeypatch):
     db.close()
     monkeypatch.undo()
     with Library.open(lib, create=False) as library:
-        assert len(library.search("a cat", k=5)) == 5
+        assert len(library.search("a cat", k=5, cutoff=False)) == 5
     assert before != (lib / "catalog.sqlite").read_bytes()
 
 
@@ -126,3 +129,21 @@ def test_not_a_library_and_foreign_databases_are_refused(tmp_path):
     db.close()
     with pytest.raises(FrameFindError, match="not a framefind catalog"):
         Library.open(tmp_path / "lib")
+
+
+def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_path):
+    lib, media, expected = install("0.2.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == ["upgraded library format 3 -> 4"]
+        for query in expected["queries"]:
+            if "text" in query:
+                assert ranking(library, query, media) == expected_ranking(query), query["text"]
+        assert library.labels() == []  # not known until the next index run
+        report = library.index()
+        assert (report.embedded, report.failed) == (0, 0)
+        assert library.catalog.db.execute("SELECT COUNT(*) FROM contents WHERE dated = 0").fetchone()[0] == 0
+        labels = dict(library.labels())
+        assert sum(labels.values()) == 3 * library.info()["items"]  # every item's top 3
+        cats = library.search(Query.of("an animal", k=5, cutoff=False, labels=("cat",)))
+        assert cats and {Path(r.path).name for r in cats} <= {"chelsea.png", "clip.mp4"}
+        assert library.catalog.feedback() == []  # 0.2.0's (empty) feedback table carried over

@@ -27,7 +27,7 @@ TEXT_QUERIES = {
 @pytest.mark.parametrize("query,expected", TEXT_QUERIES.items())
 def test_text_query_finds_the_right_photo_first(photo_library, query, expected):
     _, library = photo_library
-    results = library.search(query, k=5)
+    results = library.search(query, k=5, cutoff=False)  # the ranking below the relevance floor too
     assert Path(results[0].path).name == expected, [Path(r.path).name for r in results]
     assert results[0].score > results[1].score
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
@@ -35,7 +35,7 @@ def test_text_query_finds_the_right_photo_first(photo_library, query, expected):
 
 def test_scores_separate_match_from_non_match(photo_library):
     _, library = photo_library
-    by_name = {Path(r.path).name: r.score for r in library.search("a cup of coffee", k=100)}
+    by_name = {Path(r.path).name: r.score for r in library.search("a cup of coffee", k=100, cutoff=False)}
     assert by_name["coffee.png"] - by_name["chelsea.png"] > 0.2
 
 
@@ -72,8 +72,8 @@ def test_image_query_of_an_indexed_file_scores_one(photo_library):
 
 def test_min_score_and_k(photo_library):
     _, library = photo_library
-    assert len(library.search("a cat", k=4)) == 4
-    kept = library.search("a cat", k=50, min_score=0.5)
+    assert len(library.search("a cat", k=4, cutoff=False)) == 4
+    kept = library.search("a cat", k=50, min_score=0.5, cutoff=False)
     assert [Path(r.path).name for r in kept] == ["chelsea.png"]
 
 
@@ -86,7 +86,7 @@ def test_empty_query_is_a_clear_error(photo_library, query):
 
 def test_cli_search_json_and_table(photo_library):
     photos, library = photo_library
-    results = cli_json("search", "a cup of coffee", "-k", "3", "--library", str(library.directory))
+    results = cli_json("search", "a cup of coffee", "-k", "3", "--all", "--library", str(library.directory))
     assert len(results) == 3
     assert {"path", "score", "kind"} <= set(results[0])
     assert results[0]["path"] == str(photos / "coffee.png") and results[0]["kind"] == "image"
@@ -167,10 +167,14 @@ def test_formats_and_exif_orientation(tmp_path):
         report = library.index([photos])
         assert report.failed == 0 and report.scanned == len(formats) + 6
         results = library.search(image=skimage_data() / "chelsea.png", k=len(formats) + 1)
-        names = {Path(r.path).name for r in results}
+        # One picture in six formats and a rotated JPEG: near-duplicates, folded into the best of them.
+        names = {Path(r.path).name for r in results[:1]} | {Path(n.path).name for n in results[0].near_duplicates}
         assert names == set(formats) | {"rotated.jpg"}, [(Path(r.path).name, r.score) for r in results]
-        rotated = next(r for r in results if Path(r.path).name == "rotated.jpg")
-        assert (rotated.width, rotated.height) == (451, 300) and rotated.score > 0.9
+        assert all(n.score > 0.9 for n in results[0].near_duplicates)
+        assert {Path(r.path).name for r in results[1:]} <= {f"other{i}.jpg" for i in range(5)}
+        rotated = next(i for n in results[0].near_duplicates if Path(n.path).name == "rotated.jpg"
+                       for i in library.resolve(n.key))
+        assert (rotated.width, rotated.height) == (451, 300)
 
 
 def test_api_results_carry_size_and_duplicates(tmp_path):
@@ -183,7 +187,7 @@ def test_api_results_carry_size_and_duplicates(tmp_path):
     with Library.open(tmp_path / "lib") as library:
         report = library.index([photos])
         assert (report.embedded, report.linked) == (2, 1)  # identical bytes embedded once
-        top = library.search("coffee", k=2)
+        top = library.search("coffee", k=2, cutoff=False)
         assert (top[0].width, top[0].height) == (600, 400)
         assert {top[0].path, *top[0].duplicates} == {str(photos / "coffee.png"), str(photos / "copy of coffee.png")}
         assert Path(top[1].path).name == "cat.png"  # the copy does not take a second slot
@@ -207,7 +211,7 @@ def test_composed_queries_move_the_ranking(photo_library):
     photos, library = photo_library
 
     def names(query=None, **kwargs) -> list[str]:
-        return [Path(r.path).name for r in library.search(query, k=40, **kwargs)]
+        return [Path(r.path).name for r in library.search(query, k=40, cutoff=False, **kwargs)]
 
     assert names("an animal").index("chelsea.png") <= 2
     assert "chelsea.png" not in names('an animal -"a cat"')[:5]  # subtracting "a cat" pushes the cat away

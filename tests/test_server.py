@@ -41,14 +41,15 @@ def served(tmp_path_factory, models_ready):
 
 
 def _search(client, q: str, **params) -> list[dict]:
-    response = client.get("/api/search", params={"q": q, **params})
+    """Results of a text search, the relevance cutoff off (these tests are about the API, not relevance)."""
+    response = client.get("/api/search", params={"q": q, "all": "true", **params})
     assert response.status_code == 200, response.text
     return response.json()["results"]
 
 
 def test_text_search_returns_typed_results_with_urls_and_reasons(served):
     client = served["client"]
-    body = client.get("/api/search", params={"q": "a cup of coffee", "k": 5}).json()
+    body = client.get("/api/search", params={"q": "a cup of coffee", "k": 5, "all": "true"}).json()
     assert body["model"] == "effnet-conse" and body["took_ms"] > 0 and len(body["results"]) == 5
     top = body["results"][0]
     assert top["name"] in ("coffee.png", "shots.mp4") and "espresso" in " ".join(top["why"])

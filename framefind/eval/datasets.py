@@ -16,8 +16,8 @@ Three formats:
   moment, matched by overlap once video segments are indexed) or ``class:LABEL`` (every gallery item
   of that class, when the gallery is a class dataset given as DATASET and the JSON as ``--queries``).
 
-Golden queries written from users' search feedback will use the same JSON format; framefind does not
-record feedback yet, so for now the file is written by hand.
+``framefind feedback --export F`` (and ``Library.golden_queries``) writes the thumbs up users gave in
+this format: each query with the results liked for it, ``root`` "/" and the library's folders as gallery.
 """
 
 from __future__ import annotations

@@ -53,14 +53,17 @@ def index(
     with Library.open(library, model=model, index_type=index_type) as lib:
         for line in lib.catalog.upgrades:
             notice(f"framefind: {lib.directory}: {line}")
-        columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                   TimeRemainingColumn())
         with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
-            task = bar.add_task("index", total=None)
+            task = bar.add_task("indexing", total=None)
             report = lib.index(
                 paths, wait=wait, on_error=report_skipped, on_warning=report_warning,
                 on_wait=lambda pid: notice(f"framefind: waiting for another index run (pid {pid}) to finish"),
                 on_rebuild=_announce_rebuild,
-                progress=lambda done, total: bar.update(task, completed=done, total=total))
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                on_annotate=lambda done, total: bar.update(task, description="dates, labels", completed=done,
+                                                           total=total))
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s)")
@@ -77,50 +80,80 @@ def _announce_rebuild(space: str, kind: str, n: int) -> None:
         notice(f"framefind: building the {space} index ({kind}, {n} items)")
 
 
+Words = list[str] | None
+
+
 @app.command()
 @one_line_errors
 def search(
     query: Annotated[str | None, typer.Argument(
-        help='What to look for, in words: "beach +sunset -people", "sunset:2 beach", "red car" -"parking lot"')] = None,
+        help='What to look for: "beach +sunset -people", "sunset:2 beach", "dog 2019", "snow last winter"')] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Find images similar to this one")] = None,
     minus_image: Annotated[list[Path] | None, typer.Option(
         "--minus-image", help="Push results away from this image (repeatable)")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Find videos similar to this clip")] = None,
     k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="No relevance cutoff: a full page even if nothing matches")] = False,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
-    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only images or only videos (image, video)")] = None,
+    kind: Annotated[Words, typer.Option("--kind", help="Only images or only videos (image, video)")] = None,
     under: Annotated[list[Path] | None, typer.Option("--in", help="Only files in this folder (repeatable)")] = None,
+    after: Annotated[str | None, typer.Option("--from", help="Taken on or after: 2019, 2019-07, 2019-07-14")] = None,
+    before: Annotated[str | None, typer.Option("--to", help="Taken on or before: 2020, 2020-06, 2020-06-30")] = None,
+    min_duration: Annotated[float | None, typer.Option(help="Videos at least this long, seconds")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Videos at most this long, seconds")] = None,
+    label: Annotated[Words, typer.Option("--label", help="Only what the classifier labels so (dog: any breed)")] = None,
+    boost_label: Annotated[Words, typer.Option("--boost-label", help="Rank items with this label first")] = None,
+    no_dates: Annotated[bool, typer.Option("--no-dates", help="Dates in the words stay words")] = False,
+    no_learn: Annotated[bool, typer.Option("--no-learn", help="Ignore thumbs up/down given before")] = False,
     save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
     fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
     library: LibraryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search by text, by example image (or both), or by example video: images and video moments, best first."""
+    """Search by text, by example image (or both), or by example video: images and video moments, best first.
+    Results stop where relevance stops (--all: a full page); dates among the words filter by capture date."""
     from framefind.library import Library
-    from framefind.search.query import Query
+    from framefind.search.query import Query, date_range
 
     if video is None and query is None and image is None:
         raise FrameFindError("give a text query, --image FILE or --video FILE")
     request = Query.of(query, image=image, video=video, minus_images=tuple(minus_image or ()), k=k,
-                       min_score=min_score, kinds=tuple(kind or ()),
-                       under=tuple(under or ()))
+                       min_score=min_score, kinds=tuple(kind or ()), under=tuple(under or ()),
+                       dates=date_range(after, before), read_dates=not no_dates, cutoff=not show_all,
+                       learn=not no_learn, min_duration=min_duration, max_duration=max_duration,
+                       labels=tuple(label or ()), boost_labels=tuple(boost_label or ()))
     with Library.open(library, create=False) as lib:
-        results = lib.search(request)
+        page = lib.search_page(request)
     if save_clips:
-        _save_clips(results, save_clips, fast)
+        _save_clips(page.results, save_clips, fast)
     if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r.to_dict() for r in page.results], indent=2))
         return
-    if not results:
+    _print_page(page)
+
+
+def _print_page(page) -> None:
+    if page.dates:
+        notice(f"taken {page.dates}; quote the words to search for them instead")
+    if page.learned:
+        notice(f"ranking adjusted by {page.learned} thumbs up/down on this and similar queries")
+    if page.nothing_matched:
+        err.print(f"nothing matched well ({page.below_cutoff} results under the relevance floor; --all shows them)")
+        return
+    if not page.results:
         err.print("no results")
         return
     table = Table(show_edge=False, header_style="bold")
     for name, justify in (("#", "right"), ("score", "right"), ("kind", "left"), ("path", "left")):
         table.add_column(name, justify=justify)
-    for rank, r in enumerate(results, 1):
+    for rank, r in enumerate(page.results, 1):
         where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s, best {r.frame_time:.1f}s]" if r.kind == "video" else "")
-        table.add_row(str(rank), f"{r.score:.3f}", r.kind, Text(where, overflow="fold"))
+        where += f"  (+{len(r.near_duplicates)} near-duplicates)" if r.near_duplicates else ""
+        table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, Text(where, overflow="fold"))
     out.print(table)
+    if page.below_cutoff:
+        err.print(f"{page.below_cutoff} weaker results hidden (--all shows them)", style="dim")
 
 
 def _save_clips(results, directory: Path, fast: bool) -> None:
@@ -210,7 +243,9 @@ def _is_loopback(host: str) -> bool:
 @app.command()
 @one_line_errors
 def duplicates(
-    threshold: Annotated[float, typer.Option(help="Similarity from which two items are near-duplicates")] = THRESHOLD,
+    threshold: Annotated[float | None, typer.Option(
+        help=f"Similarity from which two items are near-duplicates [default: {THRESHOLD}, "
+             "higher in a library of look-alikes]")] = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", help="image and/or video [default: both]")] = None,
     library: LibraryOption = None,
     as_json: JsonOption = False,
@@ -233,6 +268,44 @@ def duplicates(
         for member in group:
             out.print(f"  {member['path']}" + ("  (same bytes)" if member["same_bytes"] else ""), markup=False,
                       highlight=False)
+
+
+@app.command()
+@one_line_errors
+def feedback(
+    query: Annotated[str | None, typer.Argument(help="The query the result was for, as typed")] = None,
+    target: Annotated[str | None, typer.Argument(help="The result: PATH, PATH#START-END (a moment) or its key")] = None,
+    up: Annotated[bool, typer.Option("--up", help="A good result for this query")] = False,
+    down: Annotated[bool, typer.Option("--down", help="A bad result for this query")] = False,
+    export: Annotated[Path | None, typer.Option("--export", help="Write all feedback as golden queries "
+                                                "for framefind eval to this JSON file")] = None,
+    library: LibraryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Thumbs up or down on a search result: the same and similar queries rank by it from now on.
+    With no arguments, lists the feedback given."""
+    from framefind.fsutil import atomic_path
+    from framefind.library import Library
+
+    with Library.open(library, create=False) as lib:
+        if query is not None or target is not None:
+            if target is None or up == down:
+                raise FrameFindError('give QUERY TARGET and --up or --down (e.g. framefind feedback "cat" a.jpg --up)')
+            lib.feedback(query, target, 1 if up else -1)
+            notice(f"noted: {target} is a {'good' if up else 'bad'} result for {query!r}")
+        if export is not None:
+            golden = lib.golden_queries()
+            with atomic_path(export) as tmp:
+                tmp.write_text(json.dumps(golden, indent=2))
+            notice(f"wrote {len(golden['queries'])} golden queries to {export} (framefind eval --queries {export})")
+        rows = lib.catalog.feedback()
+    if query is not None or export is not None:
+        return
+    if as_json:
+        print(json.dumps([{"query": q, "key": k, "vote": "up" if v > 0 else "down", "at": at} for q, k, v, at in rows]))
+        return
+    for q, k, v, _ in rows:
+        out.print(f"{'up  ' if v > 0 else 'down'}  {q!r}  {k}", markup=False, highlight=False)
 
 
 @app.command()

@@ -52,7 +52,7 @@ def eval_command(
 
     Labelled datasets: image -> image, leave-one-out (each item queries the rest) unless --queries names a query set.
 
-    A golden-query .json evaluates text -> image. Golden queries from search feedback: not yet (no feedback is kept).
+    A golden-query .json evaluates text -> image; `framefind feedback --export F` writes one from thumbs up.
     """
     from framefind.config import DEFAULT_MODEL
     from framefind.eval.datasets import load_dataset

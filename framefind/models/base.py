@@ -84,8 +84,24 @@ class Model(ABC):
         """Texts -> L2-normalised float32 ``(n, dim)`` in ``text_space``."""
 
     def explain(self, vectors: np.ndarray) -> list[list[str]]:
-        """Words that say what each ``text_space`` vector shows ("why it matched"); none by default."""
+        """Words that say what each ``text_space`` vector shows ("why it matched"): its labels' names."""
+        return [[name for name, _ in row] for row in self.labels(vectors)]
+
+    has_labels = False  # a classifier's label vocabulary: filter and boost by label, say "why"
+
+    def labels(self, vectors: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
+        """Each ``text_space`` vector's ``top`` classifier labels with their similarity, best first;
+        none for a model without a label vocabulary."""
         return [[] for _ in range(len(vectors))]
+
+    def best_possible(self, vectors: np.ndarray) -> np.ndarray | None:
+        """For text-space query vectors, about the highest score any picture could get (a picture of
+        exactly the nearest thing the model knows); None when the model cannot tell."""
+        return None
+
+    def label_names(self, word: str) -> set[str]:
+        """The labels a word names (a label, a synonym, or a kind: "dog" -> every dog breed); none by default."""
+        return set()
 
 
 def load_model(name: str, options: dict | None = None) -> Model:

@@ -9,6 +9,7 @@ embedded by the same MiniLM lands near images of the classes it describes.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from importlib import resources
 
@@ -43,6 +44,7 @@ class ConseModel(Model):
     spaces = {"visual": 1280, "semantic": MiniLM.dim}
     text_space = "semantic"
     image_space = "visual"
+    has_labels = True
 
     def _configure(self, options: dict) -> None:
         self.top_t = options.pop("top_t", TOP_T)
@@ -104,14 +106,26 @@ class ConseModel(Model):
         semantic = weights @ self.label_vectors
         return {"visual": l2_normalize(features), "semantic": l2_normalize(semantic)}
 
-    def explain(self, vectors: np.ndarray, top: int = 3) -> list[list[str]]:
+    def labels(self, vectors: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
         """The ImageNet classes nearest each semantic vector: what ConSE saw in the picture."""
         if not len(vectors):
             return []
         names, similarity = self._class_names, vectors @ self.label_vectors.T
         best = np.argpartition(-similarity, top, axis=1)[:, :top]  # then order just those
         order = np.take_along_axis(similarity, best, axis=1).argsort(axis=1)[:, ::-1]
-        return [[names[i] for i in row] for row in np.take_along_axis(best, order, axis=1)]
+        best = np.take_along_axis(best, order, axis=1)
+        return [[(names[i], round(float(s[i]), 4)) for i in row] for row, s in zip(best, similarity, strict=True)]
+
+    def best_possible(self, vectors: np.ndarray) -> np.ndarray | None:
+        """A picture's semantic vector is a mix of class sentences: it scores at most about as high as
+        the query's nearest class sentence does."""
+        return (vectors @ self.label_vectors.T).max(axis=1)
+
+    def label_names(self, word: str) -> set[str]:
+        """Classes whose names or hypernyms contain ``word`` as whole words ("dog": every breed)."""
+        pattern = re.compile(rf"(?<![\w-]){re.escape(' '.join(word.lower().split()))}(?![\w-])")
+        return {name for name, label in zip(self._class_names, self._labels, strict=True)
+                if pattern.search(label["names"].lower()) or pattern.search(label["hypernyms"].lower())}
 
     @cached_property
     def _class_names(self) -> list[str]:

@@ -11,8 +11,10 @@ similarity along the alignment, not the best single segment, must pass the thres
 
 from __future__ import annotations
 
-from framefind.search.moments import align, on_disk
+from framefind.search.moments import Hit, align, on_disk
+from framefind.search.results import NearDuplicate, key_of
 from framefind.store.catalog import Catalog, ItemInfo
+from framefind.store.filtering import Filters, item_ids_where
 from framefind.store.indexfiles import VectorStore
 
 THRESHOLD = 0.85
@@ -46,7 +48,7 @@ def as_rows(groups: list[list[ItemInfo]]) -> list[list[dict]]:
 def _neighbours(catalog: Catalog, store: VectorStore, space: str, kind: str,
                 threshold: float) -> tuple[dict[int, ItemInfo], list[tuple[int, int]]]:
     """Live items of ``kind`` and the pairs of them at or above ``threshold`` (one batched search)."""
-    allowed = catalog.item_ids_where(store.model_id, (kind,))
+    allowed = item_ids_where(catalog, store.model_id, Filters(kinds=(kind,)))
     described = on_disk(catalog.describe(allowed.tolist()))
     ids, vectors = catalog.vectors(store.model_id, space, sorted(described))
     if len(ids) < 2:
@@ -74,21 +76,50 @@ def _video_pairs(catalog: Catalog, store: VectorStore, space: str, threshold: fl
     described, pairs = _neighbours(catalog, store, space, "video", threshold)
     candidates = {tuple(sorted((described[a].content, described[b].content))) for a, b in pairs
                   if a in described and b in described and described[a].content != described[b].content}
-    segments = {}
+    segments: dict = {}
     for info in described.values():
         infos.setdefault(info.content, info)
-    out = []
-    for a, b in sorted(candidates):
-        for content in (a, b):
-            if content not in segments:
-                segments[content] = catalog.segments_of(content, store.model_id, space)[1]
-        short, long = sorted((segments[a], segments[b]), key=len)
-        if len(short) < 2 and len(long) >= 2:
-            continue  # one segment cannot show that two videos match on several
-        score, _ = align(short @ long.T)
-        if score >= threshold:
-            out.append((a, b))
-    return out
+    return [(a, b) for a, b in sorted(candidates)
+            if videos_match(catalog, store.model_id, space, a, b, threshold, segments)]
+
+
+def videos_match(catalog: Catalog, model_id: str, space: str, a: str, b: str, threshold: float = THRESHOLD,
+                 cache: dict | None = None) -> bool:
+    """Two videos (content hashes) are near-duplicates: their segments, aligned in order, match on
+    average at ``threshold`` or more, on at least two segments when either has two."""
+    segments = cache if cache is not None else {}
+    for content in (a, b):
+        if content not in segments:
+            segments[content] = catalog.segments_of(content, model_id, space)[1]
+    short, long = sorted((segments[a], segments[b]), key=len)
+    if not len(short) or (len(short) < 2 and len(long) >= 2):
+        return False  # one segment cannot show that two videos match on several
+    return align(short @ long.T)[0] >= threshold
+
+
+def fold_near_duplicates(catalog: Catalog, model_id: str, space: str, shown: list[tuple[Hit, bool]],
+                         threshold: float = THRESHOLD) -> list[tuple[Hit, bool, list[NearDuplicate]]]:
+    """Results that look nearly the same as a better one above them are listed under it instead of
+    taking a place of their own (a resized copy, a screenshot, a re-encode). Images are compared by
+    their vectors; moments of two videos only when the whole videos are near-duplicates."""
+    ids, vectors = catalog.vectors(model_id, space, [hit[1].item_id for hit, _ in shown])
+    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+    kept: list[tuple[Hit, bool, list[NearDuplicate]]] = []
+    segments: dict = {}
+    for hit, pinned in shown:
+        info, vector = hit[1], by_id.get(hit[1].item_id)
+        for home, _, near in kept:
+            other = by_id.get(home[1].item_id)
+            if (vector is None or other is None or home[1].kind != info.kind or home[1].content == info.content
+                    or float(vector @ other) < threshold):
+                continue
+            if info.kind == "image" or videos_match(catalog, model_id, space, home[1].content, info.content,
+                                                    threshold, segments):
+                near.append(NearDuplicate(str(key_of(info)), info.paths[0], round(hit[0], 4)))
+                break
+        else:
+            kept.append((hit, pinned, []))
+    return kept
 
 
 class _UnionFind:

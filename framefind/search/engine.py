@@ -1,8 +1,9 @@
-"""A Query in, Results out: embed the terms, search the right space, describe and score the hits.
+"""A Query in, a SearchPage out: embed the terms, search the right space, describe and score the hits.
 
 The hot path makes a bounded number of SQLite queries whatever k is: one for the allowed ids (only
 with filters), one to describe every hit, one for the frames of every video hit (IN lists of up to
-500 ids each), never one per hit.
+500 ids each), one for the vectors of the hits shown (folding near-duplicates), a few for feedback
+and calibration, never one per hit.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import numpy as np
 from framefind.errors import FrameFindError, MediaError
 from framefind.media.images import load_image
 from framefind.models.base import Model
+from framefind.search.cutoff import Calibration
+from framefind.search.duplicates import THRESHOLD, fold_near_duplicates
+from framefind.search.feedback import Votes
 from framefind.search.moments import MERGE_MARGIN, Hit, keep_existing, merge_adjacent, score_hits
 from framefind.search.query import Query, Term
-from framefind.search.results import Result, ResultKey
+from framefind.search.results import NearDuplicate, Result, ResultKey, SearchPage, key_of
 from framefind.store.catalog import Catalog, ItemInfo
+from framefind.store.filtering import Filters, item_ids_where
 from framefind.store.indexfiles import VectorStore
 
 OVERFETCH = 5  # several segments of one video may merge into one moment: fetch more than k
@@ -53,24 +58,79 @@ def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
     return model.embed_images(pixels[None])[space][0]
 
 
-def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray,
-              query: Query) -> list[Result]:
+Tier = tuple[np.ndarray | None, bool]  # (allowed item ids or None for all, pinned: shown whatever the score)
+
+
+def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
+              votes: Votes | None = None, calibration: Calibration | None = None,
+              fold_at: float = THRESHOLD) -> SearchPage:
     """Images and video moments nearest to ``vector``, best first, within the query's filters, each
-    with the words that say what it shows (``why``)."""
+    with the words that say what it shows (``why``): liked results first, then those with a boosted
+    label, then the rest, down to the relevance floor, near-duplicates folded into their best."""
+    votes = votes or Votes()
+    floor = None
+    if query.cutoff and calibration is not None:
+        floor = calibration.floor(catalog, model, store.model_id, vector)
+    hidden = [ResultKey.parse(key) for key in votes.hidden]
+    shown: list[tuple[Hit, bool]] = []
+    below: dict[str, Hit] = {}  # under the floor, by key (a later tier may meet them again)
+    for allowed, pinned in _tiers(catalog, store.model_id, model, query, votes):
+        for hit in _search(catalog, store, space, vector, allowed, query, 2 * query.k + len(hidden) + 10):
+            key = key_of(hit[1])
+            if any(key.content == h.content and h.overlaps(key.start, key.end) for h in hidden) or _shown(key, shown):
+                continue
+            if not pinned and floor is not None and hit[0] < floor:
+                below[str(key)] = hit
+                continue
+            shown.append((hit, pinned))
+    folded = fold_near_duplicates(catalog, store.model_id, model.image_space, shown, fold_at)[: query.k]
+    hidden_below = fold_near_duplicates(catalog, store.model_id, model.image_space,
+                                        [(hit, False) for hit in below.values()], fold_at) if below else []
+    results = [to_result(hit, pinned, near) for hit, pinned, near in folded]
+    ids, vectors = catalog.vectors(store.model_id, model.text_space, [hit[1].item_id for hit, _, _ in folded])
+    why = dict(zip(ids.tolist(), model.explain(vectors), strict=True))
+    for result, (hit, _, _) in zip(results, folded, strict=True):
+        result.why = why.get(hit[1].item_id, [])
+    learned = len(votes.liked) + len(votes.disliked)
+    floor = None if floor is None else round(min(floor, 9.0), 4)  # 9: nothing can match (JSON has no inf)
+    return SearchPage(results, len(hidden_below), floor, learned=learned)  # as many as --all would add
+
+
+def _tiers(catalog: Catalog, model_id: str, model: Model, query: Query, votes: Votes) -> list[Tier]:
+    """What to search, in the order results are shown: liked results, boosted labels, everything."""
     filters = query.filters
-    allowed = catalog.item_ids_where(store.model_id, filters.kinds, filters.under) if filters.active else None
+    allowed = item_ids_where(catalog, model_id, filters, model.label_names) if filters.active else None
+    tiers: list[Tier] = []
+    pinned = [info.item_id for key in votes.pinned for info in resolve(catalog, model_id, ResultKey.parse(key))]
+    if pinned:
+        tiers.append((_within(np.array(pinned, np.int64), allowed), True))
+    if query.boost_labels:
+        boosted = item_ids_where(catalog, model_id, Filters(labels=query.boost_labels), model.label_names)
+        tiers.append((_within(boosted, allowed), False))
+    return tiers + [(allowed, False)]
+
+
+def _within(ids: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    return ids if allowed is None else np.intersect1d(ids, allowed)
+
+
+def _shown(key: ResultKey, shown: list[tuple[Hit, bool]]) -> bool:
+    """Already shown: the same image, or an overlapping moment of the same video (found by an earlier tier)."""
+    return any(key_of(hit[1]).content == key.content and key.overlaps(hit[1].start, hit[1].end) for hit, _ in shown)
+
+
+def _search(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, allowed: np.ndarray | None,
+            query: Query, want: int) -> list[Hit]:
+    """Up to ``want`` live hits among ``allowed``: described, re-scored by frames, merged into moments."""
+    if allowed is not None and not len(allowed):
+        return []
     scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
-    first = _head(hits, 2 * query.k + 10)  # usually enough: describing every hit costs more than the search
-    scored = _scored(catalog, space, vector, first, query)
-    if len(scored) < query.k and len(first) < len(hits):  # merged moments or deleted files: take them all
-        scored = _scored(catalog, space, vector, hits, query)
-    results = [to_result(hit) for hit in scored[: query.k]]
-    ids, vectors = catalog.vectors(store.model_id, model.text_space, [info.item_id for _, info in scored[: query.k]])
-    why = dict(zip(ids.tolist(), model.explain(vectors), strict=True))
-    for result, (_, info) in zip(results, scored, strict=False):
-        result.why = why.get(info.item_id, [])
-    return results
+    first = _head(hits, want)  # usually enough: describing every hit costs more than the search
+    scored = _scored(catalog, space, vector, first, query, want)
+    if len(scored) < want and len(first) < len(hits):  # merged moments or deleted files: take them all
+        scored = _scored(catalog, space, vector, hits, query, want)
+    return scored
 
 
 def _head(hits: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
@@ -82,8 +142,8 @@ def _head(hits: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
 
 
 def _scored(catalog: Catalog, space: str, vector: np.ndarray, hits: list[tuple[float, int]],
-            query: Query) -> list[Hit]:
-    """The best ``query.k`` live results among ``hits``: described, re-scored, merged, on disk."""
+            query: Query, want: int) -> list[Hit]:
+    """The best ``want`` live results among ``hits``: described, re-scored, merged, on disk."""
     described = catalog.describe([i for _, i in hits])
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
     if query.min_score is not None:
@@ -92,24 +152,19 @@ def _scored(catalog: Catalog, space: str, vector: np.ndarray, hits: list[tuple[f
     for hit in scored:  # stat only what is shown: a deleted file is never a result
         if keep_existing(hit[1]):
             live.append(hit)
-            if len(live) == query.k:
+            if len(live) == want:
                 break
     return live
 
 
-def key_of(info: ItemInfo) -> ResultKey:
-    """An item's stable key: its content, and for a video segment or moment its time range."""
-    return ResultKey(info.content, info.start, info.end) if info.kind == "video" else ResultKey(info.content)
-
-
-def to_result(hit: Hit) -> Result:
+def to_result(hit: Hit, pinned: bool = False, near: list[NearDuplicate] | None = None) -> Result:
     score, info = hit
     first, *others = info.paths
     video = info.kind == "video"
     return Result(key=str(key_of(info)), path=first, score=round(score, 4), kind=info.kind,
                   start=info.start if video else None, end=info.end if video else None,
                   frame_time=info.frame_time if video else None, width=info.width, height=info.height,
-                  duplicates=others)
+                  duplicates=others, near_duplicates=near or [], pinned=pinned)
 
 
 def resolve(catalog: Catalog, model_id: str, key: ResultKey) -> list[ItemInfo]:

@@ -21,6 +21,7 @@ import numpy as np
 from framefind.linalg import l2_normalize
 from framefind.models.base import Model
 from framefind.store.catalog import Catalog, ItemInfo
+from framefind.store.filtering import Filters, item_ids_where
 from framefind.store.indexfiles import VectorStore
 
 MERGE_MARGIN = 0.05  # neighbours within this score of a moment's best join it
@@ -132,7 +133,7 @@ def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndar
     whole-video baseline). ``allowed``: the video items that may match (default: every video).
     """
     if allowed is None:
-        allowed = catalog.item_ids_where(store.model_id, ("video",))
+        allowed = item_ids_where(catalog, store.model_id, Filters(kinds=("video",)))
     _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, allowed)
     described = on_disk(catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0})))
     contents = {info.content: info for info in described.values()}

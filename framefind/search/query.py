@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from framefind.errors import FrameFindError
+from framefind.search.dates import DateFilter, split_dates
+from framefind.store.filtering import Filters
+
+__all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_text"]
 
 TermKind = Literal["text", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
@@ -24,21 +28,6 @@ class Term:
     kind: TermKind
     value: str  # the words, the path of an example image or video, or a result key ("more like this")
     weight: float = 1.0  # < 0: results should be unlike this
-
-
-@dataclass(frozen=True)
-class Filters:
-    kinds: tuple[str, ...] = ()  # "image" and/or "video"; empty: both
-    under: tuple[str, ...] = ()  # only files at or below these paths; empty: everywhere
-
-    @classmethod
-    def of(cls, kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = ()) -> Filters:
-        """Folders as the catalog records paths: absolute, links resolved."""
-        return cls(tuple(kinds), tuple(str(Path(p).expanduser().resolve()) for p in under))
-
-    @property
-    def active(self) -> bool:
-        return bool(self.kinds or self.under)
 
 
 _WEIGHT = re.compile(r"^(?P<words>.*?):(?P<weight>-?\d+(?:\.\d+)?)$")
@@ -73,24 +62,62 @@ def parse_text(text: str) -> tuple[Term, ...]:
     return ((Term("text", " ".join(plain)),) if plain else ()) + tuple(terms)
 
 
+def date_range(after: str | None = None, before: str | None = None) -> DateFilter | None:
+    """``--from``/``--to`` values (2019, 2019-07, 2019-07-14, "last summer") -> taken from the start of
+    the first to the end of the second."""
+    bounds = []
+    for text in (after, before):
+        found = split_dates(text)[1] if text else None
+        if text and (found is None or split_dates(text)[0] or (found.start is None and found.end is None)):
+            raise FrameFindError(f"date {text!r}: not a date (try 2019, 2019-07 or 2019-07-14)")
+        bounds.append(found)
+    if bounds == [None, None]:
+        return None
+    start, end = bounds[0].start if bounds[0] else None, bounds[1].end if bounds[1] else None
+    if start is not None and end is not None and start >= end:
+        raise FrameFindError(f"dates: {after} is not before {before}")
+    return DateFilter(start, end)
+
+
+def feedback_key(text: str) -> str:
+    """What feedback is filed under: the words as typed, case and spacing aside."""
+    return " ".join(text.lower().split())
+
+
 @dataclass(frozen=True)
 class Query:
     terms: tuple[Term, ...]
     k: int = 10
     min_score: float | None = None
     filters: Filters = field(default_factory=Filters)
+    boost_labels: tuple[str, ...] = ()  # classify, then search: items with these labels rank first
+    said: str | None = None  # the words as typed: feedback on earlier results is found by them
+    cutoff: bool = True  # stop where relevance stops; False: a full page whatever the scores
+    learn: bool = True  # re-rank by thumbs up/down given to this and similar queries
 
     @classmethod
     def of(cls, text: str | None = None, *, image: str | Path | None = None, video: str | Path | None = None,
            minus_images: tuple[str | Path, ...] = (), k: int = 10, min_score: float | None = None,
-           kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = ()) -> Query:
+           kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = (), dates: DateFilter | None = None,
+           read_dates: bool = True, cutoff: bool = True, learn: bool = True, **filters) -> Query:
         """Words (with the +/- and weight syntax of ``parse_text``), an example image, images to push
-        away from, or an example video on its own."""
-        terms = list(parse_text(text)) if text is not None else []
+        away from, or an example video on its own. Dates typed among the words ("beach 2019", "snow
+        last winter") become a date filter unless quoted (or ``read_dates=False``); ``filters``: the
+        other ``Filters`` fields (min_duration, max_duration, labels)."""
+        said = text
+        if text is not None and read_dates:
+            text, typed = split_dates(text)
+            if typed is not None and dates is None:
+                dates = typed
+            if typed is not None and not text.strip() and image is None:
+                raise FrameFindError(f"query {said!r}: only a date; add what to look for (e.g. 'beach {said}')")
+        terms = list(parse_text(text)) if text is not None and text.strip() else []
         terms += [Term("image", str(image))] if image is not None else []
         terms += [Term("image", str(path), -1.0) for path in minus_images]
         terms += [Term("video", str(video))] if video is not None else []
-        return cls(tuple(terms), k, min_score, Filters.of(kinds, under)).checked()
+        boost = tuple(filters.pop("boost_labels", ()))
+        chosen = Filters.of(kinds, under, dates=dates, **filters)
+        return cls(tuple(terms), k, min_score, chosen, boost, said, cutoff, learn).checked()
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""
@@ -110,6 +137,9 @@ class Query:
         videos = [t for t in self.terms if t.kind == "video"]
         if videos and len(self.terms) > 1:
             raise FrameFindError("an example video is a query on its own: it cannot be combined with other terms")
+        lo, hi = self.filters.min_duration, self.filters.max_duration
+        if min(lo or 0, hi or 0) < 0 or (lo is not None and hi is not None and lo > hi):
+            raise FrameFindError(f"duration filter: {lo}..{hi} seconds is not a range")
         unknown = set(self.filters.kinds) - set(KINDS)
         if unknown:
             raise FrameFindError(f"filter kind: unknown {', '.join(sorted(unknown))} (choose image or video)")

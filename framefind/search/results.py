@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from framefind.errors import FrameFindError
+from framefind.store.catalog import ItemInfo
 
 _KEY = re.compile(r"^(?P<content>[0-9a-f]{32})(?:@(?P<start>\d+(?:\.\d+)?)-(?P<end>\d+(?:\.\d+)?))?$")
 
@@ -38,6 +39,20 @@ class ResultKey:
         return start < self.end and self.start < end
 
 
+def key_of(info: ItemInfo) -> ResultKey:
+    """An item's stable key: its content, and for a video segment or moment its time range."""
+    return ResultKey(info.content, info.start, info.end) if info.kind == "video" else ResultKey(info.content)
+
+
+@dataclass
+class NearDuplicate:
+    """A result folded into a better one because it looks nearly the same (resized, re-encoded, cropped)."""
+
+    key: str
+    path: str
+    score: float
+
+
 @dataclass
 class Result:
     key: str  # str(ResultKey): stable, use it to refer to this result later
@@ -50,6 +65,8 @@ class Result:
     width: int | None = None
     height: int | None = None
     duplicates: list[str] = field(default_factory=list)  # other paths with the same content
+    near_duplicates: list[NearDuplicate] = field(default_factory=list)  # folded into this result
+    pinned: bool = False  # liked for this very query: shown first whatever its score
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
 
@@ -61,3 +78,24 @@ class Result:
         elif self.clip is None:
             out.pop("clip")
         return out
+
+
+@dataclass
+class SearchPage:
+    """Results and what shaped them: the relevance cutoff, dates read from the words, feedback used."""
+
+    results: list[Result]
+    below_cutoff: int = 0  # results that scored under the query's relevance floor, left out
+    floor: float | None = None  # the floor itself (None: no cutoff applied)
+    dates: str | None = None  # the date filter read from the words, e.g. "2019-01-01 to 2019-12-31 ('2019')"
+    learned: int = 0  # thumbs up/down (on this and similar queries) that moved this ranking
+
+    @property
+    def nothing_matched(self) -> bool:
+        """Nothing cleared the relevance floor (as opposed to an empty library or a filter that excludes all)."""
+        return not self.results and self.below_cutoff > 0
+
+    def to_dict(self) -> dict:
+        return {"results": [r.to_dict() for r in self.results], "below_cutoff": self.below_cutoff,
+                "floor": self.floor, "nothing_matched": self.nothing_matched, "dates": self.dates,
+                "learned": self.learned}

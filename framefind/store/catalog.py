@@ -215,7 +215,9 @@ class Catalog:
         """
         db = self.db
         width, height = size if size else (None, None)
-        db.execute("INSERT OR REPLACE INTO contents (hash, kind, width, height, duration) VALUES (?, ?, ?, ?, ?)",
+        db.execute("INSERT INTO contents (hash, kind, width, height, duration) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, width = excluded.width, "
+                   "height = excluded.height, duration = excluded.duration",  # keeps its capture time
                    (content_hash, kind, width, height, duration))
         self._delete_items("i.hash = ? AND i.model = ?", (content_hash, model_id))
         db.execute("INSERT OR REPLACE INTO embedded (hash, model, at) VALUES (?, ?, ?)",
@@ -263,7 +265,7 @@ class Catalog:
 
     def _delete_items(self, where: str, params: Sequence) -> None:
         ids = f"SELECT i.id FROM items i WHERE {where}"
-        for table in ("vectors", "frames"):
+        for table in ("vectors", "frames", "labels"):
             self.db.execute(f"DELETE FROM {table} WHERE item_id IN ({ids})", params)
         self.db.execute(f"DELETE FROM items WHERE id IN ({ids})", params)
 
@@ -350,6 +352,11 @@ class Catalog:
             out[iid].paths.append(path)
         return out
 
+    def content_of(self, path: str) -> str | None:
+        """The content hash of a live file, by its absolute path."""
+        row = self.db.execute("SELECT hash FROM files WHERE path = ? AND status = 'ok'", (path,)).fetchone()
+        return row[0] if row else None
+
     def duration(self, content_hash: str) -> float | None:
         row = self.db.execute("SELECT duration FROM contents WHERE hash = ?", (content_hash,)).fetchone()
         return row[0] if row else None
@@ -360,19 +367,6 @@ class Catalog:
                                              (content_hash, model_id))]
         described = self.describe(ids)
         return [described[i] for i in ids if i in described]
-
-    def item_ids_where(self, model_id: str, kinds: Sequence[str] = (), under: Sequence[str] = ()) -> np.ndarray:
-        """Items of a model whose content is of one of ``kinds`` and has a live file below one of ``under``."""
-        sql = "SELECT i.id FROM items i JOIN contents c ON c.hash = i.hash WHERE i.model = ?"
-        params: list = [model_id]
-        if kinds:
-            sql += f" AND c.kind IN ({','.join('?' * len(kinds))})"
-            params += list(kinds)
-        if under:
-            match = " OR ".join("f.path = ? OR f.path LIKE ? ESCAPE '\\'" for _ in under)
-            sql += f" AND EXISTS (SELECT 1 FROM files f WHERE f.hash = i.hash AND f.status = 'ok' AND ({match}))"
-            params += [p for root in under for p in (root, like_prefix(root))]
-        return np.array([r[0] for r in self.db.execute(sql, params)], dtype=np.int64)
 
     def stats(self, model_id: str) -> dict[str, int]:
         one = lambda sql, *p: self.db.execute(sql, p).fetchone()[0]  # noqa: E731

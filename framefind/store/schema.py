@@ -10,6 +10,8 @@ Version 2 keys vectors by model: ``models`` describes every model whose vectors 
 library holds (id = digest of everything that shapes a vector), ``items`` belong to one (content,
 model), ``embedded`` says which model embedded which content, thumbnails are stored once per
 (content, time) for images and video frames alike. Version 3 adds ``feedback``: thumbs up/down.
+Version 4 adds what filters need: ``contents.taken`` (capture time from EXIF or the video's own
+metadata; ``dated`` says it was looked for) and ``labels``, the classifier's top labels per item.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 
 from framefind.errors import FrameFindError
 
-VERSION = 3
+VERSION = 4
 FORMAT = "framefind-library"
 
 SCHEMA = """
@@ -32,7 +34,8 @@ CREATE TABLE files (
     hash TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, error TEXT, indexed_at REAL NOT NULL);
 CREATE INDEX files_hash ON files (hash);
 CREATE TABLE contents (
-    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, width INTEGER, height INTEGER, duration REAL);
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, width INTEGER, height INTEGER, duration REAL,
+    taken REAL, dated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE models (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, options TEXT NOT NULL, spec TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
@@ -54,6 +57,10 @@ CREATE TABLE thumbnails (hash TEXT NOT NULL, at REAL NOT NULL, jpeg BLOB NOT NUL
 FEEDBACK = ("CREATE TABLE feedback (query TEXT NOT NULL, key TEXT NOT NULL, vote INTEGER NOT NULL, "
             "at REAL NOT NULL, PRIMARY KEY (query, key))")
 SCHEMA += FEEDBACK + ";"
+# The classifier's top labels per item (filter or boost by label); filled from the stored vectors.
+LABELS = ("CREATE TABLE labels (item_id INTEGER NOT NULL, label TEXT NOT NULL, score REAL NOT NULL, "
+          "PRIMARY KEY (item_id, label)) WITHOUT ROWID", "CREATE INDEX labels_label ON labels (label)")
+SCHEMA += ";".join(LABELS) + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -211,4 +218,14 @@ def _migrate_2_to_3(db: sqlite3.Connection, resolve: ResolveModel) -> None:
     db.execute(FEEDBACK)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+    """3 -> 4: capture times and labels, both empty: the next ``index`` fills them without re-embedding
+    (reading EXIF headers of a big library takes minutes: not inside a migration's lock)."""
+    db.execute("ALTER TABLE contents ADD COLUMN taken REAL")
+    db.execute("ALTER TABLE contents ADD COLUMN dated INTEGER NOT NULL DEFAULT 0")
+    for statement in LABELS:
+        db.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}

@@ -15,6 +15,8 @@ from framefind.interfaces.server.schemas import (
     FeedbackList,
     FeedbackOut,
     IndexIn,
+    LabelOut,
+    LabelsOut,
     MapOut,
     MapPoint,
     Status,
@@ -22,6 +24,7 @@ from framefind.interfaces.server.schemas import (
 )
 from framefind.search.duplicates import THRESHOLD, as_rows
 from framefind.search.engine import key_of
+from framefind.search.query import feedback_key
 
 router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
 VOTES = {"up": 1, "down": -1}
@@ -47,7 +50,18 @@ def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
 @router.post("/feedback", response_model=FeedbackOut, summary="Thumbs up or down on a result for a query")
 def feedback(request: Request, body: FeedbackIn) -> FeedbackOut:
     at = request.app.state.library.feedback(body.query, body.key, VOTES[body.vote])
-    return FeedbackOut(query=body.query.strip(), key=body.key, vote=body.vote, at=at)
+    return FeedbackOut(query=feedback_key(body.query), key=body.key, vote=body.vote, at=at)
+
+
+@router.get("/feedback/export", summary="Feedback as golden queries for framefind eval (JSON)")
+def feedback_export(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.library.golden_queries(),
+                        headers={"Content-Disposition": 'attachment; filename="framefind-golden.json"'})
+
+
+@router.get("/labels", response_model=LabelsOut, summary="The classifier's labels in this library, most frequent first")
+def labels(request: Request) -> LabelsOut:
+    return LabelsOut(labels=[LabelOut(label=label, count=count) for label, count in request.app.state.library.labels()])
 
 
 @router.get("/feedback", response_model=FeedbackList, summary="Stored feedback, newest first")
@@ -58,7 +72,8 @@ def feedback_list(request: Request, query: str | None = None) -> FeedbackList:
 
 
 @router.get("/duplicates", response_model=list[list[DuplicateMember]], summary="Near-duplicate groups")
-def duplicates(request: Request, threshold: Annotated[float, Query(gt=0, le=1)] = THRESHOLD,
+def duplicates(request: Request, threshold: Annotated[float | None, Query(
+                   gt=0, le=1, description=f"[default {THRESHOLD}+]")] = None,
                kinds: Annotated[list[str] | None, Query(alias="kind")] = None) -> list[list[DuplicateMember]]:
     groups = request.app.state.library.duplicates(threshold, tuple(kinds or ("image", "video")))
     return [[DuplicateMember(**row) for row in group] for group in as_rows(groups)]

@@ -5,29 +5,35 @@ pool, and the library's read path is safe from many threads at once."""
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from framefind.errors import ClientError
 from framefind.interfaces.server.schemas import ErrorOut, ResultOut, SearchResponse
 from framefind.interfaces.server.uploads import fetch_url, region, saved_upload
+from framefind.search.query import Filters, Term, date_range
 from framefind.search.query import Query as SearchQuery
+from framefind.search.results import SearchPage
 
 router = APIRouter(prefix="/api", tags=["search"], responses={400: {"model": ErrorOut}})
 K = Annotated[int, Query(ge=1, le=500, description="Number of results")]
-Kinds = Annotated[list[str] | None, Query(alias="kind", description="image and/or video (repeatable)")]
 
 
 def _respond(request: Request, run, query: dict) -> SearchResponse:
+    """Run a search (``run``: library -> SearchPage or a list of results) and time it."""
     library = request.app.state.library
     started = time.perf_counter()
-    results = run(library)
+    page = run(library)
+    page = page if isinstance(page, SearchPage) else SearchPage(page)
     took = (time.perf_counter() - started) * 1000
-    return SearchResponse(results=[ResultOut.of(r) for r in results], took_ms=round(took, 2),
-                          model=library.model.name, query=query)
+    return SearchResponse(results=[ResultOut.of(r) for r in page.results], took_ms=round(took, 2),
+                          model=library.model.name, query=query, below_cutoff=page.below_cutoff,
+                          nothing_matched=page.nothing_matched, floor=page.floor, dates=page.dates,
+                          learned=page.learned)
 
 
 async def _respond_limited(request: Request, run, query: dict) -> SearchResponse:
@@ -35,44 +41,81 @@ async def _respond_limited(request: Request, run, query: dict) -> SearchResponse
     return await anyio.to_thread.run_sync(_respond, request, run, query, limiter=request.app.state.search_limiter)
 
 
+# The filters every search takes: one list, as query-string parameters (GET) and as form fields (uploads).
+_FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, extra validation)
+    ("kind", list[str] | None, None, {"description": "image and/or video (repeatable)"}),
+    ("under", str | None, None, {"description": "Only files in this folder"}),
+    ("after", str | None, None, {"description": "Taken on or after: 2019, 2019-07, 2019-07-14"}),
+    ("before", str | None, None, {"description": "Taken on or before: 2020, 2020-06, 2020-06-30"}),
+    ("min_duration", float | None, None, {"ge": 0, "description": "Videos at least this long, seconds"}),
+    ("max_duration", float | None, None, {"ge": 0, "description": "Videos at most this long, seconds"}),
+    ("label", list[str] | None, None, {"description": "Only items the classifier labels so (dog: any breed)"}),
+    ("boost_label", list[str] | None, None, {"description": "Items with this label rank first"}),
+    ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
+]
+
+
+def _filter_params(source) -> type:
+    """A dataclass FastAPI fills from the query string (``Query``) or a multipart form (``Form``)."""
+    fields = [(name, Annotated[kind, source(**extra)], field(default=default))
+              for name, kind, default, extra in _FILTERS]
+    return make_dataclass(f"{source.__name__}Filters", fields)
+
+
+FilterParams = _filter_params(Query)
+FormFilterParams = _filter_params(Form)
+
+
+def query_args(filters) -> dict:
+    """Filter parameters -> ``Query.of`` keyword arguments (a bad date is a 400 naming it)."""
+    return {"kinds": tuple(filters.kind or ()), "under": (filters.under,) if filters.under else (),
+            "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
+            "max_duration": filters.max_duration, "labels": tuple(filters.label or ()),
+            "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all}
+
+
+def _echo(filters) -> dict:
+    return {name: value for name, value in asdict(filters).items() if value}
+
+
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
-async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)], k: K = 24,
-                kinds: Kinds = None, under: str | None = None, min_score: float | None = None) -> SearchResponse:
-    query = SearchQuery.of(q, k=k, min_score=min_score, kinds=tuple(kinds or ()), under=(under,) if under else ())
-    return await _respond_limited(request, lambda lib: lib.search(query),
-                                  {"text": q, "k": k, "kinds": kinds, "under": under})
+async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)],
+                      filters: Annotated[FilterParams, Depends()], k: K = 24, min_score: float | None = None,
+                      read_dates: Annotated[bool, Query(description="Dates among the words filter by date")] = True,
+                      ) -> SearchResponse:
+    query = SearchQuery.of(q, k=k, min_score=min_score, read_dates=read_dates, **query_args(filters))
+    return await _respond_limited(request, lambda lib: lib.search_page(query), {"text": q, "k": k, **_echo(filters)})
 
 
 @router.post("/search/image", response_model=SearchResponse, summary="Search by an example image",
              responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 403: {"model": ErrorOut}})
-def search_image(request: Request, file: Annotated[UploadFile | None, File()] = None,
+def search_image(request: Request, filters: Annotated[FormFilterParams, Depends()],
+                 file: Annotated[UploadFile | None, File()] = None,
                  url: Annotated[str | None, Form(description="Fetch the image (only if the server allows it)")] = None,
-                 k: Annotated[int, Form(ge=1, le=500)] = 24, kind: Annotated[list[str] | None, Form()] = None,
-                 under: Annotated[str | None, Form()] = None,
+                 k: Annotated[int, Form(ge=1, le=500)] = 24,
                  box: Annotated[str | None, Form(description="x,y,w,h fractions: search by this region")] = None,
                  ) -> SearchResponse:
     state = request.app.state
     if (file is None) == (url is None):
         raise ClientError("send either an image file or a url")
     name = file.filename if file is not None else url
-    query = {"image": name, "k": k, "kinds": kind, "under": under, "box": box}
+    query = {"image": name, "k": k, "box": box, **_echo(filters)}
     if url is not None:
         if not state.allow_urls:
             raise ClientError("fetching images by URL is off on this server (start it with --allow-urls)", 403)
         path = fetch_url(url, state.uploads)
         try:
-            return _search_file(request, path, box, k, kind, under, query)
+            return _search_file(request, path, box, k, filters, query)
         finally:
             path.unlink(missing_ok=True)
     with saved_upload(file, "image", state.uploads, state.upload_limits.get("image")) as path:
-        return _search_file(request, path, box, k, kind, under, query)
+        return _search_file(request, path, box, k, filters, query)
 
 
-def _search_file(request: Request, path: Path, box: str | None, k: int, kinds: list[str] | None,
-                 under: str | None, query: dict) -> SearchResponse:
+def _search_file(request: Request, path: Path, box: str | None, k: int, filters, query: dict) -> SearchResponse:
     with region(path, box) as image:
-        terms = SearchQuery.of(image=image, k=k, kinds=tuple(kinds or ()), under=(under,) if under else ())
-        return _respond(request, lambda lib: lib.search(terms), query)
+        terms = SearchQuery.of(image=image, k=k, **query_args(filters))
+        return _respond(request, lambda lib: lib.search_page(terms), query)
 
 
 @router.post("/search/video", response_model=SearchResponse, summary="Search by an example video clip",
@@ -88,9 +131,16 @@ def search_video(request: Request, file: Annotated[UploadFile, File()],
 
 
 @router.get("/similar/{key}", response_model=SearchResponse, summary="More like this library result")
-async def similar(request: Request, key: str, k: K = 24, kinds: Kinds = None,
-                  under: str | None = None) -> SearchResponse:
-    filters = {"kinds": tuple(kinds or ()), "under": (under,) if under else ()}
-    return await _respond_limited(request, lambda lib: lib.similar(key, k=k, **filters),
-                    {"similar": key, "k": k, "kinds": kinds, "under": under})
+async def similar(request: Request, key: str, filters: Annotated[FilterParams, Depends()], k: K = 24) -> SearchResponse:
+    args = query_args(filters)
+    chosen = Filters.of(args.pop("kinds"), args.pop("under"), dates=args.pop("dates"), labels=args.pop("labels"),
+                        min_duration=args.pop("min_duration"), max_duration=args.pop("max_duration"))
+    query = SearchQuery((Term("item", key),), k=k + 1, filters=chosen, **args)
+    return await _respond_limited(request, lambda lib: _without(lib.search_page(query), key, k),
+                                  {"similar": key, "k": k, **_echo(filters)})
 
+
+def _without(page: SearchPage, key: str, k: int) -> SearchPage:
+    """More like this: the item itself is not an answer."""
+    page.results = [r for r in page.results if r.key != key][:k]
+    return page

@@ -18,6 +18,14 @@ def urls(key: str, kind: str, frame_time: float | None) -> dict[str, str | None]
     return {"thumbnail_url": thumb, "media_url": f"/api/media/{k}", "clip_url": clip}
 
 
+class NearDuplicateOut(BaseModel):
+    key: str
+    path: str
+    name: str
+    score: float
+    thumbnail_url: str
+
+
 class ResultOut(BaseModel):
     key: str = Field(description="Stable key: content hash, plus @START-END for a video moment")
     path: str
@@ -31,6 +39,8 @@ class ResultOut(BaseModel):
     height: int | None = None
     duplicates: list[str] = []
     why: list[str] = Field([], description="What the model sees in it (e.g. the nearest ImageNet classes)")
+    pinned: bool = Field(False, description="Liked for this very query: shown first whatever its score")
+    near_duplicates: list[NearDuplicateOut] = Field([], description="Near-identical results folded into this one")
     thumbnail_url: str
     media_url: str
     clip_url: str | None = None
@@ -40,6 +50,10 @@ class ResultOut(BaseModel):
         return cls(key=result.key, path=result.path, name=result.path.rsplit("/", 1)[-1], score=result.score,
                    kind=result.kind, start=result.start, end=result.end, frame_time=result.frame_time,
                    width=result.width, height=result.height, duplicates=result.duplicates, why=result.why,
+                   pinned=result.pinned, near_duplicates=[
+                       NearDuplicateOut(key=n.key, path=n.path, name=n.path.rsplit("/", 1)[-1], score=n.score,
+                                        thumbnail_url=urls(n.key, result.kind, None)["thumbnail_url"])
+                       for n in result.near_duplicates],
                    **urls(result.key, result.kind, result.frame_time))
 
 
@@ -48,6 +62,21 @@ class SearchResponse(BaseModel):
     took_ms: float
     model: str
     query: dict
+    below_cutoff: int = Field(0, description="Results under the relevance floor, left out (all=true shows them)")
+    nothing_matched: bool = Field(False, description="Nothing cleared the relevance floor")
+    floor: float | None = Field(None, description="The relevance floor (null: no cutoff)")
+    dates: str | None = Field(None, description="The date filter read from the words, e.g. "
+                                                "\"2019-01-01 to 2019-12-31 (from '2019')\"")
+    learned: int = Field(0, description="Thumbs up/down, on this and similar queries, that moved this ranking")
+
+
+class LabelOut(BaseModel):
+    label: str
+    count: int
+
+
+class LabelsOut(BaseModel):
+    labels: list[LabelOut]
 
 
 class ItemOut(BaseModel):

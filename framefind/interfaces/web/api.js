@@ -28,6 +28,10 @@ export const state = {
   similar: null, // {key, name, thumbnail_url}
   kind: "", // "" (both), "image" or "video"
   under: "", // folder filter, one of status.roots
+  filters: { after: "", before: "", minDuration: "", maxDuration: "", label: "", labelMode: "only" }, // filters.js
+  all: false, // show results under the query's relevance floor too ("Show closest anyway")
+  readDates: true, // let the server read a date filter from the typed words ("cat 2019")
+  answer: null, // what the last search said about itself: {below_cutoff, nothing_matched, dates, learned}
   k: PAGE,
   results: [],
   status: null,

@@ -1,10 +1,14 @@
 // framefind web UI: plain DOM, no framework, no build step, nothing fetched from outside this server.
 // One `state` object (api.js); small render functions rebuild the parts of the page that depend on it.
-// This entry module wires the views together: grid.js (search and results), query.js (what is asked),
-// viewer.js (the dialog), map.js (the map view) and status.js (library status and indexing).
+// This entry module wires the views together: grid.js (search and results), cards.js (one result),
+// notices.js (what a search says about itself: no match, dates read, votes learned), filters.js (date,
+// length, label), feedback.js (votes), query.js (what is asked), viewer.js (the dialog), map.js (the
+// map view) and status.js (library status and indexing).
 
-import { $, on } from "./api.js";
-import { loadFeedback, showWelcome, syncUrl, wireGrid } from "./grid.js";
+import { $, on, state } from "./api.js";
+import { showWelcome, syncUrl, wireGrid } from "./grid.js";
+import { loadFeedback, wireFeedback } from "./feedback.js";
+import { readFiltersFromUrl, wireFilters } from "./filters.js";
 import { setText, sizeBoxCanvas, wireExample, wireQuery } from "./query.js";
 import { wireViewer } from "./viewer.js";
 import { mapGeometry, mapState, pointAt, scheduleMapDraw, toScreen, wireMap } from "./map.js";
@@ -27,8 +31,10 @@ function wire() {
   wireQuery();
   on(document, "keydown", onGlobalKey);
   wireGrid();
+  wireFilters();
   wireExample();
   wireViewer();
+  wireFeedback();
   wireMap();
   new ResizeObserver(() => scheduleMapDraw()).observe($("#map-wrap"));
   new ResizeObserver(() => { if (!$("#example").hidden) sizeBoxCanvas(); }).observe($("#example-media"));
@@ -37,10 +43,11 @@ function wire() {
 async function start() {
   wire();
   const words = new URL(location.href).searchParams.get("q");
+  readFiltersFromUrl(); // before anything rewrites the address
   syncUrl(); // drops ?token= right away
   await refreshStatus();
   loadFeedback();
-  if (words) setText(words, true);
+  if (words) setText(words, true, { all: state.all, readDates: state.readDates });
   else showWelcome();
 }
 

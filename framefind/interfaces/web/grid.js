@@ -1,12 +1,14 @@
-// Searching, the results grid and its filters, and feedback (thumbs up / down) on results.
+// Searching, the results grid, kind and folder filters, and the empty and welcome states.
 
-import {
-  $, $$, api, baseName, enc, formatCount, formatRange, isVideoMoment, make, on, PAGE, state, toast,
-} from "./api.js";
+import { $, $$, api, enc, formatCount, make, on, PAGE, state } from "./api.js";
 import { moreLike, setText } from "./query.js";
-import { openViewer, viewer } from "./viewer.js";
+import { openViewer } from "./viewer.js";
 import { drawMap, MAP_HIGHLIGHT, mapState } from "./map.js";
 import { startIndex } from "./status.js";
+import { addFilters, filtersChanged, writeFiltersToUrl } from "./filters.js";
+import { nearItems, renderCard, toggleNear } from "./cards.js";
+import { vote } from "./feedback.js";
+import { learnedNote, renderNotices, showNothingMatched } from "./notices.js";
 
 const DEBOUNCE_MS = 200;
 
@@ -14,24 +16,12 @@ const DEBOUNCE_MS = 200;
 // Searching
 // ---------------------------------------------------------------------------------------------
 
-/** What feedback is filed under: the words typed, the example's file name, or "similar:KEY". */
-function queryLabel() {
-  if (state.mode === "text") return state.text.trim(); // the server stores the query stripped
-  if (state.mode === "image" || state.mode === "video") return state.example.name;
-  if (state.mode === "similar") return `similar:${state.similar.key}`;
-  return "";
-}
-
-function addFilters(params) {
-  if (state.kind) params.append("kind", state.kind);
-  if (state.under) params.append("under", state.under);
-}
-
 /** The request for the current state: {url, init} or null when there is nothing to search for. */
 function buildRequest() {
   if (state.mode === "text" && state.text.trim()) {
     const params = new URLSearchParams({ q: state.text, k: state.k });
     addFilters(params);
+    if (!state.readDates) params.append("read_dates", "false");
     return { url: `/api/search?${params}` };
   }
   if (state.mode === "image" || state.mode === "video") {
@@ -58,6 +48,7 @@ const maxK = () => (state.mode === "video" ? 100 : 500);
 let inflight = null; // AbortController of the request whose answer we still want
 let searchSeq = 0;
 
+/** Search for the current state; resolves once its answer is on the page (or a newer one took over). */
 export async function runSearch() {
   inflight?.abort(); // a newer question makes the older answer useless
   const request = buildRequest();
@@ -102,12 +93,13 @@ function showSkeletons() {
   $("#grid").replaceChildren(...Array.from({ length: 8 }, () => make("div", { className: "skeleton" })));
 }
 
-/** Keep ?q= in the address bar so a reload or a shared link repeats a text search. */
+/** Keep ?q= (and the filters) in the address bar so a reload or a shared link repeats a text search. */
 export function syncUrl() {
   const url = new URL(location.href);
   url.searchParams.delete("token"); // the server has set its cookie; keep the token out of history
   if (state.mode === "text" && state.text.trim()) url.searchParams.set("q", state.text);
   else url.searchParams.delete("q");
+  writeFiltersToUrl(url.searchParams);
   if (url.href !== location.href) history.replaceState(null, "", url);
 }
 
@@ -125,15 +117,19 @@ function passesFilters(result) {
 function renderResults(data) {
   const all = data.results || [];
   state.results = all.filter(passesFilters);
+  state.answer = data;
   $("#error").hidden = true;
   renderSummary(data, state.results.length);
+  renderNotices(data);
   $("#grid").replaceChildren(...state.results.map(renderCard));
   $("#more").hidden = all.length < state.k || state.k + PAGE > maxK();
   if (state.results.length) {
     $("#empty").hidden = true;
-  } else {
-    showEmpty("No results", state.kind || state.under
-      ? "Nothing matched with these filters. Try All, or all folders."
+  } else if (!showNothingMatched(data)) {
+    const f = state.filters;
+    const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label;
+    showEmpty("No results", filtered
+      ? "Nothing matched with these filters. Try All, all folders, or clear the filters."
       : "Try other words, or drop an example image or video anywhere on the page.");
   }
   mapState.highlight = new Set(state.results.slice(0, MAP_HIGHLIGHT).map((r) => r.key));
@@ -151,38 +147,12 @@ function renderSummary(data, count) {
   summary.replaceChildren(make("strong", { textContent: formatCount(count, "result") }),
     ` for ${what} · ${Math.round(data.took_ms ?? 0)} ms · ${data.model ?? ""}`);
   if (data.note) summary.append(" · ", make("span", { className: "note", textContent: data.note }));
-}
-
-function renderCard(result, index) {
-  const card = $("#card-tpl").content.firstElementChild.cloneNode(true);
-  const name = result.name || baseName(result.path);
-  card.dataset.index = index;
-  card.dataset.key = result.key;
-  card.dataset.kind = result.kind;
-  const why = (result.why || []).join(" · ");
-  const when = isVideoMoment(result) ? `, video ${formatRange(result)}` : "";
-  card.setAttribute("aria-label", `${name}${when}, score ${result.score.toFixed(2)}${why ? `. ${why}` : ""}`);
-  card.title = [result.path, why].filter(Boolean).join("\n");
-
-  const img = $("img", card);
-  img.addEventListener("load", () => img.classList.add("loaded"), { once: true });
-  img.src = result.thumbnail_url;
-  $(".score", card).textContent = result.score.toFixed(2);
-  if (result.kind === "video") {
-    const badge = $(".time", card);
-    badge.hidden = false;
-    $("span", badge).textContent = isVideoMoment(result) ? formatRange(result) : "video";
-  }
-  $(".why", card).textContent = why;
-  $(".name", card).textContent = name;
-  const copies = result.duplicates?.length;
-  if (copies) $(".name", card).append(" ", make("small", { textContent: `+${copies}`, title: "more copies" }));
-  paintVotes(card, result.key);
-  return card;
+  const learned = learnedNote(data);
+  if (learned) summary.append(" · ", learned);
 }
 
 /** The empty / welcome box: a title, a text (string or nodes) and optional extra content. */
-function showEmpty(title, text, extra) {
+export function showEmpty(title, text, extra) {
   const box = $("#empty");
   const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   icon.setAttribute("class", "icon big");
@@ -194,9 +164,11 @@ function showEmpty(title, text, extra) {
 
 function clearResults() {
   state.results = [];
+  state.answer = null;
   $("#grid").replaceChildren();
   $("#summary").textContent = "";
-  for (const id of ["#empty", "#error", "#more"]) $(id).hidden = true;
+  $("#notices").replaceChildren();
+  for (const id of ["#empty", "#error", "#more", "#cutoff-line"]) $(id).hidden = true;
 }
 
 function showError(message) {
@@ -228,42 +200,6 @@ export function showWelcome() {
     "video anywhere on this page to find similar ones.", examples);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Feedback (thumbs up / down)
-// ---------------------------------------------------------------------------------------------
-
-const feedbackKey = (query, key) => `${query}\u0000${key}`;
-
-export function paintVotes(root, key) {
-  const stored = state.feedback.get(feedbackKey(queryLabel(), key));
-  for (const button of $$(".vote", root)) {
-    button.setAttribute("aria-pressed", String(button.dataset.vote === stored));
-    button.disabled = !queryLabel(); // a vote needs a query to belong to
-  }
-}
-
-export async function vote(key, value) {
-  const query = queryLabel();
-  if (!query) return;
-  try {
-    const row = await api("/api/feedback", { method: "POST", json: { query, key, vote: value } });
-    state.feedback.set(feedbackKey(row.query, row.key), row.vote);
-    for (const card of $$(".card")) if (card.dataset.key === key) paintVotes(card, key);
-    if (viewer.item?.key === key) paintVotes($("#viewer"), key);
-    toast(value === "up" ? "Marked as a good result" : "Marked as a bad result");
-  } catch (err) {
-    toast(err.message, true);
-  }
-}
-
-export async function loadFeedback() {
-  try {
-    const data = await api("/api/feedback");
-    for (const row of data.feedback || []) state.feedback.set(feedbackKey(row.query, row.key), row.vote);
-    for (const card of $$(".card")) paintVotes(card, card.dataset.key);
-  } catch { /* feedback is optional: the search still works without it */ }
-}
-
 function onCardClick(event) {
   const card = event.target.closest(".card");
   if (!card) return;
@@ -271,7 +207,9 @@ function onCardClick(event) {
   const button = event.target.closest("button");
   if (button?.classList.contains("vote")) vote(result.key, button.dataset.vote);
   else if (button?.classList.contains("similar")) moreLike(result);
-  else if (!button) openViewer(state.results, Number(card.dataset.index));
+  else if (button?.classList.contains("dups")) toggleNear(card, result);
+  else if (button?.classList.contains("dup")) openViewer(nearItems(result), Number(button.dataset.near));
+  else if (!button && !event.target.closest(".dups-list")) openViewer(state.results, Number(card.dataset.index));
 }
 
 function onCardKey(event) {
@@ -285,14 +223,19 @@ function onCardKey(event) {
 
 /** The grid, its filters and "Show more". */
 export function wireGrid() {
-  for (const button of $$(".seg")) {
+  for (const button of $$(".seg[data-kind]")) {
     on(button, "click", () => {
       state.kind = button.dataset.kind;
-      for (const other of $$(".seg")) other.setAttribute("aria-pressed", String(other === button));
-      if (state.mode) searchNow();
+      for (const other of $$(".seg[data-kind]")) other.setAttribute("aria-pressed", String(other === button));
+      clearTimeout(debounceTimer);
+      filtersChanged();
     });
   }
-  on("#under", "change", (event) => { state.under = event.target.value; if (state.mode) searchNow(); });
+  on("#under", "change", (event) => {
+    state.under = event.target.value;
+    clearTimeout(debounceTimer);
+    filtersChanged();
+  });
   on("#reindex", "click", () => startIndex());
   on("#more", "click", () => { state.k += PAGE; searchNow(); });
 

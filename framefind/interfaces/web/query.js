@@ -9,20 +9,23 @@ import { showView } from "./map.js";
 // Query chip, text, example files, "more like this"
 // ---------------------------------------------------------------------------------------------
 
-export function setText(words, now = false) {
+/** Search for these words; ``extra`` sets more of the state (a reload restores all / readDates). */
+export function setText(words, now = false, extra = {}) {
   $("#q").value = words;
-  useText(words);
+  useText(words, extra);
   now ? searchNow() : searchSoon();
 }
 
-function useText(words) {
-  setQuery({ mode: words.trim() ? "text" : null, text: words });
+function useText(words, extra = {}) {
+  setQuery({ mode: words.trim() ? "text" : null, text: words, ...extra });
 }
 
-/** Switch what is asked (words, an example file, a library item); everything else is reset. */
+/** Switch what is asked (words, an example file, a library item); everything else is reset. A new
+ *  question gets the relevance cutoff again; "don't read dates" lasts while the words are edited. */
 function setQuery(changes) {
   if (state.example) URL.revokeObjectURL(state.example.url); // the old example's preview
-  Object.assign(state, { text: "", example: null, similar: null, k: PAGE }, changes);
+  const readDates = state.mode === "text" && changes.mode === "text" ? state.readDates : true;
+  Object.assign(state, { text: "", example: null, similar: null, k: PAGE, all: false, readDates }, changes);
   if (state.mode !== "text") $("#q").value = "";
   renderChip();
   renderExample();

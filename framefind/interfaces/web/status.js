@@ -3,6 +3,7 @@
 import { $, api, baseName, formatCount, make, state, toast } from "./api.js";
 import { runSearch, showWelcome } from "./grid.js";
 import { loadMap, mapState } from "./map.js";
+import { forgetLabels, loadLabels } from "./filters.js";
 
 const POLL_MS = 1500;
 
@@ -79,6 +80,8 @@ function onIndexFinished() {
   toast(error ? `Indexing failed: ${error}` : `Indexing finished${counts || ""}`, Boolean(error));
   mapState.points = null; // the projection changed
   mapState.images.clear();
+  forgetLabels(); // new files, new labels
+  if (!$("#filters").hidden) loadLabels();
   if (!$("#map-view").hidden) loadMap(true);
   if (state.mode) runSearch(); else showWelcome();
 }

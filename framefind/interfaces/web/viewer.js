@@ -1,8 +1,9 @@
 // The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline.
 
 import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, on, state, toast } from "./api.js";
-import { paintVotes, vote } from "./grid.js";
+import { paintVotes, vote } from "./feedback.js";
 import { moreLike } from "./query.js";
+import { nearItems, nearRows } from "./cards.js";
 
 export const viewer = { list: [], index: -1, item: null, stopAtEnd: false, raf: 0, returnFocus: null };
 
@@ -44,6 +45,7 @@ function showItem(index) {
     clip.download = `${stem}-${Math.round(item.start)}s-${Math.round(item.end)}s.mp4`;
   }
   $("#v-replay").hidden = !moment;
+  showNear(item);
   $("#timeline").hidden = item.kind !== "video";
   paintVotes($("#viewer"), item.key);
   // An item opened from the map was not an answer to the current query: nothing to vote on.
@@ -63,6 +65,15 @@ function showItem(index) {
     img.onerror = () => { img.onerror = null; img.src = item.thumbnail_url; };
     img.src = item.media_url;
   }
+}
+
+/** The near-identical copies folded into this result, each one a button that opens it. */
+function showNear(item) {
+  const near = item.near_duplicates || [];
+  $("#v-near").hidden = !near.length;
+  $("#v-near-title").textContent = near.length
+    ? `${near.length} near-identical ${near.length === 1 ? "copy" : "copies"} folded into this result` : "";
+  $("#v-near-list").replaceChildren(...(near.length ? nearRows(item) : []));
 }
 
 function showVideo(video, item) {
@@ -197,6 +208,10 @@ export function wireViewer() {
   on("#v-next", "click", () => step(1));
   on("#v-replay", "click", playMoment);
   on("#v-similar", "click", () => { const item = viewer.item; dialog.close(); moreLike(item); });
+  on("#v-near-list", "click", (event) => {
+    const button = event.target.closest("button.dup");
+    if (button) openViewer(nearItems(viewer.item), Number(button.dataset.near));
+  });
   for (const button of $$(".vote", dialog)) on(button, "click", () => vote(viewer.item.key, button.dataset.vote));
   on(video, "timeupdate", () => { checkEnd(); drawTimeline(); });
   on(video, "play", watchEnd);

@@ -1,0 +1,98 @@
+// What a search says about itself, shown around the results: a date filter read from the typed words
+// (a chip that can be removed), "nothing matched well" with a way to see the closest anyway, how many
+// weaker results were left out, and how many votes moved the ranking.
+
+import { $, $$, formatCount, make, state } from "./api.js";
+import { runSearch, showEmpty } from "./grid.js";
+
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("aria-hidden", "true");
+  svg.innerHTML = `<use href="#i-${name}"/>`;
+  return svg;
+}
+
+const linkButton = (text, onclick, label) =>
+  make("button", { type: "button", className: "link", textContent: text, onclick, ...(label ? { ariaLabel: label } : {}) });
+
+/** Ask the same question again with one setting changed. */
+function again(changes) {
+  Object.assign(state, changes);
+  return runSearch();
+}
+
+/** "2019-01-01 to 2019-12-31 (from '2019')" -> ["2019-01-01 to 2019-12-31", "2019"]. */
+function splitDates(text) {
+  const match = /^(.*?)\s*\(from '(.*)'\)$/.exec(text);
+  return match ? [match[1], match[2]] : [text, ""];
+}
+
+/** The line above the grid: the date chip, and the toggles that undo "show all" or "ignore dates". */
+export function renderNotices(data) {
+  const box = $("#notices");
+  const parts = [];
+  if (data.dates && state.mode === "text") {
+    const [span, words] = splitDates(data.dates);
+    const said = words ? ` (from “${words}”)` : "";
+    parts.push(make("span", { className: "chip date-chip", id: "date-chip" }, icon("calendar"),
+      make("span", { className: "chip-label", textContent: `Taken ${span}${said}` }),
+      make("button", { type: "button", className: "chip-x", id: "date-chip-remove",
+        ariaLabel: `Don't filter by date${words ? `: search “${words}” as words` : ""}`,
+        title: "Search without this date", onclick: removeDates }, icon("close"))));
+    if (words) {
+      parts.push(make("span", { className: "quiet", id: "date-hint" },
+        "Read from your words. To search them as words, put them in quotes: ",
+        make("code", { textContent: `"${words}"` })));
+    }
+  } else if (!state.readDates && state.mode === "text") {
+    parts.push(make("span", { className: "quiet" }, "Dates in your words are searched as words · ",
+      linkButton("Filter by date again", () => again({ readDates: true }))));
+  }
+  if (state.all && !data.nothing_matched && (data.results || []).length) {
+    parts.push(make("span", { className: "quiet", id: "all-note" }, "Showing every result, weak matches too · ",
+      linkButton("Hide weak matches", () => again({ all: false }).then(() => ($(".card") || $("#show-closest"))?.focus()))));
+  }
+  box.replaceChildren(...parts);
+  box.hidden = !parts.length;
+  renderCutoffLine(data);
+}
+
+function removeDates() {
+  again({ readDates: false, all: false }).then(() => $("#q").focus());
+}
+
+/** Under the grid: "N weaker results hidden · Show all". */
+function renderCutoffLine(data) {
+  const line = $("#cutoff-line");
+  const hidden = data.below_cutoff || 0;
+  const show = hidden > 0 && !state.all && (data.results || []).length > 0;
+  line.hidden = !show;
+  if (!show) return line.replaceChildren();
+  line.replaceChildren(`${formatCount(hidden, "weaker result")} hidden · `,
+    linkButton("Show all", () => {
+      const first = state.results.length; // keyboard users land on the first result they had not seen
+      again({ all: true }).then(() => $$(".card")[first]?.focus());
+    }, `Show all, including ${formatCount(hidden, "weaker result")}`));
+}
+
+/** The summary's small note on learning: "Ranking adjusted by 3 votes". */
+export function learnedNote(data) {
+  const n = data.learned || 0;
+  if (!n) return null;
+  return make("span", { className: "learned", title: "Thumbs up / down on this and similar searches" },
+    icon("up"), `Ranking adjusted by ${formatCount(n, "vote")}`);
+}
+
+/** Nothing cleared the query's relevance floor: say so, and offer the closest anyway. True if shown. */
+export function showNothingMatched(data) {
+  const weaker = data.below_cutoff || 0;
+  if (!data.nothing_matched || !weaker) return false;
+  const button = make("button", { type: "button", className: "btn btn-primary", id: "show-closest",
+    textContent: "Show closest anyway", onclick: () => again({ all: true }).then(() => $(".card")?.focus()) });
+  showEmpty("Nothing matched well",
+    [`${formatCount(weaker, "result")} scored under this search's relevance cutoff, so none is shown. `,
+      "Try other words, or look at the closest ones anyway."],
+    make("div", { className: "suggestions" }, button));
+  return true;
+}

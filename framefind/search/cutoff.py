@@ -1,0 +1,147 @@
+"""Knowing when nothing matched: a per-query relevance floor, calibrated on the model and the library.
+
+Raw cosine scores mean different things in different spaces, for different models and for
+different queries (a long query scores lower against everything than a one-word one), so no fixed
+score can say "this is a match". Two calibrations, chosen by what the space offers:
+
+- **Words, for a model with a label vocabulary** (ConSE): a query's *attainable* score is its
+  similarity to the nearest class the model knows (``Model.best_possible``): no picture can score
+  much above it. A result must reach ``RHO`` of it. A query whose attainable score is no higher
+  than that of background queries that name nothing (letter soup: "zzqx flurble") names nothing
+  the model can see: nothing matches. Measured in benchmarks/bench_learning.py.
+- **Everything else** (example images, models without a vocabulary): a result's ``z`` against the
+  query's own score distribution over an even sample of the library must clear what the best result
+  of a background query about nothing (flat, noise and gradient pictures; letter soup) typically
+  reaches in *this* library (the median of their top-1 ``z``).
+
+Calibration is computed when an index run ends (a reader never writes) and kept in the catalog;
+a library indexed before this release is calibrated in memory on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from framefind.models.base import Model
+from framefind.store.catalog import Catalog
+from framefind.store.indexfiles import VectorStore
+
+SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
+BACKGROUND_TEXTS = 48
+RHO = 0.6  # share of the attainable score a result must reach (0.7 cut 46 % of correct top-10 captions results)
+DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = 0.85, 0.97, 0.3
+MIN_ITEMS = 20  # below this a library has no score distribution to speak of: no z-floor
+IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies from look-alikes
+
+
+@dataclass(frozen=True)
+class Calibration:
+    space: str
+    generation: int
+    z: float  # the floor, in standard deviations of the query's own scores
+    sample_ids: tuple[int, ...]
+    gate: float | None = None  # attainable score a query must exceed to name anything (vocabulary models)
+    duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates
+
+    def floor(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray) -> float:
+        """The lowest score that counts as a match for this query vector (inf: nothing can match)."""
+        if self.gate is not None and self.space == model.text_space:
+            attainable = float(model.best_possible(vector)[0])
+            return RHO * attainable if attainable > self.gate else float("inf")
+        if len(self.sample_ids) < MIN_ITEMS:
+            return float("-inf")
+        _, vectors = catalog.vectors(model_id, self.space, list(self.sample_ids))
+        scores = vectors @ vector[0]
+        return float(scores.mean() + self.z * scores.std())
+
+
+def calibration(catalog: Catalog, store: VectorStore, model: Model, space: str,
+                cache: dict | None = None) -> Calibration | None:
+    """The stored calibration of ``space`` if it is current, else one computed now (not stored)."""
+    generation = catalog.generation(store.model_id)
+    key = f"cutoff:{store.model_id}:{space}"
+    cached = (cache or {}).get(key)
+    if cached is not None and cached.generation == generation:
+        return cached
+    stored = catalog.meta(key)
+    found = _parse(stored, space) if stored else None
+    if found is not None and found.generation == generation:
+        if cache is not None:
+            cache[key] = found
+        return found
+    found = calibrate(catalog, store, model, space, generation)
+    if cache is not None and found is not None:
+        cache[key] = found
+    return found
+
+
+def store_calibrations(catalog: Catalog, store: VectorStore, model: Model) -> None:
+    """Calibrate every space of a model and keep the result (the writer calls this after an index run)."""
+    generation = catalog.generation(store.model_id)
+    for space in model.spaces:
+        found = calibrate(catalog, store, model, space, generation)
+        if found is not None:
+            catalog.set_meta(f"cutoff:{store.model_id}:{space}", json.dumps(
+                {"generation": generation, "z": found.z, "sample": list(found.sample_ids), "gate": found.gate,
+                 "duplicate": found.duplicate}))
+
+
+def calibrate(catalog: Catalog, store: VectorStore, model: Model, space: str, generation: int) -> Calibration | None:
+    """The floor for ``space``: how far background queries' best results stand out in this library
+    (and, for words, how much of any class the model knows letter soup resembles)."""
+    ids = catalog.vector_ids(store.model_id, space)
+    if len(ids) < 2:
+        return None
+    sample = ids[np.linspace(0, len(ids) - 1, min(SAMPLE, len(ids))).astype(int)]
+    _, vectors = catalog.vectors(store.model_id, space, sample.tolist())
+    background = background_vectors(model, space)
+    top, _ = store.search(space, background, 1)
+    scores = background @ vectors.T
+    z = (top[:, 0] - scores.mean(axis=1)) / np.maximum(scores.std(axis=1), 1e-6)
+    attainable = model.best_possible(background) if space == model.text_space else None
+    gate = None if attainable is None else round(float(attainable.max()), 4)
+    duplicate = duplicate_threshold(vectors) if len(ids) >= MIN_ITEMS else DUPLICATE_FLOOR
+    return Calibration(space, generation, round(float(np.median(z)), 3), tuple(int(i) for i in sample), gate,
+                       duplicate)
+
+
+def duplicate_threshold(vectors: np.ndarray) -> float:
+    """Near-duplicates must be far closer than neighbours usually are here: the threshold rises with
+    the lower-quartile nearest-neighbour similarity, from 0.85. In a collection of look-alikes
+    (Fashion-MNIST: distinct items' nearest neighbours reach 0.95) vectors cannot tell a copy from a
+    sibling: then only identical pictures (the same pixels in another format) fold."""
+    probe = vectors[:: max(1, len(vectors) // 512)]
+    similarity = probe @ vectors.T
+    similarity[similarity > 0.9999] = -1.0  # the probe itself (and exact copies, which need no judging)
+    typical = float(np.percentile(similarity.max(axis=1), 25))  # robust to a library of many copies
+    wanted = max(DUPLICATE_FLOOR, typical + DUPLICATE_MARGIN)
+    return round(wanted, 3) if wanted <= DUPLICATE_CAP else IDENTICAL
+
+
+def background_vectors(model: Model, space: str) -> np.ndarray:
+    """Queries about nothing: letter soup for the text space, flat/noise/gradient pictures for image spaces."""
+    rng = np.random.default_rng(0)
+    if space == model.text_space:
+        letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+        words = [" ".join("".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(rng.integers(1, 4)))
+                 for _ in range(BACKGROUND_TEXTS)]
+        return model.embed_texts(words)
+    size = model.image_size
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    pictures = [np.full((size, size, 3), v, np.float32) for v in (0, 128, 255)]
+    pictures += [rng.uniform(0, 255, (size, size, 3)).astype(np.float32) for _ in range(3)]
+    pictures += [np.broadcast_to(ramp[None, :, None], (size, size, 3)),
+                 np.broadcast_to(ramp[:, None, None], (size, size, 3))]
+    return model.embed_images(np.stack(pictures).astype(np.uint8))[space]
+
+
+def _parse(raw: str, space: str) -> Calibration | None:
+    try:
+        data = json.loads(raw)
+        return Calibration(space, int(data["generation"]), float(data["z"]), tuple(int(i) for i in data["sample"]),
+                           data.get("gate"), float(data.get("duplicate", DUPLICATE_FLOOR)))
+    except (ValueError, KeyError, TypeError):
+        return None
