@@ -222,7 +222,7 @@ class Library:
         # Words can name what is not there; an example picture always has neighbours (and the z-floor
         # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
         # is the classifier's own judgement of relevance: what carries the label is not cut either.
-        cut = query.cutoff and space == self.model.text_space and not query.filters.labels
+        cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
         found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
         page = run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
                          self.duplicate_threshold())

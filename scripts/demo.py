@@ -7,10 +7,12 @@ ffmpeg. Everything lands in ./demo; run it again to see an incremental, no-op in
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
@@ -42,6 +44,16 @@ def gather_photos(target: Path) -> None:
                 picked += 1
     if picked == 0:
         print("(Debian plasma-workspace-wallpapers not installed: the demo uses scikit-image photos only)")
+    # A few "holiday photos" dated July 2019 (their file time: these carry no EXIF) and a smaller copy
+    # of one, as phones and chat apps make: for date filters and near-duplicate folding.
+    summer = datetime(2019, 7, 14, 12, 0).timestamp()
+    for name in ("chelsea.png", "horse.png", "coffee.png"):
+        os.utime(target / name, (summer, summer))
+    small = target / "copies" / "astronaut-small.jpg"
+    if not small.exists():
+        small.parent.mkdir(exist_ok=True)
+        with Image.open(target / "astronaut.png") as im:
+            im.convert("RGB").resize((256, 256)).save(small, "JPEG", quality=80)
 
 
 def gather_videos(target: Path, photos: Path) -> bool:
@@ -92,7 +104,8 @@ def main() -> None:
     framefind("search", "zzqx flurble", *lib)  # nothing matched well: no rows
     framefind("search", "zzqx flurble", "--all", "-k", "2", *lib)  # --all: the closest anyway
     framefind("search", "an animal", "--label", "cat", "-k", "3", "--all", *lib)  # the classifier's labels
-    framefind("search", "a landscape in summer", "-k", "3", *lib)  # dates in the words filter by capture date
+    framefind("search", "an animal in summer 2019", "-k", "3", *lib)  # dates in the words filter by when taken
+    framefind("search", "--image", str(photos / "astronaut.png"), "-k", "2", *lib)  # its smaller copy is folded in
     framefind("feedback", "an animal", str(photos / "horse.png"), "--up", *lib)
     framefind("search", "an animal", "-k", "3", *lib)  # the liked result first (*), the ranking moved
     framefind("duplicates", *lib)
