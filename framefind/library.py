@@ -22,23 +22,25 @@ from framefind.errors import FrameFindError, MediaError
 from framefind.linalg import l2_normalize, pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
+from framefind.models.minilm import MiniLM
 from framefind.search.cutoff import calibration, store_calibrations
 from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
 from framefind.search.duplicates import find_duplicates
 from framefind.search.engine import query_vector, resolve, run_query, to_result
-from framefind.search.feedback import FeedbackMemory, Votes, rocchio
+from framefind.search.feedback import FeedbackMemory, Votes, golden_queries, rocchio
+from framefind.search.hybrid import with_texts
 from framefind.search.moments import on_disk, rank_videos, video_query_vectors
 from framefind.search.query import Filters, Query, Term, feedback_key
 from framefind.search.results import Result, ResultKey, SearchPage
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
-from framefind.store.filtering import item_ids_where
+from framefind.store.enrich import enrich
+from framefind.store.filtering import item_ids_where, label_counts
 from framefind.store.indexer import IndexReport, index_files
-from framefind.store.indexfiles import VectorStore
+from framefind.store.indexfiles import VectorStore, adopt_v1_index_files
 from framefind.store.locks import WriterLock
+from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
-
-_V1_INDEX_FILE = re.compile(r"^(?P<space>\w+)\.(?P<gen>\d+)\.faiss$")
 
 
 class Library:
@@ -76,7 +78,7 @@ class Library:
             raise FrameFindError(f"unknown index type {index_type!r} (choose {', '.join(INDEX_TYPES)})")
         directory.mkdir(parents=True, exist_ok=True)
         library = cls(directory, Catalog(directory, resolve=_resolve_legacy_model))
-        library._adopt_v1_index_files()  # also after an upgrade that crashed between its SQL and its files
+        adopt_v1_index_files(library.catalog, directory / "index")  # also after a crash mid-upgrade
         if model is not None or model_options is not None or library.catalog.meta("model_choice") is None:
             choice = {"name": model or library.choice["name"], "options": model_options or {}}
             load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
@@ -153,7 +155,9 @@ class Library:
               on_wait: Callable[[int | None], None] = lambda pid: None,
               on_rebuild: Callable[[str, str, int], None] = lambda space, kind, n: None,
               progress: Callable[[float, int], None] = lambda done, total: None,
-              on_annotate: Callable[[int, int], None] = lambda done, total: None) -> IndexReport:
+              on_annotate: Callable[[int, int], None] = lambda done, total: None,
+              on_enrich: Callable[[str, int, int], None] = lambda name, done, total: None,
+              transcribe: bool | None = None, ocr: bool | None = None) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates and labels (``on_annotate`` hears that part's progress).
 
@@ -175,24 +179,27 @@ class Library:
                 for space in model.spaces:  # write the index files now, not on the first search
                     store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n))
                 store_calibrations(self.catalog, store, model)
+                passes = self.enrichment(transcribe, ocr)
+                if passes:  # searches already work; what is said and written joins them as it is read
+                    report.enrichment = enrich(self.catalog, passes, self.text_encoder, progress=on_enrich,
+                                               on_note=on_warning)
+                    report.interrupted = report.enrichment.interrupted
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)
                     self.__dict__.pop("model", None)
                     self.__dict__.pop("store", None)
         return report
 
-    def _adopt_v1_index_files(self) -> None:
-        """0.1.0's index files (``index/SPACE.GEN.faiss``) hold the same item ids as the upgraded
-        catalog: move them into the active model's folder instead of rebuilding them."""
-        active, index = self.catalog.meta("active_model"), self.directory / "index"
-        kind = {"auto": "flat"}.get(self.catalog.meta("index_type"), self.catalog.meta("index_type"))
-        if not active or not index.is_dir():
-            return
-        for path in index.iterdir():
-            if match := _V1_INDEX_FILE.match(path.name):
-                target = index / active / f"{match['space']}.{match['gen']}.0.{kind}.faiss"
-                target.parent.mkdir(exist_ok=True)
-                path.replace(target)
+    def enrichment(self, transcribe: bool | None = None, ocr: bool | None = None) -> list[str]:
+        """The passes this library runs after embedding ("speech", "ocr"): a setting kept in the library,
+        changed by ``transcribe`` / ``ocr`` when given."""
+        kept = set(json.loads(self.catalog.meta("enrich") or "[]"))
+        passes = set(kept)
+        for name, wanted in (("speech", transcribe), ("ocr", ocr)):
+            passes = passes | {name} if wanted else passes - {name} if wanted is False else passes
+        if passes != kept:  # only a change writes: a reader asking must not
+            self.catalog.set_meta("enrich", json.dumps(sorted(passes)))
+        return sorted(passes)
 
     # -- searching ------------------------------------------------------------------------------------
     def search(self, query: str | Query | None = None, *, image: str | Path | None = None,
@@ -227,7 +234,17 @@ class Library:
         page = run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
                          self.duplicate_threshold())
         page.dates = said
+        if query.signals != ("visual",) and query.words and has_texts(self.catalog):
+            allowed = item_ids_where(self.catalog, self.model_id, query.filters, self.model.label_names) \
+                if query.filters.active else None
+            page.results = with_texts(self.catalog, self.model_id, query, page.results, self.text_encoder, allowed)
+            page.below_cutoff *= "visual" in query.signals  # the floor is the pictures': without them, none
         return page
+
+    @cached_property
+    def text_encoder(self) -> MiniLM:
+        """MiniLM for transcripts and on-screen text (ConSE's own when it is the model: loaded once)."""
+        return getattr(self.model, "text_encoder", None) or MiniLM()
 
     @cached_property
     def _memory(self) -> FeedbackMemory:
@@ -344,22 +361,11 @@ class Library:
 
     def golden_queries(self) -> dict:
         """Feedback as golden queries for ``framefind eval``: each query with the results liked for it."""
-        liked: dict[str, list[str]] = {}
-        for query, key, vote, _ in sorted(self.catalog.feedback()):
-            parsed = ResultKey.parse(key)
-            infos = self.resolve(parsed) if vote > 0 else []
-            if infos:
-                where = f"#{parsed.start:g}-{parsed.end:g}" if parsed.start is not None else ""
-                liked.setdefault(query, []).append(infos[0].paths[0] + where)
-        return {"about": f"thumbs up given in {self.directory}, exported by framefind", "root": "/",
-                "gallery": self.catalog.roots(),
-                "queries": [{"text": query, "relevant": paths} for query, paths in sorted(liked.items())]}
+        return golden_queries(self.catalog.feedback(), self.resolve, self.catalog.roots(), self.directory)
 
     def labels(self) -> list[tuple[str, int]]:
         """The classifier's labels present in this library, with how many items carry each, most first."""
-        sql = ("SELECT l.label, COUNT(*) FROM labels l JOIN items i ON i.id = l.item_id WHERE i.model = ? "
-               "GROUP BY l.label ORDER BY COUNT(*) DESC, l.label")
-        return [(label, count) for label, count in self.catalog.db.execute(sql, (self.model_id,))]
+        return label_counts(self.catalog, self.model_id)
 
     def map_points(self, limit: int = 1500, seed: int = 0) -> list[tuple[ItemInfo, float, float]]:
         """A 2-D map of the library (PCA of image-space vectors) for up to ``limit`` items, sampled evenly."""
@@ -384,6 +390,8 @@ class Library:
             **self.catalog.stats(self.model_id),
             "models": self.models(),
             "roots": self.catalog.roots(),
+            "passes": self.enrichment(),
+            "passages": self.catalog.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0],
             "disk_bytes": disk,
             "recent_failures": [{"path": p, "error": e} for p, e in self.catalog.failures(5)],
         }

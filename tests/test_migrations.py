@@ -53,7 +53,7 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
     lib, media, expected = install("0.1.0", tmp_path)
     with Library.open(lib, create=False) as library:
         assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
-                                           "upgraded library format 3 -> 4"]
+                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
         assert library.model_id == load_model("effnet-conse").id  # 0.1.0's recipe is this release's default
         adopted = sorted(p.name for p in library.store.directory.iterdir())
         assert adopted == ["semantic.6.0.flat.faiss", "visual.6.0.flat.faiss"]  # moved, not rebuilt
@@ -80,7 +80,7 @@ def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(t
     lib, media, expected = install("first", tmp_path)
     with Library.open(lib, create=False) as library:
         assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
-                                           "upgraded library format 3 -> 4"]
+                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
         old_id = library.model_id
         assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
         for query in expected["queries"]:
@@ -134,7 +134,7 @@ def test_not_a_library_and_foreign_databases_are_refused(tmp_path):
 def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_path):
     lib, media, expected = install("0.2.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 3 -> 4"]
+        assert library.catalog.upgrades == ["upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
         for query in expected["queries"]:
             if "text" in query:
                 assert ranking(library, query, media) == expected_ranking(query), query["text"]

@@ -207,7 +207,7 @@ def test_a_library_from_a_newer_release_is_refused_in_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"framefind: error: {tmp_path / 'lib' / 'catalog.sqlite'}: made by a newer framefind (library format 99; "
-        "this release reads up to 4): upgrade framefind to use it"]
+        "this release reads up to 5): upgrade framefind to use it"]
 
 
 def test_image_thumbnails_are_stored_once_per_content(tmp_path):

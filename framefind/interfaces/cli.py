@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Local-first semantic search for image and video libraries.")
 
 
+PASS_NAMES = {"speech": "transcribing", "ocr": "reading text"}
+
+
 class RateColumn(ProgressColumn):
     def render(self, task) -> Text:
         return Text(f"{task.speed:5.1f} files/s" if task.speed else "    - files/s", style="cyan")
@@ -46,8 +50,14 @@ def index(
         "--index-type", help="auto (default: exact while small, then approximate), flat, sq8, hnsw or ivf-sq8")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another index run holds the library, wait for it")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    transcribe: Annotated[bool | None, typer.Option(
+        "--transcribe/--no-transcribe", help="Transcribe what is said in videos (Whisper tiny.en; kept as a "
+        "library setting)")] = None,
+    ocr: Annotated[bool | None, typer.Option(
+        "--ocr/--no-ocr", help="Read text in pictures and video frames (kept as a library setting)")] = None,
 ) -> None:
-    """Index new, changed and deleted files; unchanged and moved files are not re-embedded."""
+    """Index new, changed and deleted files; unchanged and moved files are not re-embedded. With
+    --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""
     from framefind.library import Library
 
     with Library.open(library, model=model, index_type=index_type) as lib:
@@ -63,10 +73,17 @@ def index(
                 on_rebuild=_announce_rebuild,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 on_annotate=lambda done, total: bar.update(task, description="dates, labels", completed=done,
-                                                           total=total))
+                                                           total=total),
+                on_enrich=lambda name, done, total: bar.update(task, description=PASS_NAMES[name], completed=done,
+                                                               total=total),
+                transcribe=transcribe, ocr=ocr)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s)")
+        if report.enrichment is not None:
+            done = report.enrichment
+            summary += "; " + ", ".join(f"{PASS_NAMES[name]}: {done.done[name]} files, {done.texts[name]} passages"
+                                        for name in done.done)
         if report.interrupted:
             err.print(f"framefind: interrupted; batches committed so far are kept. {summary}")
             raise typer.Exit(130)
@@ -106,6 +123,8 @@ def search(
     boost_label: Annotated[Words, typer.Option("--boost-label", help="Rank items with this label first")] = None,
     no_dates: Annotated[bool, typer.Option("--no-dates", help="Dates in the words stay words")] = False,
     no_learn: Annotated[bool, typer.Option("--no-learn", help="Ignore thumbs up/down given before")] = False,
+    only: Annotated[Words, typer.Option("--only", help="Match only by: visual, speech, text (repeatable)")] = None,
+    weights: Annotated[str | None, typer.Option(help="Fusion weights, e.g. visual=1,speech=2,text=1")] = None,
     save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
     fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
     library: LibraryOption = None,
@@ -114,7 +133,7 @@ def search(
     """Search by text, by example image (or both), or by example video: images and video moments, best first.
     Results stop where relevance stops (--all: a full page); dates among the words filter by capture date."""
     from framefind.library import Library
-    from framefind.search.query import Query, date_range
+    from framefind.search.query import Query, date_range, parse_weights
 
     if video is None and query is None and image is None:
         raise FrameFindError("give a text query, --image FILE or --video FILE")
@@ -122,7 +141,8 @@ def search(
                        min_score=min_score, kinds=tuple(kind or ()), under=tuple(under or ()),
                        dates=date_range(after, before), read_dates=not no_dates, cutoff=not show_all,
                        learn=not no_learn, min_duration=min_duration, max_duration=max_duration,
-                       labels=tuple(label or ()), boost_labels=tuple(boost_label or ()))
+                       labels=tuple(label or ()), boost_labels=tuple(boost_label or ()),
+                       signals=tuple(only or ()) or None, weights=parse_weights(weights))
     with Library.open(library, create=False) as lib:
         page = lib.search_page(request)
     if save_clips:
@@ -150,7 +170,13 @@ def _print_page(page) -> None:
     for rank, r in enumerate(page.results, 1):
         where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s, best {r.frame_time:.1f}s]" if r.kind == "video" else "")
         where += f"  (+{len(r.near_duplicates)} near-duplicates)" if r.near_duplicates else ""
-        table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, Text(where, overflow="fold"))
+        cell = Text(where, overflow="fold")
+        for match in (m for m in r.matches if m.signal != "visual"):
+            when = f" {match.start:.1f}s" if match.start is not None else ""
+            cell.append(f"\n  {'said' if match.signal == 'speech' else 'written'}{when}: ", style="dim")
+            for number, part in enumerate(re.split("[«»]", match.text)):
+                cell.append(part, style="bold yellow" if number % 2 else "")  # «the words that matched»
+        table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, cell)
     out.print(table)
     if page.below_cutoff:
         err.print(f"{page.below_cutoff} weaker results hidden (--all shows them)", style="dim")
@@ -196,7 +222,7 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(show_header=False, show_edge=False)
     for key in ("library", "model", "model_id", "index", "files", "images", "videos", "video_seconds", "items",
-                "failed", "roots"):
+                "failed", "roots", "passes", "passages"):
         value = stats[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     table.add_row("index files", ", ".join(f"{space}: {kind or 'not written yet'}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,30 @@ def load_image(path: str | Path, size: int, thumbnail: bool = False) -> Decoded:
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still covers ``size``:
     for multi-megapixel photos, decoding costs more than the model. EXIF orientation is applied.
     """
-    try:
+    with _opened(path) as im:
+        width, height = im.size
+        quarter_turn = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        upright = (height, width) if quarter_turn else (width, height)
+        im.draft("RGB", (size, size))
+        im = _to_rgb(ImageOps.exif_transpose(im))
+        thumb = thumbnail_jpeg(im) if thumbnail else None
+        im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8), upright, thumb
+
+
+def load_upright(path: str | Path, max_side: int) -> np.ndarray:
+    """The whole picture, upright, as uint8 RGB at most ``max_side`` px (for reading text in it)."""
+    with _opened(path) as im:
+        im.draft("RGB", (max_side, max_side))
+        im = _to_rgb(ImageOps.exif_transpose(im))
+        im.thumbnail((max_side, max_side))
+        return np.asarray(im, dtype=np.uint8)
+
+
+@contextlib.contextmanager
+def _opened(path: str | Path) -> Iterator[Image.Image]:
+    """The image, opened lazily (first frame), refused in one line when empty, too large or unreadable."""
+    with media_errors(path):
         if os.path.getsize(path) == 0:
             raise MediaError(path, "empty file")
         with Image.open(path) as im:
@@ -39,14 +64,14 @@ def load_image(path: str | Path, size: int, thumbnail: bool = False) -> Decoded:
             if width * height > MAX_PIXELS:
                 raise MediaError(path, f"image too large ({width}x{height} pixels, limit {MAX_PIXELS:,})")
             im.seek(0)  # GIF/TIFF: first frame
-            quarter_turn = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            upright = (height, width) if quarter_turn else (width, height)
-            im.draft("RGB", (size, size))
-            im = ImageOps.exif_transpose(im)
-            im = _to_rgb(im)
-            thumb = thumbnail_jpeg(im) if thumbnail else None
-            im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8), upright, thumb
+            yield im
+
+
+@contextlib.contextmanager
+def media_errors(path: str | Path) -> Iterator[None]:
+    """Decoding errors as one-line ``MediaError``s naming the file and the reason."""
+    try:
+        yield
     except MediaError:
         raise
     except PermissionError:

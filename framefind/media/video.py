@@ -11,7 +11,7 @@ for typical H.264); a cut is then seen at most a few frames late.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -232,3 +232,26 @@ def segments(scan: VideoScan, window: float) -> list[tuple[Item, list[int]]]:
                 middle = frames[len(frames) // 2]
                 out.append((Item(round(float(start), 3), round(float(end), 3), round(scan.times[middle], 3)), frames))
     return out
+
+
+def sample_frames(path: str | Path, every: float, max_side: int,
+                  stopped: Callable[[], bool] = lambda: False) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, upright RGB at most ``max_side`` px) every ``every`` seconds, times counted as indexing
+    counts them (:func:`time_origin`): for passes that look closer than the embedding did (OCR)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin, rate, last = time_origin(stream), float(stream.average_rate or 25), -math.inf
+        for index, frame in enumerate(container.decode(stream)):
+            if stopped():
+                return
+            time = float(frame.time) - origin if frame.time is not None else index / rate
+            if time - last >= every:
+                quarter_turns = -round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # as model_pixels
+                scale = min(1.0, max_side / max(frame.width, frame.height))
+                rgb = frame.reformat(width=round(frame.width * scale), height=round(frame.height * scale),
+                                     format="rgb24").to_ndarray()
+                yield time, np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+                last = time

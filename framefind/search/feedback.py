@@ -21,6 +21,7 @@ import numpy as np
 
 from framefind.models.base import Model
 from framefind.search.query import feedback_key
+from framefind.search.results import ResultKey
 from framefind.store.catalog import Catalog
 
 BETA, GAMMA = 0.75, 0.5  # Rocchio's weights for the liked and the disliked centroid (query: 1)
@@ -103,3 +104,18 @@ def rocchio(vector: np.ndarray, votes: Votes, vector_of: VectorOf) -> np.ndarray
         moved += sign * strength * float(weights.max()) * centroid
     norm = float(np.linalg.norm(moved))
     return (moved / norm)[None] if norm > 1e-6 else vector
+
+
+def golden_queries(rows: list[tuple[str, str, int, float]], resolve: Callable, roots: list[str],
+                   directory: object) -> dict:
+    """Feedback rows as a golden-query file for ``framefind eval``: each query with the results liked
+    for it (by their current path; a moment as ``PATH#START-END``), the library's folders as gallery."""
+    liked: dict[str, list[str]] = {}
+    for query, key, vote, _ in sorted(rows):
+        parsed = ResultKey.parse(key)
+        infos = resolve(parsed) if vote > 0 else []
+        if infos:
+            where = f"#{parsed.start:g}-{parsed.end:g}" if parsed.start is not None else ""
+            liked.setdefault(query, []).append(infos[0].paths[0] + where)
+    return {"about": f"thumbs up given in {directory}, exported by framefind", "root": "/", "gallery": roots,
+            "queries": [{"text": query, "relevant": paths} for query, paths in sorted(liked.items())]}

@@ -17,10 +17,11 @@ from framefind.errors import FrameFindError
 from framefind.search.dates import DateFilter, split_dates
 from framefind.store.filtering import Filters
 
-__all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_text"]
+__all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_text", "parse_weights"]
 
 TermKind = Literal["text", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
+SIGNALS = ("visual", "speech", "text")  # what may match: the picture, what is said, what is written
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,20 @@ def date_range(after: str | None = None, before: str | None = None) -> DateFilte
     return DateFilter(start, end)
 
 
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``visual=1,speech=2`` -> {"visual": 1.0, "speech": 2.0}, or a one-line error naming the bad part."""
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FrameFindError(f"weights: {part!r} is not SIGNAL=NUMBER (e.g. speech=2)") from None
+    return out
+
+
 def feedback_key(text: str) -> str:
     """What feedback is filed under: the words as typed, case and spacing aside."""
     return " ".join(text.lower().split())
@@ -92,14 +107,18 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     boost_labels: tuple[str, ...] = ()  # classify, then search: items with these labels rank first
     said: str | None = None  # the words as typed: feedback on earlier results is found by them
+    words: str | None = None  # the words without the dates read from them: searched in speech and text
     cutoff: bool = True  # stop where relevance stops; False: a full page whatever the scores
     learn: bool = True  # re-rank by thumbs up/down given to this and similar queries
+    signals: tuple[str, ...] = ("visual", "speech", "text")  # what may match: pictures, speech, written text
+    weights: tuple[tuple[str, float], ...] = ()  # signal -> weight in the fusion (default 1 each)
 
     @classmethod
     def of(cls, text: str | None = None, *, image: str | Path | None = None, video: str | Path | None = None,
            minus_images: tuple[str | Path, ...] = (), k: int = 10, min_score: float | None = None,
            kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = (), dates: DateFilter | None = None,
-           read_dates: bool = True, cutoff: bool = True, learn: bool = True, **filters) -> Query:
+           read_dates: bool = True, cutoff: bool = True, learn: bool = True,
+           signals: tuple[str, ...] | None = None, weights: dict[str, float] | None = None, **filters) -> Query:
         """Words (with the +/- and weight syntax of ``parse_text``), an example image, images to push
         away from, or an example video on its own. Dates typed among the words ("beach 2019", "snow
         last winter") become a date filter unless quoted (or ``read_dates=False``); ``filters``: the
@@ -117,7 +136,8 @@ class Query:
         terms += [Term("video", str(video))] if video is not None else []
         boost = tuple(filters.pop("boost_labels", ()))
         chosen = Filters.of(kinds, under, dates=dates, **filters)
-        return cls(tuple(terms), k, min_score, chosen, boost, said, cutoff, learn).checked()
+        return cls(tuple(terms), k, min_score, chosen, boost, said, text, cutoff, learn, tuple(signals or SIGNALS),
+                   tuple(sorted((weights or {}).items()))).checked()
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""
@@ -140,6 +160,11 @@ class Query:
         lo, hi = self.filters.min_duration, self.filters.max_duration
         if min(lo or 0, hi or 0) < 0 or (lo is not None and hi is not None and lo > hi):
             raise FrameFindError(f"duration filter: {lo}..{hi} seconds is not a range")
+        for name in set(self.signals) | {name for name, _ in self.weights}:
+            if name not in SIGNALS:
+                raise FrameFindError(f"signal {name!r}: unknown (choose {', '.join(SIGNALS)})")
+        if not self.signals or any(weight < 0 for _, weight in self.weights):
+            raise FrameFindError("signals: give at least one, with weights of 0 or more")
         unknown = set(self.filters.kinds) - set(KINDS)
         if unknown:
             raise FrameFindError(f"filter kind: unknown {', '.join(sorted(unknown))} (choose image or video)")

@@ -54,6 +54,17 @@ class NearDuplicate:
 
 
 @dataclass
+class Match:
+    """One signal's evidence for a result: what the picture shows, what is said, what is written."""
+
+    signal: str  # "visual", "speech" or "text"
+    score: float  # that signal's own score (cosine, BM25 or text cosine)
+    text: str  # the words: the classes seen, or the phrase with the matched words in «»
+    start: float | None = None  # seconds, for a video
+    end: float | None = None
+
+
+@dataclass
 class Result:
     key: str  # str(ResultKey): stable, use it to refer to this result later
     path: str
@@ -69,6 +80,7 @@ class Result:
     pinned: bool = False  # liked for this very query: shown first whatever its score
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
+    matches: list[Match] = field(default_factory=list)  # per signal, when speech or on-screen text took part
 
     def to_dict(self) -> dict:
         out = asdict(self)

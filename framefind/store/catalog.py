@@ -259,7 +259,8 @@ class Catalog:
         orphan = "SELECT hash FROM temp.orphans"
         models = [r[0] for r in db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
         self._delete_items(f"i.hash IN ({orphan})", ())
-        for table in ("embedded", "thumbnails", "contents"):
+        db.execute(f"DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash IN ({orphan}))")
+        for table in ("embedded", "thumbnails", "texts", "enriched", "contents"):
             db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
         self._bump(models)
 

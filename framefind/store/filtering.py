@@ -95,3 +95,10 @@ def _file_conditions(under: Sequence[str], dates: DateSpan | None) -> tuple[str,
         parts.append(f"{month} IN ({','.join('?' * len(dates.months))})")
         params += list(dates.months)
     return " AND ".join(parts), params
+
+
+def label_counts(catalog: Catalog, model_id: str) -> list[tuple[str, int]]:
+    """The labels of a model's items, with how many items carry each, most first."""
+    sql = ("SELECT l.label, COUNT(*) FROM labels l JOIN items i ON i.id = l.item_id WHERE i.model = ? "
+           "GROUP BY l.label ORDER BY COUNT(*) DESC, l.label")
+    return [(label, count) for label, count in catalog.db.execute(sql, (model_id,))]

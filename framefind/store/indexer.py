@@ -26,6 +26,7 @@ from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
 from framefind.models.base import Model
 from framefind.store.catalog import Catalog, FileRow
+from framefind.store.enrich import EnrichReport
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -45,6 +46,7 @@ class IndexReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # e.g. a video decoded only in part
     seconds: float = 0.0
     interrupted: bool = False
+    enrichment: EnrichReport | None = None  # the speech / on-screen text passes, when the library runs them
 
     @property
     def rate(self) -> float:

@@ -196,3 +196,20 @@ class VectorStore:
         """The type of the newest index file (what searches use), or None before the first write."""
         files = self.files(space)
         return _FILE.match(files[-1][1].name)["kind"] if files else None
+
+
+_V1_INDEX_FILE = re.compile(r"^(?P<space>\w+)\.(?P<gen>\d+)\.faiss$")
+
+
+def adopt_v1_index_files(catalog: Catalog, index: Path) -> None:
+    """0.1.0's index files (``index/SPACE.GEN.faiss``) hold the same item ids as the upgraded
+    catalog: move them into the active model's folder instead of rebuilding them."""
+    active = catalog.meta("active_model")
+    kind = {"auto": "flat"}.get(catalog.meta("index_type"), catalog.meta("index_type"))
+    if not active or not index.is_dir():
+        return
+    for path in index.iterdir():
+        if match := _V1_INDEX_FILE.match(path.name):
+            target = index / active / f"{match['space']}.{match['gen']}.0.{kind}.faiss"
+            target.parent.mkdir(exist_ok=True)
+            path.replace(target)

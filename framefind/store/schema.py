@@ -12,6 +12,7 @@ model), ``embedded`` says which model embedded which content, thumbnails are sto
 (content, time) for images and video frames alike. Version 3 adds ``feedback``: thumbs up/down.
 Version 4 adds what filters need: ``contents.taken`` (capture time from EXIF or the video's own
 metadata; ``dated`` says it was looked for) and ``labels``, the classifier's top labels per item.
+Version 5 adds ``texts`` (+ ``texts_fts``, ``enriched``): what is said in videos and written in pictures.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 
 from framefind.errors import FrameFindError
 
-VERSION = 4
+VERSION = 5
 FORMAT = "framefind-library"
 
 SCHEMA = """
@@ -61,6 +62,16 @@ SCHEMA += FEEDBACK + ";"
 LABELS = ("CREATE TABLE labels (item_id INTEGER NOT NULL, label TEXT NOT NULL, score REAL NOT NULL, "
           "PRIMARY KEY (item_id, label)) WITHOUT ROWID", "CREATE INDEX labels_label ON labels (label)")
 SCHEMA += ";".join(LABELS) + ";"
+# What is said and what is written: phrases with times, by content (no model needed), a full-text index
+# over them (BM25, phrases, prefixes) and a MiniLM vector each; ``enriched`` records which content each
+# pass (speech, ocr) has done, so the passes resume where they stopped.
+TEXTS = ("CREATE TABLE texts (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, source TEXT NOT NULL, start REAL, "
+         "end REAL, text TEXT NOT NULL, vec BLOB)",
+         "CREATE INDEX texts_hash ON texts (hash, source)",
+         "CREATE VIRTUAL TABLE texts_fts USING fts5(text, tokenize = 'porter unicode61')",
+         "CREATE TABLE enriched (hash TEXT NOT NULL, pass TEXT NOT NULL, at REAL NOT NULL, note TEXT, "
+         "PRIMARY KEY (hash, pass)) WITHOUT ROWID")
+SCHEMA += ";".join(TEXTS) + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -227,5 +238,11 @@ def _migrate_3_to_4(db: sqlite3.Connection, resolve: ResolveModel) -> None:
         db.execute(statement)
 
 
+def _migrate_4_to_5(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+    """4 -> 5: empty tables for transcripts and on-screen text (``index --transcribe --ocr`` fills them)."""
+    for statement in TEXTS:
+        db.execute(statement)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}

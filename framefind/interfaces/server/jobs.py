@@ -18,22 +18,26 @@ class IndexJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def start(self, paths: list[str] | None) -> bool:
-        """Start a run in the background; False if one is already running."""
+    def start(self, paths: list[str] | None, **options: bool | None) -> bool:
+        """Start a run in the background (``options``: transcribe, ocr); False if one is already running."""
         with self._lock:
             if self.state.running:
                 return False
             self.state = IndexState(running=True, started=time.time())
-            self._thread = threading.Thread(target=self._run, args=(paths,), name="index", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(paths, options), name="index", daemon=True)
             self._thread.start()
         return True
 
-    def _run(self, paths: list[str] | None) -> None:
+    def _run(self, paths: list[str] | None, options: dict) -> None:
         def progress(done: float, total: int) -> None:
             self.state.done, self.state.total = round(done, 2), total
 
+        def passing(name: str, done: int, total: int) -> None:
+            self.state.phase = name
+            progress(done, total)
+
         try:
-            report = self.library.index(paths, progress=progress)
+            report = self.library.index(paths, progress=progress, on_enrich=passing, **options)
             summary = asdict(report)
             summary["errors"] = summary["errors"][:50]
             summary["warnings"] = summary["warnings"][:50]

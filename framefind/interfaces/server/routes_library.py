@@ -36,13 +36,16 @@ def status(request: Request) -> Status:
     stats = library.catalog.stats(library.model_id)
     return Status(library=str(library.directory), model=library.model.name, model_id=library.model_id,
                   files=stats["files"], images=stats["images"], videos=stats["videos"], items=stats["items"],
-                  failed=stats["failed"], roots=library.catalog.roots(), index=request.app.state.job.state)
+                  failed=stats["failed"], roots=library.catalog.roots(), passes=library.enrichment(),
+                  passages=library.catalog.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0],
+                  index=request.app.state.job.state)
 
 
 @router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",
              responses={409: {"model": ErrorOut}})
 def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
-    if not request.app.state.job.start(body.paths if body else None):
+    body = body or IndexIn()
+    if not request.app.state.job.start(body.paths, transcribe=body.transcribe, ocr=body.ocr):
         raise ClientError("an index run is already in progress", 409)
     return JSONResponse({"running": True}, status_code=202)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from framefind.errors import ClientError
 from framefind.interfaces.server.schemas import ErrorOut, ResultOut, SearchResponse
 from framefind.interfaces.server.uploads import fetch_url, region, saved_upload
-from framefind.search.query import Filters, Term, date_range
+from framefind.search.query import Filters, Term, date_range, parse_weights
 from framefind.search.query import Query as SearchQuery
 from framefind.search.results import SearchPage
 
@@ -52,6 +52,8 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
     ("label", list[str] | None, None, {"description": "Only items the classifier labels so (dog: any breed)"}),
     ("boost_label", list[str] | None, None, {"description": "Items with this label rank first"}),
     ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
+    ("only", list[str] | None, None, {"description": "Match only by: visual, speech, text (repeatable)"}),
+    ("weights", str | None, None, {"description": "Fusion weights, e.g. visual=1,speech=2,text=1"}),
 ]
 
 
@@ -71,7 +73,8 @@ def query_args(filters) -> dict:
     return {"kinds": tuple(filters.kind or ()), "under": (filters.under,) if filters.under else (),
             "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
             "max_duration": filters.max_duration, "labels": tuple(filters.label or ()),
-            "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all}
+            "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all,
+            "signals": tuple(filters.only or ()) or None, "weights": parse_weights(filters.weights)}
 
 
 def _echo(filters) -> dict:
@@ -135,6 +138,7 @@ async def similar(request: Request, key: str, filters: Annotated[FilterParams, D
     args = query_args(filters)
     chosen = Filters.of(args.pop("kinds"), args.pop("under"), dates=args.pop("dates"), labels=args.pop("labels"),
                         min_duration=args.pop("min_duration"), max_duration=args.pop("max_duration"))
+    args.pop("signals"), args.pop("weights")  # "more like this" has no words to hear or read
     query = SearchQuery((Term("item", key),), k=k + 1, filters=chosen, **args)
     return await _respond_limited(request, lambda lib: _without(lib.search_page(query), key, k),
                                   {"similar": key, "k": k, **_echo(filters)})

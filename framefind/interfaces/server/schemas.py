@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 from urllib.parse import quote
 
@@ -26,6 +27,14 @@ class NearDuplicateOut(BaseModel):
     thumbnail_url: str
 
 
+class MatchOut(BaseModel):
+    signal: Literal["visual", "speech", "text"]
+    score: float = Field(description="That signal's own score: image cosine, BM25, or text cosine")
+    text: str = Field(description="The classes seen, or the words said / written with the matched terms in «»")
+    start: float | None = None
+    end: float | None = None
+
+
 class ResultOut(BaseModel):
     key: str = Field(description="Stable key: content hash, plus @START-END for a video moment")
     path: str
@@ -41,6 +50,7 @@ class ResultOut(BaseModel):
     why: list[str] = Field([], description="What the model sees in it (e.g. the nearest ImageNet classes)")
     pinned: bool = Field(False, description="Liked for this very query: shown first whatever its score")
     near_duplicates: list[NearDuplicateOut] = Field([], description="Near-identical results folded into this one")
+    matches: list[MatchOut] = Field([], description="Each signal's evidence, when speech or on-screen text took part")
     thumbnail_url: str
     media_url: str
     clip_url: str | None = None
@@ -54,6 +64,7 @@ class ResultOut(BaseModel):
                        NearDuplicateOut(key=n.key, path=n.path, name=n.path.rsplit("/", 1)[-1], score=n.score,
                                         thumbnail_url=urls(n.key, result.kind, None)["thumbnail_url"])
                        for n in result.near_duplicates],
+                   matches=[MatchOut(**asdict(m)) for m in result.matches],
                    **urls(result.key, result.kind, result.frame_time))
 
 
@@ -113,10 +124,13 @@ class FeedbackList(BaseModel):
 
 class IndexIn(BaseModel):
     paths: list[str] | None = Field(None, description="Folders to index [default: every folder indexed before]")
+    transcribe: bool | None = Field(None, description="Transcribe speech in videos (kept as a library setting)")
+    ocr: bool | None = Field(None, description="Read text in pictures and frames (kept as a library setting)")
 
 
 class IndexState(BaseModel):
     running: bool = False
+    phase: str = Field("index", description="index, then speech / ocr when the library runs those passes")
     done: float = 0
     total: int = 0
     started: float | None = None
@@ -135,6 +149,8 @@ class Status(BaseModel):
     items: int
     failed: int
     roots: list[str]
+    passes: list[str] = Field([], description="What indexing reads besides pictures: speech, ocr")
+    passages: int = Field(0, description="Phrases said and texts written, stored so far")
     index: IndexState
 
 

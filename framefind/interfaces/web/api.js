@@ -15,6 +15,17 @@ export const make = (tag, props = {}, ...children) => {
   return node;
 };
 
+/** An icon from the page's sprite (index.html): <svg class="icon"><use href="#i-NAME"/></svg>. */
+export function icon(name, className = "icon") {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", className);
+  svg.setAttribute("aria-hidden", "true");
+  const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+  use.setAttribute("href", `#i-${name}`);
+  svg.append(use);
+  return svg;
+}
+
 export const PAGE = 48; // results per request; "Show more" asks for the next PAGE
 const MEDIA_EXT = {
   image: /\.(jpe?g|png|webp|gif|bmp|tiff?|heic|heif|avif)$/i,
@@ -28,6 +39,8 @@ export const state = {
   similar: null, // {key, name, thumbnail_url}
   kind: "", // "" (both), "image" or "video"
   under: "", // folder filter, one of status.roots
+  only: "", // match by one signal only: "" (every one), "visual", "speech" or "text" (signals.js)
+  weights: "", // fusion weights from the address bar ("visual=1,speech=2"): passed on as they are
   filters: { after: "", before: "", minDuration: "", maxDuration: "", label: "", labelMode: "only" }, // filters.js
   all: false, // show results under the query's relevance floor too ("Show closest anyway")
   readDates: true, // let the server read a date filter from the typed words ("cat 2019")

@@ -3,7 +3,8 @@
 // This entry module wires the views together: grid.js (search and results), cards.js (one result),
 // notices.js (what a search says about itself: no match, dates read, votes learned), filters.js (date,
 // length, label), feedback.js (votes), query.js (what is asked), viewer.js (the dialog), map.js (the
-// map view) and status.js (library status and indexing).
+// map view), status.js (library status and indexing), signals.js (match by pictures, speech or text)
+// and passages.js (what was said or written that matched).
 
 import { $, on, state } from "./api.js";
 import { showWelcome, syncUrl, wireGrid } from "./grid.js";
@@ -12,7 +13,8 @@ import { readFiltersFromUrl, wireFilters } from "./filters.js";
 import { setText, sizeBoxCanvas, wireExample, wireQuery } from "./query.js";
 import { wireViewer } from "./viewer.js";
 import { mapGeometry, mapState, pointAt, scheduleMapDraw, toScreen, wireMap } from "./map.js";
-import { refreshStatus } from "./status.js";
+import { refreshStatus, wireStatus } from "./status.js";
+import { wireSignals } from "./signals.js";
 
 // The end-to-end tests (tests/test_web.py) read these by name, as page globals: they were, before the
 // script became modules.
@@ -32,6 +34,8 @@ function wire() {
   on(document, "keydown", onGlobalKey);
   wireGrid();
   wireFilters();
+  wireSignals();
+  wireStatus();
   wireExample();
   wireViewer();
   wireFeedback();

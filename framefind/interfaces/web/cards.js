@@ -1,8 +1,10 @@
-// One result card: thumbnail, score, "liked" marker, video moment, votes, and the near-duplicates
-// (resized copies, screenshots, re-encodes) the server folded into it, listed on demand.
+// One result card: thumbnail, score, "liked" marker, video moment, votes, what was said or written
+// that matched (passages.js), and the near-duplicates (resized copies, screenshots, re-encodes) the
+// server folded into it, listed on demand.
 
 import { $, baseName, enc, formatRange, isVideoMoment, make } from "./api.js";
 import { paintVotes } from "./feedback.js";
+import { bestPassage, describe, passageLine } from "./passages.js";
 
 export function renderCard(result, index) {
   const card = $("#card-tpl").content.firstElementChild.cloneNode(true);
@@ -14,9 +16,14 @@ export function renderCard(result, index) {
   const when = isVideoMoment(result) ? `, video ${formatRange(result)}` : "";
   const near = result.near_duplicates || [];
   const extras = [result.pinned && "liked", near.length && `${near.length} similar folded in`].filter(Boolean);
+  const passage = bestPassage(result);
   card.setAttribute("aria-label", `${name}${when}, score ${result.score.toFixed(2)}` +
-    `${extras.length ? `, ${extras.join(", ")}` : ""}${why ? `. ${why}` : ""}`);
-  card.title = [result.path, why].filter(Boolean).join("\n");
+    `${extras.length ? `, ${extras.join(", ")}` : ""}${passage ? `. ${describe(passage)}` : ""}${why ? `. ${why}` : ""}`);
+  card.title = [result.path, passage && describe(passage), why].filter(Boolean).join("\n");
+  if (passage) {
+    card.classList.add("has-passage");
+    $(".meta", card).after(passageLine(passage));
+  }
 
   const img = $("img", card);
   img.addEventListener("load", () => img.classList.add("loaded"), { once: true });

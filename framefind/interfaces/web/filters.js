@@ -4,6 +4,7 @@
 
 import { $, $$, api, formatCount, make, on, state } from "./api.js";
 import { runSearch } from "./grid.js";
+import { ONLY, paintSignals } from "./signals.js";
 
 const FIELDS = [ // state.filters field, its <input>, its API and address-bar name
   ["after", "#f-after", "after"],
@@ -12,6 +13,7 @@ const FIELDS = [ // state.filters field, its <input>, its API and address-bar na
   ["maxDuration", "#f-max-duration", "max_duration"],
 ];
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/; // what the server takes: 2019, 2019-07, 2019-07-14
+const WEIGHTS = /^(visual|speech|text)=\d+(\.\d+)?(,(visual|speech|text)=\d+(\.\d+)?)*$/; // visual=1,speech=2
 
 /** The filters of the current state, added to a URLSearchParams or a FormData. */
 export function addFilters(params) {
@@ -24,11 +26,16 @@ export function addFilters(params) {
   }
   if (f.label) params.append(f.labelMode === "prefer" ? "boost_label" : "label", f.label);
   if (state.all) params.append("all", "true");
+  if (state.mode === "text") { // what is said and written: only words can be heard or read (signals.js)
+    if (state.only) params.append("only", state.only);
+    if (state.weights) params.append("weights", state.weights);
+  }
 }
 
 /** The address bar keeps the filters (and kind and folder), so a reload or a shared link asks the same. */
 export function writeFiltersToUrl(params) {
-  for (const name of ["kind", "under", "label", "boost_label", "all", "read_dates", ...FIELDS.map((f) => f[2])]) {
+  for (const name of ["kind", "under", "label", "boost_label", "all", "read_dates", "only", "weights",
+    ...FIELDS.map((f) => f[2])]) {
     params.delete(name);
   }
   if (state.mode !== "text") return;
@@ -52,7 +59,10 @@ export function readFiltersFromUrl() {
   state.filters.labelMode = !params.get("label") && boost ? "prefer" : "only";
   state.all = params.get("all") === "true";
   state.readDates = params.get("read_dates") !== "false";
+  state.only = ONLY.includes(params.get("only")) ? params.get("only") : "";
+  state.weights = WEIGHTS.test(params.get("weights") || "") ? params.get("weights") : "";
   for (const seg of $$(".seg[data-kind]")) seg.setAttribute("aria-pressed", String(seg.dataset.kind === state.kind));
+  paintSignals();
   paintFilters();
   if (activeCount()) showPanel(true);
 }

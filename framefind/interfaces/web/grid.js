@@ -1,6 +1,6 @@
 // Searching, the results grid, kind and folder filters, and the empty and welcome states.
 
-import { $, $$, api, enc, formatCount, make, on, PAGE, state } from "./api.js";
+import { $, $$, api, enc, formatCount, icon, make, on, PAGE, state } from "./api.js";
 import { moreLike, setText } from "./query.js";
 import { openViewer } from "./viewer.js";
 import { drawMap, MAP_HIGHLIGHT, mapState } from "./map.js";
@@ -9,6 +9,7 @@ import { addFilters, filtersChanged, writeFiltersToUrl } from "./filters.js";
 import { nearItems, renderCard, toggleNear } from "./cards.js";
 import { vote } from "./feedback.js";
 import { learnedNote, renderNotices, showNothingMatched } from "./notices.js";
+import { paintSignals } from "./signals.js";
 
 const DEBOUNCE_MS = 200;
 
@@ -53,6 +54,7 @@ export async function runSearch() {
   inflight?.abort(); // a newer question makes the older answer useless
   const request = buildRequest();
   syncUrl();
+  paintSignals(); // they apply to words only
   if (!request) {
     inflight = null;
     showWelcome();
@@ -128,12 +130,26 @@ function renderResults(data) {
   } else if (!showNothingMatched(data)) {
     const f = state.filters;
     const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label;
-    showEmpty("No results", filtered
+    if (state.only && state.mode === "text") showNothingBy(state.only); // (pictures: after their cutoff above)
+    else showEmpty("No results", filtered
       ? "Nothing matched with these filters. Try All, all folders, or clear the filters."
       : "Try other words, or drop an example image or video anywhere on the page.");
   }
   mapState.highlight = new Set(state.results.slice(0, MAP_HIGHLIGHT).map((r) => r.key));
   if (!$("#map-view").hidden) drawMap();
+}
+
+/** Nothing for words matched by one signal only: say which, and offer every signal. */
+function showNothingBy(signal) {
+  const what = { visual: "in the pictures", speech: "said in a video", text: "written in a picture or a frame" }[signal];
+  const button = make("button", { type: "button", className: "btn btn-primary", id: "search-everything",
+    textContent: "Search everything", onclick: () => {
+      state.only = "";
+      paintSignals();
+      runSearch().then(() => ($(".card") || $("#q")).focus());
+    } });
+  showEmpty("No results", `Nothing ${what} matched “${state.text.trim()}”. Search everything: pictures, ` +
+    "speech and text.", make("div", { className: "suggestions" }, button));
 }
 
 function renderSummary(data, count) {
@@ -154,10 +170,7 @@ function renderSummary(data, count) {
 /** The empty / welcome box: a title, a text (string or nodes) and optional extra content. */
 export function showEmpty(title, text, extra) {
   const box = $("#empty");
-  const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  icon.setAttribute("class", "icon big");
-  icon.innerHTML = '<use href="#i-search"/>';
-  box.replaceChildren(icon, make("h2", { textContent: title }), make("p", {}, ...[].concat(text)));
+  box.replaceChildren(icon("search", "icon big"), make("h2", { textContent: title }), make("p", {}, ...[].concat(text)));
   if (extra) box.append(extra);
   box.hidden = false;
 }

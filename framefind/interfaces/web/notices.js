@@ -2,16 +2,9 @@
 // (a chip that can be removed), "nothing matched well" with a way to see the closest anyway, how many
 // weaker results were left out, and how many votes moved the ranking.
 
-import { $, $$, formatCount, make, state } from "./api.js";
+import { $, $$, formatCount, icon, make, state } from "./api.js";
 import { runSearch, showEmpty } from "./grid.js";
-
-function icon(name) {
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", "icon");
-  svg.setAttribute("aria-hidden", "true");
-  svg.innerHTML = `<use href="#i-${name}"/>`;
-  return svg;
-}
+import { picturesLeftOut } from "./signals.js";
 
 const linkButton = (text, onclick, label) =>
   make("button", { type: "button", className: "link", textContent: text, onclick, ...(label ? { ariaLabel: label } : {}) });
@@ -65,7 +58,7 @@ function removeDates() {
 /** Under the grid: "N weaker results hidden · Show all". */
 function renderCutoffLine(data) {
   const line = $("#cutoff-line");
-  const hidden = data.below_cutoff || 0;
+  const hidden = picturesLeftOut() ? 0 : data.below_cutoff || 0;
   const show = hidden > 0 && !state.all && (data.results || []).length > 0;
   line.hidden = !show;
   if (!show) return line.replaceChildren();
@@ -86,7 +79,7 @@ export function learnedNote(data) {
 
 /** Nothing cleared the query's relevance floor: say so, and offer the closest anyway. True if shown. */
 export function showNothingMatched(data) {
-  const weaker = data.below_cutoff || 0;
+  const weaker = picturesLeftOut() ? 0 : data.below_cutoff || 0;
   if (!data.nothing_matched || !weaker) return false;
   const button = make("button", { type: "button", className: "btn btn-primary", id: "show-closest",
     textContent: "Show closest anyway", onclick: () => again({ all: true }).then(() => $(".card")?.focus()) });

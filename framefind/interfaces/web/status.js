@@ -1,11 +1,16 @@
-// Library status (the stats line, the progress bar, the folder filter) and indexing.
+// Library status (the stats line, the progress bar, the folder filter) and indexing: what a run is
+// doing (embedding pictures, transcribing speech, reading text) and what the library reads besides
+// pictures (the "Speech & text" popover: status.passes, changed with the next index run).
 
-import { $, api, baseName, formatCount, make, state, toast } from "./api.js";
+import { $, api, baseName, formatCount, make, on, state, toast } from "./api.js";
 import { runSearch, showWelcome } from "./grid.js";
 import { loadMap, mapState } from "./map.js";
 import { forgetLabels, loadLabels } from "./filters.js";
+import { paintSignals } from "./signals.js";
 
 const POLL_MS = 1500;
+const PHASES = { index: "Indexing", speech: "Transcribing", ocr: "Reading text" }; // index.phase -> what it does
+const PASS_NAMES = { speech: "speech", ocr: "text" };
 
 let pollTimer = 0;
 let indexAsked = false; // a run we started may end before the first poll sees it running
@@ -31,15 +36,19 @@ export async function refreshStatus() {
 
 function renderStatus(status) {
   const index = status.index || {};
+  const passes = status.passes || [];
   const parts = [formatCount(status.files, "file"), formatCount(status.images, "image"),
-    formatCount(status.videos, "video"), status.model];
-  if (index.running) parts.unshift(index.total ? `Indexing ${Math.floor(index.done)} of ${index.total}…` : "Indexing…");
+    formatCount(status.videos, "video"), passes.length && formatCount(status.passages, "passage"), status.model];
+  const doing = PHASES[index.phase] || PHASES.index;
+  if (index.running) parts.unshift(index.total ? `${doing} ${Math.floor(index.done)} of ${index.total}…` : `${doing}…`);
   const stats = $("#stats");
   stats.textContent = parts.filter(Boolean).join(" · ");
-  stats.title = status.library || "";
+  stats.title = [status.library, passes.length && `${formatCount(status.passages, "passage")}: phrases said and ` +
+    "texts written, searchable"].filter(Boolean).join("\n");
   if (index.error) stats.append(" · ", make("span", { className: "err", textContent: index.error }));
   const bar = $("#progress");
   bar.hidden = !index.running;
+  bar.setAttribute("aria-label", doing);
   bar.classList.toggle("indeterminate", !index.total); // still counting files: no fraction yet
   if (index.running) {
     const fraction = index.total ? index.done / index.total : 0;
@@ -49,6 +58,29 @@ function renderStatus(status) {
   }
   $("#reindex").disabled = Boolean(index.running) || !(status.roots || []).length;
   renderRoots(status.roots || []);
+  renderPasses(status);
+  paintSignals();
+}
+
+/** "Speech & text" button: what the library reads besides pictures; its popover turns them on or off. */
+function renderPasses(status) {
+  const passes = status.passes || [];
+  const names = Object.keys(PASS_NAMES).filter((name) => passes.includes(name)).map((name) => PASS_NAMES[name]);
+  const toggle = $("#passes-toggle");
+  toggle.hidden = !status.files && !passes.length; // an empty library: the first-run form comes first
+  toggle.classList.toggle("on", names.length > 0);
+  $("#passes-label").textContent = names.length ? `Reads ${names.join(" & ")}` : "Speech & text";
+  $("#passes-state").textContent = names.length
+    ? `On: indexing reads ${names.join(" and ")} besides pictures` : "Off: indexing reads pictures only";
+  if (!$("#passes").matches(":popover-open")) { // never under the user's fingers
+    $("#p-speech").checked = passes.includes("speech");
+    $("#p-ocr").checked = passes.includes("ocr");
+  }
+  const running = Boolean(status.index?.running);
+  $("#passes-apply").disabled = running || !(status.roots || []).length;
+  $("#passes-note").textContent = running ? "An index run is in progress: change this when it is done."
+    : passes.length ? `${formatCount(status.passages, "passage")} read so far. Files read before are not read again.`
+      : "Runs after pictures are indexed: searches work meanwhile. Slow on a big library.";
 }
 
 function renderRoots(roots) {
@@ -62,11 +94,13 @@ function renderRoots(roots) {
   state.under = select.value;
 }
 
-export async function startIndex(paths) {
+/** Start an index run (``options``: {transcribe, ocr}, kept by the library for later runs too). */
+export async function startIndex(paths, options = {}) {
   try {
-    await api("/api/index", { method: "POST", json: paths ? { paths } : {} });
+    await api("/api/index", { method: "POST", json: { ...(paths ? { paths } : {}), ...options } });
     indexAsked = true;
-    toast("Indexing started");
+    const reads = [options.transcribe && "transcribing speech", options.ocr && "reading text"].filter(Boolean);
+    toast(reads.length ? `Indexing started, ${reads.join(" and ")}` : "Indexing started");
   } catch (err) {
     toast(err.message, true);
   }
@@ -84,4 +118,20 @@ function onIndexFinished() {
   if (!$("#filters").hidden) loadLabels();
   if (!$("#map-view").hidden) loadMap(true);
   if (state.mode) runSearch(); else showWelcome();
+}
+
+/** The "Speech & text" popover: save the choice and index with it. */
+export function wireStatus() {
+  const popover = $("#passes");
+  on("#passes-form", "submit", (event) => {
+    event.preventDefault();
+    popover.hidePopover();
+    startIndex(undefined, { transcribe: $("#p-speech").checked, ocr: $("#p-ocr").checked });
+  });
+  on(popover, "beforetoggle", (event) => {
+    if (event.newState === "open" && state.status) renderPasses(state.status); // the saved choice, fresh numbers
+  });
+  on(popover, "toggle", (event) => {
+    if (event.newState === "open") $("#p-speech").focus();
+  });
 }

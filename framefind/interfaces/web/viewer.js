@@ -1,14 +1,20 @@
-// The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline.
+// The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline, and
+// says why it matched: each signal's evidence (what the picture shows, what is said, what is written),
+// a said or written passage of a video being a button that plays that passage.
 
-import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, on, state, toast } from "./api.js";
+import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, make, on, state, toast } from "./api.js";
 import { paintVotes, vote } from "./feedback.js";
 import { moreLike } from "./query.js";
 import { nearItems, nearRows } from "./cards.js";
+import { describe, hasPassages, markedNodes, signalTag, SIGNALS } from "./passages.js";
 
-export const viewer = { list: [], index: -1, item: null, stopAtEnd: false, raf: 0, returnFocus: null };
+// guard: the part of the video playing now ({start, end}: the moment, or a passage), paused at its end.
+// startWith: the part to play once the video can seek (a passage chosen before its metadata arrived).
+export const viewer = { list: [], index: -1, item: null, guard: null, startWith: null, raf: 0, returnFocus: null };
 
 export function openViewer(list, index) {
   viewer.list = list;
+  $("#viewer").classList.toggle("with-matches", list.some(hasPassages));
   viewer.returnFocus = document.activeElement;
   const dialog = $("#viewer");
   if (!dialog.open) dialog.showModal();
@@ -27,6 +33,7 @@ export async function openKey(key) {
 
 function showItem(index) {
   viewer.index = index;
+  viewer.startWith = null;
   const item = viewer.item = viewer.list[index];
   const video = $("#v-video"), img = $("#v-img");
   const moment = isVideoMoment(item);
@@ -34,8 +41,11 @@ function showItem(index) {
   $("#v-path").textContent = [item.path, ...(item.duplicates || [])].join("  ·  ");
   $("#v-prev").disabled = index <= 0;
   $("#v-next").disabled = index >= viewer.list.length - 1;
-  const why = (item.why || []).join(" · ");
+  const why = hasPassages(item)
+    ? `matched by ${item.matches.map((m) => SIGNALS[m.signal]?.name.toLowerCase() ?? m.signal).join(", ")}`
+    : (item.why || []).join(" · ");
   $("#v-why").textContent = [item.score != null && `Score ${item.score.toFixed(3)}`, why].filter(Boolean).join(" — ");
+  showMatches(item);
   $("#v-open").href = item.media_url;
   const clip = $("#v-clip");
   clip.hidden = !item.clip_url;
@@ -76,8 +86,51 @@ function showNear(item) {
   $("#v-near-list").replaceChildren(...(near.length ? nearRows(item) : []));
 }
 
+/** "Why it matched": every signal's evidence; a said or written passage of a video plays from its time. */
+function showMatches(item) {
+  const matches = hasPassages(item) ? item.matches : [];
+  $("#v-matches").hidden = !matches.length;
+  $("#v-matches-list").replaceChildren(...matches.map((match, i) => matchRow(item, match, i)));
+  const timed = item.kind === "video" ? matches.filter((m) => m.signal !== "visual" && m.start != null) : [];
+  $("#track-marks").replaceChildren(...timed.map((match) => {
+    const mark = make("span", { className: "track-mark", title: describe(match) });
+    Object.assign(mark.dataset, { start: match.start, signal: match.signal });
+    return mark;
+  }));
+}
+
+function matchRow(item, match, index) {
+  const visual = match.signal === "visual";
+  const words = visual ? [match.text || "the picture"] : markedNodes(match.text);
+  const body = [signalTag(match), make("span", { className: "match-text" }, ...words),
+    make("span", { className: "match-score", textContent: match.score.toFixed(2), title: "This signal's own score" })];
+  const playable = item.kind === "video" && match.start != null;
+  const row = playable
+    ? make("button", { type: "button", className: "match", title: `Play from ${formatTime(match.start)}` }, ...body)
+    : make("div", { className: "match" }, ...body);
+  row.dataset.signal = match.signal;
+  if (playable) {
+    row.dataset.match = index;
+    row.setAttribute("aria-label", `Play from ${formatTime(match.start)}. ${visual
+      ? `Looks like ${match.text || "the picture"}` : describe(match)}`);
+  }
+  return make("li", {}, row);
+}
+
+/** Play one passage (or the moment): from its start, paused at its end. */
+function playMatch(match) {
+  const video = $("#v-video");
+  const range = { start: match.start, end: Math.max(match.end ?? match.start, match.start + 0.5) };
+  if (video.readyState >= 1) playRange(range);
+  else viewer.startWith = range; // showVideo's loadedmetadata plays it
+}
+
 function showVideo(video, item) {
-  const begin = () => playMoment();
+  const begin = () => {
+    const range = viewer.startWith;
+    viewer.startWith = null;
+    range ? playRange(range) : playMoment();
+  };
   // Stepping between moments of the same file only seeks: no reload, no flash.
   if (video.getAttribute("src") === item.media_url && video.readyState >= 1) {
     begin();
@@ -90,10 +143,19 @@ function showVideo(video, item) {
 
 /** Seek to the moment's start and play until its end (then the video is the user's to play on). */
 function playMoment() {
+  const item = viewer.item;
+  playRange(item && isVideoMoment(item) ? { start: item.start, end: item.end } : null);
+}
+
+/** Play from range.start and pause at range.end (null: play on from here). */
+function playRange(range) {
   const video = $("#v-video"), item = viewer.item;
   if (!item || item.kind !== "video") return;
-  viewer.stopAtEnd = isVideoMoment(item);
-  if (viewer.stopAtEnd) video.currentTime = item.start;
+  viewer.guard = range;
+  if (range) {
+    video.currentTime = range.start;
+    drawTimeline();
+  }
   // Autoplay rules may refuse sound without a gesture: retry muted rather than sit still. (Not on
   // AbortError: that is a pause or a new source, and playing again would undo it.)
   video.play()?.catch((err) => {
@@ -117,17 +179,17 @@ function watchEnd() {
 }
 
 function checkEnd() {
-  const video = $("#v-video"), item = viewer.item;
-  if (viewer.stopAtEnd && item && video.currentTime >= item.end) {
+  const video = $("#v-video");
+  if (viewer.guard && viewer.item && video.currentTime >= viewer.guard.end) {
     video.pause();
-    viewer.stopAtEnd = false;
+    viewer.guard = null;
   }
 }
 
 function stopVideo() {
   const video = $("#v-video");
   cancelAnimationFrame(viewer.raf);
-  viewer.stopAtEnd = false;
+  viewer.guard = viewer.startWith = null;
   video.pause();
   if (video.hasAttribute("src")) {
     video.removeAttribute("src");
@@ -149,6 +211,7 @@ function drawTimeline() {
   } else {
     $("#t-moment").textContent = "";
   }
+  for (const mark of $("#track-marks").children) mark.style.left = pct(Number(mark.dataset.start));
   $("#track-head").style.left = pct(video.currentTime);
   $("#track-fill").style.width = pct(video.currentTime);
   $("#t-now").textContent = formatTime(video.currentTime);
@@ -163,7 +226,7 @@ function seekTo(seconds) {
   const video = $("#v-video");
   if (!Number.isFinite(video.duration)) return;
   video.currentTime = Math.min(video.duration, Math.max(0, seconds));
-  viewer.stopAtEnd = false; // the user took over
+  viewer.guard = null; // the user took over
   drawTimeline();
 }
 
@@ -216,10 +279,13 @@ export function wireViewer() {
   on(video, "timeupdate", () => { checkEnd(); drawTimeline(); });
   on(video, "play", watchEnd);
   on(video, "loadedmetadata", drawTimeline);
-  on(video, "seeking", () => { // the user scrubbed out of the moment: stop guarding its end
-    const item = viewer.item;
-    const outside = item && (video.currentTime > item.end || video.currentTime < item.start - 0.5);
-    if (viewer.stopAtEnd && outside) viewer.stopAtEnd = false;
+  on(video, "seeking", () => { // the user scrubbed out of the moment (or passage): stop guarding its end
+    const guard = viewer.guard;
+    if (guard && (video.currentTime > guard.end || video.currentTime < guard.start - 0.5)) viewer.guard = null;
+  });
+  on("#v-matches-list", "click", (event) => {
+    const row = event.target.closest("button.match");
+    if (row) playMatch(viewer.item.matches[Number(row.dataset.match)]);
   });
   on("#track", "pointerdown pointermove", onTrackPointer);
   on("#track", "keydown", (event) => {

@@ -1,0 +1,41 @@
+// Match by: Everything · Pictures · Speech · Text. Shown once the library reads more than pictures
+// (status.passes: "speech", "ocr"); it sets state.only, which goes with word searches as `only` and
+// lives in the address bar with the other filters (filters.js). Searches by an example or "more like
+// this" have no words to hear or read: the control is off for them.
+
+import { $$, on, state } from "./api.js";
+import { filtersChanged } from "./filters.js";
+
+export const ONLY = ["visual", "speech", "text"];
+
+/** Words matched by speech or text only: the relevance cutoff's counts (below_cutoff, nothing_matched)
+ *  are about pictures, so they say nothing about this answer. */
+export const picturesLeftOut = () => state.mode === "text" && Boolean(state.only) && state.only !== "visual";
+
+/** The buttons from the state: which one is pressed, whether they apply, whether they show at all. */
+export function paintSignals() {
+  const group = document.getElementById("signals");
+  const passes = state.status?.passes || [];
+  group.hidden = !passes.length && !state.only; // a link with only=speech still shows what it asks
+  const words = !state.mode || state.mode === "text";
+  for (const button of $$(".seg[data-signal]", group)) {
+    const signal = button.dataset.signal;
+    button.setAttribute("aria-pressed", String(signal === state.only));
+    // A signal the library does not read is left out (unless an address asks for it).
+    const read = !signal || signal === "visual" || passes.includes(signal === "text" ? "ocr" : signal);
+    button.hidden = !read && signal !== state.only;
+    button.disabled = !words;
+  }
+  group.title = words ? "" : "Speech and text apply to searches by words";
+}
+
+export function wireSignals() {
+  for (const button of $$(".seg[data-signal]")) {
+    on(button, "click", () => {
+      if (state.only === button.dataset.signal) return;
+      state.only = button.dataset.signal;
+      paintSignals();
+      filtersChanged();
+    });
+  }
+}

@@ -1,0 +1,144 @@
+"""Hybrid search: what a picture shows (visual), what is said in a video (speech) and what is written
+in a picture or a frame (text), fused into one ranking.
+
+Each text signal is itself two rankings, keyword (SQLite FTS5, BM25: exact words, "phrases",
+prefix*) and meaning (MiniLM cosine over the same texts), fused first; then the visual ranking and
+the text signals are fused by weighted reciprocal rank fusion (RRF, k = 60: the rank, not the raw
+score, counts, since BM25, ConSE cosines and MiniLM cosines live on different scales). A result
+ranked first by every signal scores 1. Every result keeps each signal's own evidence (``matches``):
+the score, the words with the matched terms in «», and their time.
+
+Results of the same video whose times overlap are one result; a phrase becomes a moment of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from framefind.search.engine import to_result
+from framefind.search.moments import keep_existing
+from framefind.search.query import SIGNALS, Query
+from framefind.search.results import Match, Result, ResultKey
+from framefind.store.catalog import Catalog
+from framefind.store.enrich import TextEncoder
+from framefind.store.texts import TextHit, keyword_hits, semantic_hits
+
+RRF_K = 60
+SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what was asked
+CANDIDATES = 100  # per ranking
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which signals a search uses, and their weights."""
+
+    signals: tuple[str, ...] = SIGNALS
+    weights: tuple[tuple[str, float], ...] = ()  # signal -> weight (default 1)
+
+    def weight(self, signal: str) -> float:
+        return dict(self.weights).get(signal, 1.0) if signal in self.signals else 0.0
+
+
+def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, plan: Plan,
+                  allowed: set[str] | None) -> dict[str, list[TextHit]]:
+    """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents."""
+    out = {}
+    for signal in ("speech", "text"):
+        if not plan.weight(signal):
+            continue
+        keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
+        meaning = semantic_hits(catalog, vector, (signal,), SEMANTIC_FLOOR, CANDIDATES)
+        fused = _rrf([keyword, meaning], [1.0, 1.0], lambda hit: (hit.hash, hit.start, hit.end))
+        out[signal] = [hit for hit in fused if allowed is None or hit.hash in allowed]
+    return out
+
+
+def _rrf(rankings: list[list], weights: list[float], identity: Callable) -> list:
+    """Items of several rankings ordered by weighted reciprocal rank (the first-seen copy of each kept,
+    so a keyword hit's snippet wins over the same phrase found by meaning)."""
+    scores: dict = {}
+    first: dict = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, 1):
+            key = identity(item)
+            scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank)
+            first.setdefault(key, item)
+    return [first[key] for key in sorted(scores, key=scores.get, reverse=True)]
+
+
+def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str, list[TextHit]], plan: Plan,
+         k: int) -> list[Result]:
+    """One ranking of images and moments from every signal, each result with its ``matches``."""
+    groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
+    for rank, result in enumerate(visual if plan.weight("visual") else [], 1):
+        result.matches = [Match("visual", result.score, ", ".join(result.why), result.start, result.end)]
+        groups.append((result, {"visual": rank}))
+    for signal, hits in texts.items():
+        for rank, hit in enumerate(hits, 1):
+            _place(catalog, model_id, groups, signal, rank, hit)
+    total = sum(plan.weight(signal) for signal in SIGNALS) or 1.0
+    best = {m.signal: m.score for result, _ in groups for m in sorted(result.matches, key=lambda m: m.score)}
+    for result, ranks in groups:
+        fused = sum(plan.weight(s) * (RRF_K + 1) / (RRF_K + r) for s, r in ranks.items()) / total
+        # Ties (first in one signal each) are broken by how close each came to its signal's best score.
+        closeness = max((m.score / best[m.signal] for m in result.matches if best.get(m.signal, 0) > 0), default=0)
+        result.score = round(fused * (0.95 + 0.05 * closeness), 4)
+    ranked = sorted(groups, key=lambda group: -group[0].score)
+    return [result for result, _ in ranked[:k]]
+
+
+def _place(catalog: Catalog, model_id: str, groups: list[tuple[Result, dict[str, int]]], signal: str,
+           rank: int, hit: TextHit) -> None:
+    """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one."""
+    match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end)
+    for result, ranks in groups:
+        key = ResultKey.parse(result.key)
+        if key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end)):
+            if signal not in ranks:
+                ranks[signal] = rank
+                result.matches.append(match)
+            return
+    result = _result_for(catalog, model_id, hit)
+    if result is not None:
+        result.matches = [match]
+        groups.append((result, {signal: rank}))
+
+
+def _result_for(catalog: Catalog, model_id: str, hit: TextHit) -> Result | None:
+    """A result for a text hit found by no other signal: the image, or the phrase's moment of the video."""
+    items = [info for info in catalog.content_items(hit.hash, model_id) if keep_existing(info)]
+    if not items:
+        return None  # no live file, or not embedded by this model yet
+    if hit.start is None:
+        return to_result((hit.score, items[0]))
+    start, end = hit.start, max(hit.end or hit.start, hit.start + 1.0)
+    segment = next((info for info in items if info.start is not None and info.start <= start < info.end), items[0])
+    return to_result((hit.score, replace(segment, start=round(start, 3), end=round(end, 3),
+                                         frame_time=round(start, 3))))
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def allowed_contents(catalog: Catalog, item_ids: np.ndarray | None) -> set[str] | None:
+    """The contents of the items a filter allows (None: no filter)."""
+    if item_ids is None:
+        return None
+    rows = catalog.rows_in("SELECT DISTINCT hash FROM items WHERE id IN ({})", (), item_ids.tolist())
+    return {row[0] for row in rows}
+
+
+def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Result], encoder: TextEncoder,
+               allowed_items: np.ndarray | None) -> list[Result]:
+    """The visual results fused with what is said and written, for a word query (``query.words``)."""
+    plan = Plan(query.signals, query.weights)
+    words = query.words or ""
+    if not words.strip() or not (plan.weight("speech") or plan.weight("text")):
+        return visual if plan.weight("visual") else []
+    vector = encoder.embed([words])[0]
+    texts = text_rankings(catalog, words, vector, plan, allowed_contents(catalog, allowed_items))
+    return fuse(catalog, model_id, visual, texts, plan, query.k)

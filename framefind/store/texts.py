@@ -1,0 +1,106 @@
+"""What is said and what is written, stored by content and time: one row per phrase or text span,
+a full-text index over them (SQLite FTS5: BM25 ranking, phrases, prefixes, porter stemming) and a
+MiniLM vector each for meaning-based matches ("the part about money" finds "the quarterly budget").
+
+Texts belong to content, not to a model: switching image models keeps every transcript.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from framefind.store.catalog import Catalog, decode, encode
+
+SOURCES = ("speech", "text")  # what was said (transcripts); what is written (OCR)
+
+
+@dataclass(frozen=True)
+class TextHit:
+    """A phrase or text span that matched a query."""
+
+    hash: str
+    source: str  # "speech" or "text"
+    start: float | None  # seconds in a video; None for an image
+    end: float | None
+    text: str
+    score: float  # BM25 (as a positive number) or cosine, per ranking
+    snippet: str = ""  # the words that matched, in «», for keyword hits
+
+
+def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[float | None, float | None, str]],
+              vectors: np.ndarray | None) -> None:
+    """Replace the texts of one content and source (inside the caller's transaction)."""
+    db = catalog.db
+    db.execute("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash = ? AND source = ?)",
+               (content, source))
+    db.execute("DELETE FROM texts WHERE hash = ? AND source = ?", (content, source))
+    for row, (start, end, text) in enumerate(spans):
+        vec = encode(vectors[row]) if vectors is not None else None
+        cursor = db.execute("INSERT INTO texts (hash, source, start, end, text, vec) VALUES (?, ?, ?, ?, ?, ?)",
+                            (content, source, start, end, text, vec))
+        db.execute("INSERT INTO texts_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
+
+
+def fts_terms(words: str) -> list[str]:
+    """Typed words -> FTS5 terms: "quoted phrases" stay phrases, ``budg*`` is a prefix, every other
+    word is a plain term (quoted, so FTS5 operators and punctuation in the words cannot break it)."""
+    parts = []
+    for sign, phrase, word in re.findall(r'([+-]?)"([^"]+)"(?::[\d.]+)?|(\S+)', words):
+        if sign == "-" or word.startswith("-"):
+            continue  # "-people": to push away, not to find
+        word = re.sub(r":-?\d+(?:\.\d+)?$", "", word.lstrip("+"))  # "sunset:2": the word, not its weight
+        if phrase:
+            tokens = re.findall(r"\w+", phrase)
+            parts += [f'"{" ".join(tokens)}"'] if tokens else []
+        else:
+            prefix = word.endswith("*")
+            tokens = re.findall(r"\w+", word)
+            parts += [f'"{t}"' for t in tokens[:-1]] + ([f'"{tokens[-1]}"' + ("*" if prefix else "")] if tokens else [])
+    return parts
+
+
+# Words too common to be the point of a query: left out when matching *any* of the words.
+STOPWORDS = frozenset({"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "he",
+    "her", "his", "i", "in", "is", "it", "its", "of", "on", "or", "our", "she", "so", "that", "the", "their",
+    "them", "there", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "will",
+    "with", "you", "your", "part", "about"})
+
+
+def keyword_hits(catalog: Catalog, words: str, sources: tuple[str, ...], limit: int = 200,
+                 vector: np.ndarray | None = None) -> list[TextHit]:
+    """Texts holding all the words (else any word that is not a stopword), best BM25 first; with the
+    query's MiniLM ``vector`` each hit's score is its cosine (BM25 is 0 in a small collection)."""
+    terms = fts_terms(words)
+    rare = [t for t in terms if t.strip('"*').lower() not in STOPWORDS]
+    where = f"AND t.source IN ({','.join('?' * len(sources))})"
+    sql = (f"SELECT t.hash, t.source, t.start, t.end, t.text, -bm25(texts_fts), "
+           f"snippet(texts_fts, 0, '«', '»', '…', 16), t.vec FROM texts_fts "
+           f"JOIN texts t ON t.id = texts_fts.rowid WHERE texts_fts MATCH ? {where} ORDER BY bm25(texts_fts) LIMIT ?")
+    for match in dict.fromkeys(m for m in (" ".join(terms), " OR ".join(rare)) if m):  # all words, else any
+        rows = catalog.db.execute(sql, (match, *sources, limit)).fetchall()
+        if rows:
+            scores = [row[5] for row in rows]
+            if vector is not None and all(row[7] is not None for row in rows):
+                scores = (decode([row[7] for row in rows]) @ vector).tolist()
+            return [TextHit(*row[:5], round(float(score), 4), row[6]) for row, score in zip(rows, scores, strict=True)]
+    return []
+
+
+def semantic_hits(catalog: Catalog, vector: np.ndarray, sources: tuple[str, ...], floor: float,
+                  limit: int = 200) -> list[TextHit]:
+    """Texts whose MiniLM vector is within ``floor`` cosine of the query's, best first (exact scan)."""
+    rows = catalog.db.execute(
+        f"SELECT hash, source, start, end, text, vec FROM texts WHERE vec IS NOT NULL "
+        f"AND source IN ({','.join('?' * len(sources))})", sources).fetchall()
+    if not rows:
+        return []
+    scores = decode([row[5] for row in rows]) @ vector
+    order = [i for i in np.argsort(-scores)[:limit] if scores[i] >= floor]
+    return [TextHit(*rows[i][:5], float(scores[i])) for i in order]
+
+
+def has_texts(catalog: Catalog) -> bool:
+    return catalog.db.execute("SELECT 1 FROM texts LIMIT 1").fetchone() is not None
