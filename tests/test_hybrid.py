@@ -162,3 +162,44 @@ def test_an_interrupted_pass_resumes_where_it_stopped(tmp_path):
         assert not second.interrupted and second.done["speech"] == 1 and len(calls) == 1  # only the other one
         assert Path(library.search("weather", k=1)[0].path).name == "talk1.mp4"
         assert Path(library.search(Query.of("apples", signals=("speech",)))[0].path).name == "talk0.mp4"
+
+
+def test_prefix_queries_and_kill_9_during_transcription(tmp_path):
+    """``quart*`` is a prefix; a transcription pass killed with SIGKILL resumes, nothing doubled."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    need("espeak-ng", "espeak-ng")
+    media = tmp_path / "media"
+    media.mkdir()
+    photos = [skimage_data() / "chelsea.png", skimage_data() / "coffee.png"]
+    lines = [[(1.0 + 6 * i, f"item number {i} of the {topic} list") for i in range(5)]
+             for topic in ("quarterly", "garden", "kitchen", "travel")]
+    for number, said in enumerate(lines):
+        _spoken(media / f"list{number}.mp4", said, 32.0, photos)
+    lib = tmp_path / "lib"
+    run_cli("index", str(media), "--library", str(lib), "-q")  # pictures first: the pass alone is timed
+    proc = subprocess.Popen([sys.executable, "-m", "framefind", "index", "--transcribe", "-q", "--library", str(lib)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, done = time.time() + 120, 0
+    while time.time() < deadline and proc.poll() is None:
+        with sqlite3.connect(lib / "catalog.sqlite", timeout=5) as db:
+            done = db.execute("SELECT COUNT(*) FROM enriched WHERE pass = 'speech'").fetchone()[0]
+        db.close()
+        if done >= 1:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(30)
+    assert 1 <= done < 4, done  # killed in the middle of the pass
+    run_cli("index", "--library", str(lib), "-q")  # the setting is kept: the pass resumes
+    with Library.open(lib) as library:
+        rows = library.catalog.db.execute("SELECT hash, start, COUNT(*) FROM texts GROUP BY hash, start").fetchall()
+        assert rows and all(count == 1 for _, _, count in rows)  # nothing stored twice
+        assert pending(library.catalog, "speech") == []
+        top = library.search(Query.of("quart*", signals=("speech",)))[0]
+        assert Path(top.path).name == "list0.mp4" and "«quarterly»" in top.matches[0].text.lower()

@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 MAX_SIDE = 1280  # OCR input: larger pictures are shrunk (small print stays readable, 2x faster than 2000)
 MIN_SIDE = 640  # smaller ones are enlarged up to 2x (the recogniser drops spaces in tiny text)
 MIN_SCORE = 0.5  # recogniser confidence below which a line is noise
+LINE_HEIGHT = 64  # px: line crops are enlarged to this height before recognition (see engine())
 WORK_SIDE = 640  # the cheap check's image size
 THRESHOLD = 0.85  # likely_text: the knee of recall vs false positives measured by benchmarks/bench_ocr.py
 SAME_TEXT = 0.8  # difflib ratio from which two frames show the same text
@@ -35,8 +37,7 @@ _CONTRAST = 40  # grey levels a stroke must stand out from its surroundings
 # Logistic weights: bias, log n, log width/height, alignment, height spread, contrast/100, fill, log1p clutter.
 _WEIGHTS = np.array([-7.122, 1.296, 1.122, -6.146, -2.202, 5.888, 4.792, -1.895])
 
-_lock = threading.Lock()
-_engine = None
+_lock, _engine = threading.Lock(), None
 
 
 @dataclass(frozen=True)
@@ -56,20 +57,16 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 
 def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
-    """At most ``side`` px on the longer side: a strided pick first (a 50 MP photo costs no more than
-    a 1 MP one), then an area-average resize."""
+    """At most ``side`` px long: a strided pick (50 MP cost no more than 1 MP), then an area resize."""
     step = max(1, max(rgb.shape[:2]) // (2 * side))
     rgb = np.ascontiguousarray(rgb[::step, ::step])
     h, w = rgb.shape[:2]
-    if max(h, w) <= side:
-        return rgb
-    size = (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w))))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * side / max(h, w, 1))), max(1, round(h * side / max(h, w, 1))))
+    return rgb if max(h, w) <= side else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def _chains(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Row label of each glyph (sorted by x): glyphs of similar height (1.6x), overlapping vertically,
-    at most a word gap apart, linked left to right; connected components by min-label propagation."""
+    """Row label of each glyph (sorted by x): links to similar (1.6x), overlapping, near glyphs, joined."""
     n = len(x)
     j = np.minimum(np.arange(n)[:, None] + np.arange(1, 17), n - 1)  # the 16 next glyphs from the left
     lo, hi = np.minimum(h[:, None], h[j]), np.maximum(h[:, None], h[j])
@@ -89,13 +86,11 @@ def _chains(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.nd
 
 
 def _rows(response: np.ndarray) -> np.ndarray:
-    """Text-like rows in one stroke response (top-hat or black-hat of one channel at one scale).
-
-    Strokes standing out by _CONTRAST form blobs; letter-sized ones are chained into rows. A row needs
-    three letters, or one wide blob crossed by many strokes (an outlined caption's letters merge).
-    Returns per row: letters, width/height, alignment of tops or bottoms, height spread, mean contrast,
-    ink fill, and clutter (blobs in the bands just above and below, per letter: texture has them).
-    """
+    """Text-like rows in one stroke response (top-hat or black-hat of one channel at one scale): blobs of
+    strokes standing out by _CONTRAST, letter-sized ones chained; a row needs three letters, or one wide
+    blob crossed by many strokes (outlined captions merge their letters). Per row: letters, width/height,
+    alignment of tops or bottoms, height spread, contrast, ink fill, and clutter (blobs in the bands just
+    above and below, per letter: texture has them, a line of text has not)."""
     mask = (response > _CONTRAST).astype(np.uint8)
     stats = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)[2][1:].astype(np.int64)
     x, y, w, h, a = stats.T
@@ -113,8 +108,10 @@ def _rows(response: np.ndarray) -> np.ndarray:
     x, y, w, h, a = glyphs[keep[label]].T  # from here on, only the glyphs of kept rows
     label = np.unique(label[keep[label]], return_inverse=True)[1]
     count = np.bincount(label).astype(np.float64)
-    sums = [cv2.integral(image) for image in (response * mask, mask)]
-    box = [s[y + h, x + w] - s[y, x + w] - s[y + h, x] + s[y, x] for s in sums]
+    rx, ry = x - x.min(), y - y.min()  # integral images of the region the rows cover only
+    region = (slice(y.min(), (y + h).max()), slice(x.min(), (x + w).max()))
+    sums = [cv2.integral(image[region]) for image in (response * mask, mask)]
+    box = [s[ry + h, rx + w] - s[ry, rx + w] - s[ry + h, rx] + s[ry, rx] for s in sums]
 
     def total(v: np.ndarray) -> np.ndarray:
         return np.bincount(label, weights=v)
@@ -155,7 +152,7 @@ def text_likelihood(rgb: np.ndarray) -> float:
                     n, wh, aligned, spread, contrast, fill, clutter = rows.T
                     z = _WEIGHTS @ np.stack([np.ones(len(n)), np.log(n), np.log(wh), aligned, spread,
                                              contrast / 100, fill, np.log1p(clutter)])
-                    best = max(best, float(1 / (1 + np.exp(-z.max()))))
+                    best = max(best, float(1 / (1 + np.exp(-max(-50.0, z.max())))))
                 if best >= 0.99:  # sure enough: the rest could only confirm
                     return best
     return best
@@ -166,9 +163,11 @@ def likely_text(rgb: np.ndarray) -> bool:
     return text_likelihood(rgb) >= THRESHOLD
 
 
-def engine():
-    """The RapidOCR engine, created once per process (~0.3 s, ~100 MB) and shared by all threads.
-    Angle classification is off: it only turns upside-down lines and runs a third model per line."""
+def engine() -> Any:
+    """The RapidOCR engine, created once per process (~0.3 s, ~100 MB) and shared by all threads. No angle
+    classifier (it only turns upside-down lines, a third model per line). Line crops are enlarged to
+    LINE_HEIGHT (bicubic) first: the recogniser's own bilinear stretch to 48 px loses the spaces of small
+    text ("WelcometoLisbonQUARTERLYBUDGET2024" in screenshots, "QUARTERLYBUDGET2024" in captions)."""
     global _engine
     with _lock:
         if _engine is None:
@@ -176,7 +175,14 @@ def engine():
 
             _engine = RapidOCR(use_cls=False, det_limit_type="max", det_limit_side_len=MAX_SIDE,
                                intra_op_num_threads=max(1, min(4, os.cpu_count() or 1)), inter_op_num_threads=1)
+            recognise = _engine.text_rec
+            _engine.text_rec = lambda crops, *args: recognise([_tall(crop) for crop in crops], *args)
         return _engine
+
+
+def _tall(crop: np.ndarray) -> np.ndarray:
+    scale = LINE_HEIGHT / max(1, crop.shape[0])
+    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else crop
 
 
 def read_text(rgb: np.ndarray) -> list[TextLine]:
@@ -197,28 +203,27 @@ def read_text(rgb: np.ndarray) -> list[TextLine]:
     for points, text, score in result or []:
         text = " ".join(str(text).split())
         if float(score) >= MIN_SCORE and sum(c.isalnum() for c in text) >= 2:
-            (x0, y0), (x1, y1) = np.min(points, axis=0), np.max(points, axis=0)
+            (x0, y0), (x1, y1) = np.min(points, axis=0).tolist(), np.max(points, axis=0).tolist()
             lines.append(TextLine(text, float(score), (x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height)))
-    rows: list[list[TextLine]] = []  # a line joins a row when the centres are within half the smaller height
+    rows: list[tuple[float, float, list[TextLine]]] = []  # (middle, height, lines): centres within half a height
     for line in sorted(lines, key=lambda t: t.box[1] + t.box[3] / 2):
-        first = rows[-1][0] if rows else line
-        if first is not line and abs(line.box[1] + line.box[3] / 2 - first.box[1] - first.box[3] / 2) < min(
-                line.box[3], first.box[3]) / 2:
-            rows[-1].append(line)
+        middle = line.box[1] + line.box[3] / 2
+        if rows and abs(middle - rows[-1][0]) < min(line.box[3], rows[-1][1]) / 2:
+            rows[-1][2].append(line)
         else:
-            rows.append([line])
-    return [line for row in rows for line in sorted(row, key=lambda t: t.box[0])]
+            rows.append((middle, line.box[3], [line]))
+    return [line for *_, row in rows for line in sorted(row, key=lambda t: t.box[0])]
 
 
 def frame_texts(frames: Iterable[tuple[float, np.ndarray]], min_gap: float = 5.0) -> list[tuple[float, float, str]]:
     """(start, end, text) spans of on-screen text in (time, RGB) frames given in time order.
 
     A frame is read only if it passes :func:`likely_text` and its 96-px grey thumbnail differs from the
-    last read frame's somewhere (an 8x8 block's mean difference > CHANGED: a new caption in a corner
-    counts, encoder noise does not); else it shows that frame's text. Consecutive frames with nearly the
-    same text (difflib ratio >= SAME_TEXT on lower-case words: OCR wobbles) make one span, from the
-    first to the last frame showing it; frames without it for less than ``min_gap`` seconds (a missed
-    read) do not end it. A span's text is that of its best-read frame, lines joined by newlines.
+    last read frame's somewhere (an 8x8 block's mean difference > CHANGED: a new caption counts, encoder
+    noise not); else it shows that frame's text. Consecutive frames with nearly the same text (difflib
+    ratio >= SAME_TEXT on lower-case words: OCR wobbles) make one span, first to last frame showing it;
+    frames without it for less than ``min_gap`` seconds (a missed read) do not end it. A span's text is
+    its best-read frame's, lines joined by newlines.
     """
     spans: list[tuple[float, float, str]] = []
     span: list | None = None  # [start, last seen, text, words, quality]

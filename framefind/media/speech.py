@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
             for segment in segments:
                 logprob_sum += segment.avg_logprob * len(segment.words or "x")
                 words += len(segment.words or "x")
-                if segment.avg_logprob >= FAILED_LOGPROB and segment.compression_ratio <= LOOP_COMPRESSION:
+                if segment.avg_logprob >= FAILED_LOGPROB and _compression(segment.text) <= LOOP_COMPRESSION:
                     out.phrases += _split(segment, offset - clock)
                 if declared:
                     progress(min((offset - time_origin(stream) + segment.end) / declared, 1.0))
@@ -176,6 +177,14 @@ def _quietest(audio: np.ndarray, window: int = RATE // 10, search: float = 30.0)
     energy = np.square(tail[len(tail) - usable :]).reshape(-1, window).mean(axis=1)
     last_quietest = len(energy) - 1 - int(np.argmin(energy[::-1]))
     return len(audio) - usable + last_quietest * window + window // 2
+
+
+def _compression(text: str) -> float:
+    """gzip ratio of one segment's own text: a repetition loop ("the the the ...") compresses far; a
+    list read out line by line does not (Whisper's own ratio covers the whole 30 s window, and the
+    same sentence said five times with different numbers made it 3.0)."""
+    data = text.strip().encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _split(segment, shift: float) -> list[Phrase]:
