@@ -68,6 +68,15 @@ def gather_videos(target: Path, photos: Path) -> bool:
         show = target / "slideshow.mp4"
         if not show.exists():
             slideshow(show, [(photos / n, 4.0) for n in ("chelsea.png", "coffee.png", "rocket.jpg", "horse.png")])
+        talk = target / "meeting.mp4"  # real speech (espeak-ng) over photos: for --transcribe
+        if not talk.exists():
+            from speech_media import spoken_video
+
+            work = DEMO / "work"
+            work.mkdir(exist_ok=True)
+            said = [(1.0, "the quarterly budget is ready"), (7.0, "we meet in the garden tomorrow")]
+            shutil.move(spoken_video(work / "meeting.mp4", said, 12.0, [photos / "coffee.png", photos / "horse.png"]),
+                        talk)
         if not (DEMO / "query-clip.mp4").exists():  # a trimmed, smaller re-encode to search with
             transcode(show, DEMO / "query-clip.mp4", "-ss", "2", "-t", "9", "-vf", "scale=240:136")
     except BaseException as exc:  # pytest.skip() from the helpers names the missing package
@@ -87,7 +96,7 @@ def main() -> None:
     gather_photos(photos)
     has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
-    framefind("index", str(photos), *([str(videos)] if has_videos else []), *lib)
+    framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", *lib)
     for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
         framefind("search", query, "-k", "3", *lib)
     if has_videos:
@@ -109,6 +118,10 @@ def main() -> None:
     framefind("feedback", "an animal", str(photos / "horse.png"), "--up", *lib)
     framefind("search", "an animal", "-k", "3", *lib)  # the liked result first (*), the ranking moved
     framefind("duplicates", *lib)
+    # What is said and what is written, fused with what is seen.
+    framefind("search", "quarterly budget", "-k", "3", *lib)  # the moment it is said
+    framefind("search", "garden", "--only", "speech", "--json", "-k", "1", *lib)
+    framefind("search", "histogram of grey values", "-k", "2", *lib)  # printed on page.png
     framefind("info", *lib)
     framefind("models", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")

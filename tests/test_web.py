@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 from conftest import SKIMAGE_PHOTOS, skimage_data
@@ -129,6 +129,39 @@ def api_search(api, words: str, **params) -> list[dict]:
     response = api.get("/api/search", params={"q": words, "k": PAGE_K, **params})
     assert response.status_code == 200, response.text
     return response.json()["results"]
+
+
+def api_answer(api, words: str, **params) -> dict:
+    response = api.get("/api/search", params={"q": words, "k": PAGE_K, **params})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def search(page, words: str) -> None:
+    """Type the words and press Enter; return once the page shows the answer to exactly these words."""
+    with page.expect_response(lambda r: "/api/search?" in r.url and f"q={quote_plus(words)}&" in r.url):
+        page.fill("#q", words)
+        page.press("#q", "Enter")
+    page.wait_for_function("w => document.querySelector('#summary').textContent.includes(w)", arg=f"“{words}”")
+
+
+def wait_for_keys(page, results: list[dict]) -> None:
+    page.wait_for_function("keys => [...document.querySelectorAll('.card')].map(c => c.dataset.key).join() === "
+                           "keys.join()", arg=[r["key"] for r in results])
+
+
+def wait_for_thumbnails(page) -> None:
+    page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every(i => i.complete)")
+    page.wait_for_timeout(300)  # the fade-in
+
+
+def screenshot(page, name: str) -> Path:
+    """tests/artifacts/web-NAME.png, to look at (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"web-{name}.png"
+    page.screenshot(path=path)
+    assert path.stat().st_size > 10_000
+    return path
 
 
 def card_keys(page) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 import test_web
 from conftest import SKIMAGE_PHOTOS, skimage_data
 from speech_media import spoken_video
-from test_web import ARTIFACTS, PAGE_K, card_keys
+from test_web import api_answer, card_keys, screenshot, search, wait_for_keys, wait_for_thumbnails
 from videos import need
 
 # The browser, server and page machinery of test_web.py, over this module's own library.
@@ -65,36 +65,8 @@ def library_dir(media) -> Path:
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-def api_answer(api, words: str, **params) -> dict:
-    response = api.get("/api/search", params={"q": words, "k": PAGE_K, **params})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def search(page, words: str) -> None:
-    """Type the words and press Enter; return once the page shows the answer to exactly these words."""
-    with page.expect_response(lambda r: "/api/search?" in r.url and f"q={quote_plus(words)}&" in r.url):
-        page.fill("#q", words)
-        page.press("#q", "Enter")
-    page.wait_for_function("w => document.querySelector('#summary').textContent.includes(w)", arg=f"“{words}”")
-
-
-def wait_for_keys(page, results: list[dict]) -> None:
-    page.wait_for_function("keys => [...document.querySelectorAll('.card')].map(c => c.dataset.key).join() === "
-                           "keys.join()", arg=[r["key"] for r in results])
-
-
-def wait_for_thumbnails(page) -> None:
-    page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every(i => i.complete)")
-    page.wait_for_timeout(300)  # the fade-in
-
-
 def shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"web-hybrid-{name}.png"
-    page.screenshot(path=path)
-    assert path.stat().st_size > 10_000
-    return path
+    return screenshot(page, f"hybrid-{name}")
 
 
 def url_params(page) -> dict[str, list[str]]:
