@@ -222,6 +222,16 @@ class Library:
         said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
         if query.terms[0].kind == "video":
             return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
+        page = self._visual_page(query) if query.weight("visual") else SearchPage([])
+        page.dates = said
+        if query.words and (query.weight("speech") or query.weight("text")) and has_texts(self.catalog):
+            allowed = item_ids_where(self.catalog, self.model_id, query.filters, self.model.label_names) \
+                if query.filters.active else None
+            page.results = with_texts(self.catalog, self.model_id, query, page.results, self.text_encoder, allowed)
+        return page
+
+    def _visual_page(self, query: Query) -> SearchPage:
+        """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
         space, vector = query_vector(self.model, query, self._item_vector)
         votes = self._memory.votes(query.said) if query.learn and query.said else Votes()
         if votes:
@@ -231,15 +241,8 @@ class Library:
         # is the classifier's own judgement of relevance: what carries the label is not cut either.
         cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
         found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
-        page = run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
+        return run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
                          self.duplicate_threshold())
-        page.dates = said
-        if query.signals != ("visual",) and query.words and has_texts(self.catalog):
-            allowed = item_ids_where(self.catalog, self.model_id, query.filters, self.model.label_names) \
-                if query.filters.active else None
-            page.results = with_texts(self.catalog, self.model_id, query, page.results, self.text_encoder, allowed)
-            page.below_cutoff *= "visual" in query.signals  # the floor is the pictures': without them, none
-        return page
 
     @cached_property
     def text_encoder(self) -> MiniLM:
@@ -254,11 +257,15 @@ class Library:
     def _calibrations(self) -> dict:
         return {}
 
-    def similar(self, key: str, *, k: int = 10, kinds: tuple[str, ...] = (),
-                under: tuple[str | Path, ...] = ()) -> list[Result]:
-        """More like this: results nearest to a library result (its stored vector), itself excluded."""
-        results = self.search(Query((Term("item", key),), k=k + 1, filters=Filters.of(kinds, under)))
-        return [r for r in results if r.key != key][:k]
+    def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
+                **filters) -> SearchPage:
+        """More like this: results nearest to a library result (its stored vector), itself excluded;
+        ``filters``: the ``Filters.of`` arguments (kinds, under, dates, durations, labels)."""
+        query = Query((Term("item", key),), k=k + 1, filters=Filters.of(**filters), boost_labels=boost_labels,
+                      cutoff=cutoff).checked()
+        page = self.search_page(query)
+        page.results = [r for r in page.results if r.key != key][:k]
+        return page
 
     def _vector_or_none(self, key: str, space: str) -> np.ndarray | None:
         try:
@@ -391,7 +398,6 @@ class Library:
             "models": self.models(),
             "roots": self.catalog.roots(),
             "passes": self.enrichment(),
-            "passages": self.catalog.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0],
             "disk_bytes": disk,
             "recent_failures": [{"path": p, "error": e} for p, e in self.catalog.failures(5)],
         }

@@ -112,7 +112,7 @@ def test_cli_info(photo_library):
     (["search", ""], "empty query"),
     (["search", "cat", "-k", "0"], "-k must be at least 1"),
     (["search", "--image", "/no/such.jpg"], "/no/such.jpg: no such file"),
-    (["search"], "give a text query, --image FILE or --video FILE"),
+    (["search"], "empty query: give some words, --image FILE or --video FILE"),
     (["search", "cat", "--video", "/etc/hostname"], "an example video is a query on its own"),
     (["search", '"a red car'], "a double quote is not closed"),
     (["search", "cat -cat"], "the query's terms cancel out"),

@@ -135,8 +135,6 @@ def search(
     from framefind.library import Library
     from framefind.search.query import Query, date_range, parse_weights
 
-    if video is None and query is None and image is None:
-        raise FrameFindError("give a text query, --image FILE or --video FILE")
     request = Query.of(query, image=image, video=video, minus_images=tuple(minus_image or ()), k=k,
                        min_score=min_score, kinds=tuple(kind or ()), under=tuple(under or ()),
                        dates=date_range(after, before), read_dates=not no_dates, cutoff=not show_all,
@@ -324,9 +322,9 @@ def feedback(
             with atomic_path(export) as tmp:
                 tmp.write_text(json.dumps(golden, indent=2))
             notice(f"wrote {len(golden['queries'])} golden queries to {export} (framefind eval --queries {export})")
+        if query is not None or export is not None:
+            return
         rows = lib.catalog.feedback()
-    if query is not None or export is not None:
-        return
     if as_json:
         print(json.dumps([{"query": q, "key": k, "vote": "up" if v > 0 else "down", "at": at} for q, k, v, at in rows]))
         return

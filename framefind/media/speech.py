@@ -24,7 +24,7 @@ import av
 import numpy as np
 
 from framefind.errors import FrameFindError
-from framefind.media.video import time_origin
+from framefind.media.video import _reason, time_origin
 
 RATE = 16000  # Whisper's sample rate
 CHUNK = 600.0  # longest stretch of audio handed to Whisper at once, in seconds
@@ -33,6 +33,7 @@ PAUSE = 1.0  # a silence this long between words ends a phrase
 GAP = 30.0  # seconds missing from the sound (damage, timestamps) that start a new chunk
 # Mean token log-prob below which speech is not English (espeak-ng lines: en -0.77..-0.29, de/fr -1.30..-0.79)
 ENGLISH_LOGPROB = -0.8
+NO_AUDIO = "no audio track"  # not a problem: most phone clips have sound, screen recordings often not
 FAILED_LOGPROB = -1.0  # Whisper's own threshold for a failed decode
 LOOP_COMPRESSION = 2.4  # gzip ratio above which Whisper's text is a repetition loop
 
@@ -91,7 +92,7 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
         return Transcript(note=f"not a readable media file ({_reason(exc)})")
     with container:
         if not container.streams.audio:
-            return Transcript(note="no audio track")
+            return Transcript(note=NO_AUDIO)
         model, stream = load_model(), container.streams.audio[0]
         declared = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
         clock = time_origin(container.streams.video[0]) if container.streams.video else None
@@ -201,7 +202,3 @@ def _split(segment, shift: float) -> list[Phrase]:
         (segment.start, segment.end, segment.text)]
     return [Phrase(round(float(a) + shift, 3), round(float(b) + shift, 3), text.strip())
             for a, b, text in spans if text.strip()]
-
-
-def _reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__

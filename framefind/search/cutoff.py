@@ -26,13 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from framefind.models.base import Model
+from framefind.search.duplicates import THRESHOLD
 from framefind.store.catalog import Catalog
 from framefind.store.indexfiles import VectorStore
 
 SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
 BACKGROUND_TEXTS = 48
 RHO = 0.6  # share of the attainable score a result must reach (0.7 cut 46 % of correct top-10 captions results)
-DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = 0.85, 0.97, 0.3
+DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = THRESHOLD, 0.97, 0.3
 MIN_ITEMS = 20  # below this a library has no score distribution to speak of: no z-floor
 IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies from look-alikes
 
@@ -82,6 +83,9 @@ def store_calibrations(catalog: Catalog, store: VectorStore, model: Model) -> No
     """Calibrate every space of a model and keep the result (the writer calls this after an index run)."""
     generation = catalog.generation(store.model_id)
     for space in model.spaces:
+        stored = _parse(catalog.meta(f"cutoff:{store.model_id}:{space}") or "", space)
+        if stored is not None and stored.generation == generation:
+            continue  # nothing changed since: an index run with nothing new embeds no background queries
         found = calibrate(catalog, store, model, space, generation)
         if found is not None:
             catalog.set_meta(f"cutoff:{store.model_id}:{space}", json.dumps(

@@ -27,7 +27,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 _YEARS = re.compile(r"((?:19|20)\d\d)[-–]((?:19|20)\d\d)")
 _DECADE = re.compile(r"((?:19|20)\d)0s")
 _ISO = re.compile(r"((?:19|20)\d\d)-(\d{2})(?:-(\d{2}))?")
-_TOKEN = re.compile(r'[+-]?"[^"]*"(?::-?\d+(?:\.\d+)?)?|\S+')  # as framefind.search.query tokenises
+TOKEN = re.compile(r'[+-]?"[^"]*"(?::-?\d+(?:\.\d+)?)?|\S+')  # the query syntax's tokens (search.query uses these too)
 
 # (start, end, months): a concrete [start, end) range, either side open (None), and/or recurring months.
 Span = tuple[datetime | None, datetime | None, tuple[int, ...]]
@@ -219,7 +219,7 @@ def split_dates(text: str, now: datetime | None = None) -> tuple[str, DateFilter
     now = now or datetime.now()
     if now.tzinfo is not None:
         now = now.astimezone().replace(tzinfo=None)
-    tokens = _TOKEN.findall(text)
+    tokens = TOKEN.findall(text)
     words = [_word(token) for token in tokens]
     found: list[tuple[int, int, Span]] = []
     i = 0

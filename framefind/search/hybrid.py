@@ -14,7 +14,7 @@ Results of the same video whose times overlap are one result; a phrase becomes a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,58 +31,50 @@ SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what 
 CANDIDATES = 100  # per ranking
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Which signals a search uses, and their weights."""
-
-    signals: tuple[str, ...] = SIGNALS
-    weights: tuple[tuple[str, float], ...] = ()  # signal -> weight (default 1)
-
-    def weight(self, signal: str) -> float:
-        return dict(self.weights).get(signal, 1.0) if signal in self.signals else 0.0
-
-
-def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, plan: Plan,
+def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, query: Query,
                   allowed: set[str] | None) -> dict[str, list[TextHit]]:
     """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents."""
     out = {}
     for signal in ("speech", "text"):
-        if not plan.weight(signal):
+        if not query.weight(signal):
             continue
         keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
         meaning = semantic_hits(catalog, vector, (signal,), SEMANTIC_FLOOR, CANDIDATES)
-        fused = _rrf([keyword, meaning], [1.0, 1.0], lambda hit: (hit.hash, hit.start, hit.end))
+        fused = _rrf([keyword, meaning], lambda hit: (hit.hash, hit.start, hit.end))
         out[signal] = [hit for hit in fused if allowed is None or hit.hash in allowed]
     return out
 
 
-def _rrf(rankings: list[list], weights: list[float], identity: Callable) -> list:
-    """Items of several rankings ordered by weighted reciprocal rank (the first-seen copy of each kept,
+def _rrf(rankings: list[list], identity: Callable) -> list:
+    """Items of several rankings ordered by reciprocal rank (the first-seen copy of each kept,
     so a keyword hit's snippet wins over the same phrase found by meaning)."""
     scores: dict = {}
     first: dict = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
+    for ranking in rankings:
         for rank, item in enumerate(ranking, 1):
             key = identity(item)
-            scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank)
+            scores[key] = scores.get(key, 0.0) + 1 / (RRF_K + rank)
             first.setdefault(key, item)
     return [first[key] for key in sorted(scores, key=scores.get, reverse=True)]
 
 
-def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str, list[TextHit]], plan: Plan,
+def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str, list[TextHit]], query: Query,
          k: int) -> list[Result]:
     """One ranking of images and moments from every signal, each result with its ``matches``."""
     groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
-    for rank, result in enumerate(visual if plan.weight("visual") else [], 1):
+    for rank, result in enumerate(visual if query.weight("visual") else [], 1):
         result.matches = [Match("visual", result.score, ", ".join(result.why), result.start, result.end)]
         groups.append((result, {"visual": rank}))
     for signal, hits in texts.items():
-        for rank, hit in enumerate(hits, 1):
+        for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not described
             _place(catalog, model_id, groups, signal, rank, hit)
-    total = sum(plan.weight(signal) for signal in SIGNALS) or 1.0
-    best = {m.signal: m.score for result, _ in groups for m in sorted(result.matches, key=lambda m: m.score)}
+    total = sum(query.weight(signal) for signal in SIGNALS) or 1.0
+    best: dict[str, float] = {}
+    for result, _ in groups:
+        for m in result.matches:
+            best[m.signal] = max(best.get(m.signal, 0.0), m.score)
     for result, ranks in groups:
-        fused = sum(plan.weight(s) * (RRF_K + 1) / (RRF_K + r) for s, r in ranks.items()) / total
+        fused = sum(query.weight(s) * (RRF_K + 1) / (RRF_K + r) for s, r in ranks.items()) / total
         # Ties (first in one signal each) are broken by how close each came to its signal's best score.
         closeness = max((m.score / best[m.signal] for m in result.matches if best.get(m.signal, 0) > 0), default=0)
         result.score = round(fused * (0.95 + 0.05 * closeness), 4)
@@ -135,10 +127,9 @@ def allowed_contents(catalog: Catalog, item_ids: np.ndarray | None) -> set[str] 
 def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Result], encoder: TextEncoder,
                allowed_items: np.ndarray | None) -> list[Result]:
     """The visual results fused with what is said and written, for a word query (``query.words``)."""
-    plan = Plan(query.signals, query.weights)
     words = query.words or ""
-    if not words.strip() or not (plan.weight("speech") or plan.weight("text")):
-        return visual if plan.weight("visual") else []
+    if not words.strip() or not (query.weight("speech") or query.weight("text")):
+        return visual if query.weight("visual") else []
     vector = encoder.embed([words])[0]
-    texts = text_rankings(catalog, words, vector, plan, allowed_contents(catalog, allowed_items))
-    return fuse(catalog, model_id, visual, texts, plan, query.k)
+    texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
+    return fuse(catalog, model_id, visual, texts, query, query.k)

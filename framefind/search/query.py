@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from framefind.errors import FrameFindError
-from framefind.search.dates import DateFilter, split_dates
+from framefind.search.dates import TOKEN, DateFilter, split_dates
 from framefind.store.filtering import Filters
 
 __all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_text", "parse_weights"]
@@ -32,7 +32,6 @@ class Term:
 
 
 _WEIGHT = re.compile(r"^(?P<words>.*?):(?P<weight>-?\d+(?:\.\d+)?)$")
-_TOKEN = re.compile(r'[+-]?"[^"]*"(?::-?\d+(?:\.\d+)?)?|\S+')
 
 
 def parse_text(text: str) -> tuple[Term, ...]:
@@ -44,7 +43,7 @@ def parse_text(text: str) -> tuple[Term, ...]:
     """
     if text.count('"') % 2:
         raise FrameFindError(f"query {text!r}: a double quote is not closed")
-    tokens = _TOKEN.findall(text)  # not shlex: an apostrophe (a dog's toy) is no quote here
+    tokens = TOKEN.findall(text)  # not shlex: an apostrophe (a dog's toy) is no quote here
     plain: list[str] = []
     terms: list[Term] = []
     for token in tokens:
@@ -138,6 +137,10 @@ class Query:
         chosen = Filters.of(kinds, under, dates=dates, **filters)
         return cls(tuple(terms), k, min_score, chosen, boost, said, text, cutoff, learn, tuple(signals or SIGNALS),
                    tuple(sorted((weights or {}).items()))).checked()
+
+    def weight(self, signal: str) -> float:
+        """How much ``signal`` (visual, speech, text) counts in the fusion: 0 when left out."""
+        return dict(self.weights).get(signal, 1.0) if signal in self.signals else 0.0
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""

@@ -106,8 +106,3 @@ class SearchPage:
     def nothing_matched(self) -> bool:
         """Nothing cleared the relevance floor (as opposed to an empty library or a filter that excludes all)."""
         return not self.results and self.below_cutoff > 0
-
-    def to_dict(self) -> dict:
-        return {"results": [r.to_dict() for r in self.results], "below_cutoff": self.below_cutoff,
-                "floor": self.floor, "nothing_matched": self.nothing_matched, "dates": self.dates,
-                "learned": self.learned}

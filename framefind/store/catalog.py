@@ -379,6 +379,7 @@ class Catalog:
             "images": one("SELECT COUNT(*) FROM contents WHERE kind = 'image'"),
             "videos": one("SELECT COUNT(*) FROM contents WHERE kind = 'video'"),
             "video_seconds": round(one("SELECT COALESCE(SUM(duration), 0) FROM contents WHERE kind = 'video'"), 1),
+            "passages": one("SELECT COUNT(*) FROM texts"),  # phrases said and texts written
         }
 
     def failures(self, limit: int = 20) -> list[tuple[str, str]]:

@@ -36,7 +36,6 @@ class TextEncoder(Protocol):
 class EnrichReport:
     done: dict[str, int] = field(default_factory=dict)  # pass -> contents finished in this run
     texts: dict[str, int] = field(default_factory=dict)  # pass -> phrases / text spans stored
-    notes: list[tuple[str, str]] = field(default_factory=list)  # (path, why a file gave nothing)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -73,7 +72,6 @@ def enrich(catalog: Catalog, passes: list[str], encoder: TextEncoder, *,
                 report.done[name] += 1
                 report.texts[name] += len(spans)
                 if note:
-                    report.notes.append((path, note))
                     on_note(path, note)
             progress(name, len(todo), len(todo))
     except KeyboardInterrupt:
@@ -83,10 +81,10 @@ def enrich(catalog: Catalog, passes: list[str], encoder: TextEncoder, *,
 
 
 def _speech(path: str, kind: str, stopped: Callable[[], bool]) -> tuple[list[Span], str | None]:
-    from framefind.media.speech import has_audio, transcribe
+    from framefind.media.speech import NO_AUDIO, transcribe
 
     transcript = transcribe(path, stopped=stopped)
-    note = None if not has_audio(path) else transcript.note  # a video without sound is not a problem
+    note = None if transcript.note == NO_AUDIO else transcript.note  # a video without sound is no problem
     return [(p.start, p.end, p.text) for p in transcript.phrases], note
 
 

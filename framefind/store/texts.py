@@ -14,8 +14,6 @@ import numpy as np
 
 from framefind.store.catalog import Catalog, decode, encode
 
-SOURCES = ("speech", "text")  # what was said (transcripts); what is written (OCR)
-
 
 @dataclass(frozen=True)
 class TextHit:

@@ -37,7 +37,7 @@ def status(request: Request) -> Status:
     return Status(library=str(library.directory), model=library.model.name, model_id=library.model_id,
                   files=stats["files"], images=stats["images"], videos=stats["videos"], items=stats["items"],
                   failed=stats["failed"], roots=library.catalog.roots(), passes=library.enrichment(),
-                  passages=library.catalog.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0],
+                  passages=stats["passages"],
                   index=request.app.state.job.state)
 
 

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from framefind.errors import ClientError
 from framefind.interfaces.server.schemas import ErrorOut, ResultOut, SearchResponse
 from framefind.interfaces.server.uploads import fetch_url, region, saved_upload
-from framefind.search.query import Filters, Term, date_range, parse_weights
 from framefind.search.query import Query as SearchQuery
+from framefind.search.query import date_range, parse_weights
 from framefind.search.results import SearchPage
 
 router = APIRouter(prefix="/api", tags=["search"], responses={400: {"model": ErrorOut}})
@@ -28,7 +28,6 @@ def _respond(request: Request, run, query: dict) -> SearchResponse:
     library = request.app.state.library
     started = time.perf_counter()
     page = run(library)
-    page = page if isinstance(page, SearchPage) else SearchPage(page)
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(results=[ResultOut.of(r) for r in page.results], took_ms=round(took, 2),
                           model=library.model.name, query=query, below_cutoff=page.below_cutoff,
@@ -57,15 +56,16 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
 ]
 
 
-def _filter_params(source) -> type:
+def _filter_params(source, leave_out: tuple[str, ...] = ()) -> type:
     """A dataclass FastAPI fills from the query string (``Query``) or a multipart form (``Form``)."""
     fields = [(name, Annotated[kind, source(**extra)], field(default=default))
-              for name, kind, default, extra in _FILTERS]
-    return make_dataclass(f"{source.__name__}Filters", fields)
+              for name, kind, default, extra in _FILTERS if name not in leave_out]
+    return make_dataclass(f"{source.__name__}Filters{len(leave_out)}", fields)
 
 
 FilterParams = _filter_params(Query)
 FormFilterParams = _filter_params(Form)
+SimilarParams = _filter_params(Query, ("only", "weights"))  # "more like this" has no words to hear or read
 
 
 def query_args(filters) -> dict:
@@ -74,7 +74,8 @@ def query_args(filters) -> dict:
             "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
             "max_duration": filters.max_duration, "labels": tuple(filters.label or ()),
             "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all,
-            "signals": tuple(filters.only or ()) or None, "weights": parse_weights(filters.weights)}
+            "signals": tuple(getattr(filters, "only", None) or ()) or None,
+            "weights": parse_weights(getattr(filters, "weights", None))}
 
 
 def _echo(filters) -> dict:
@@ -129,22 +130,15 @@ def search_video(request: Request, file: Annotated[UploadFile, File()],
     state = request.app.state
     folders = (under,) if under else ()
     with saved_upload(file, "video", state.uploads, state.upload_limits.get("video")) as path:
-        return _respond(request, lambda lib: lib.similar_videos(path, k=k, under=folders),
+        return _respond(request, lambda lib: SearchPage(lib.similar_videos(path, k=k, under=folders)),
                         {"video": file.filename, "k": k, "under": under})
 
 
 @router.get("/similar/{key}", response_model=SearchResponse, summary="More like this library result")
-async def similar(request: Request, key: str, filters: Annotated[FilterParams, Depends()], k: K = 24) -> SearchResponse:
+async def similar(request: Request, key: str, filters: Annotated[SimilarParams, Depends()],
+                  k: K = 24) -> SearchResponse:
     args = query_args(filters)
-    chosen = Filters.of(args.pop("kinds"), args.pop("under"), dates=args.pop("dates"), labels=args.pop("labels"),
-                        min_duration=args.pop("min_duration"), max_duration=args.pop("max_duration"))
-    args.pop("signals"), args.pop("weights")  # "more like this" has no words to hear or read
-    query = SearchQuery((Term("item", key),), k=k + 1, filters=chosen, **args)
-    return await _respond_limited(request, lambda lib: _without(lib.search_page(query), key, k),
+    chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels")}
+    return await _respond_limited(request, lambda lib: lib.similar(key, k=k, cutoff=args["cutoff"],
+                                                                   boost_labels=args["boost_labels"], **chosen),
                                   {"similar": key, "k": k, **_echo(filters)})
-
-
-def _without(page: SearchPage, key: str, k: int) -> SearchPage:
-    """More like this: the item itself is not an answer."""
-    page.results = [r for r in page.results if r.key != key][:k]
-    return page
