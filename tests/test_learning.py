@@ -94,11 +94,13 @@ def test_feedback_moves_the_ranking_and_survives_a_move(tmp_path):
         library.index([photos])
         before = library.search("an animal", k=12, cutoff=False)
         liked = before[6]  # a result well down the page
+        similar_before = _rank(library.search("animals", k=30, cutoff=False), liked.key)
         library.feedback("An  animal", liked.key, 1)  # case and spacing do not matter
         after = library.search("an animal", k=12, cutoff=False)
         assert after[0].key == liked.key and after[0].pinned
         # Rocchio moved the query itself: a similar query, with nothing pinned, ranks it higher too.
-        assert library.search_page(Query.of("animals", k=30, cutoff=False)).learned == 1
+        similar = library.search_page(Query.of("animals", k=30, cutoff=False))
+        assert similar.learned == 1 and _rank(similar.results, liked.key) < similar_before
         disliked = after[1]
         library.feedback("an animal", disliked.key, -1)
         again = library.search("an animal", k=12, cutoff=False)
@@ -171,7 +173,7 @@ def test_dates_typed_in_the_query_filter_by_capture_date(learning_library):
     assert {"cat 2019.jpg", "coffee 2019.jpg"} <= in_2019 and len(in_2019) < 10
     all_2019 = library.search(Query.of("a photo 2019", k=10, cutoff=False))
     assert set(_names(all_2019)) == in_2019  # k=10: every one taken then, and nothing else
-    assert shown <= in_2019
+    assert page.results and shown <= in_2019
     march = library.search(Query.of("a photo in March", k=30, cutoff=False))
     assert {"coffee 2019.jpg", "horse 2021.jpg"} <= set(_names(march)) == _taken_in(photos, 0, (3,))
     quoted = Query.of('"2019" poster')
@@ -192,14 +194,13 @@ def test_files_without_exif_are_dated_by_modification_time(learning_library):
 def test_label_filter_and_boost(learning_library):
     _, library = learning_library
     cats = library.search(Query.of("an animal", k=10, cutoff=False, labels=("cat",)))
-    assert {"chelsea.png", "cat 2019.jpg"} <= set(_names(cats)) | {n.path.rsplit("/", 1)[-1] for r in cats
-                                                                   for n in r.near_duplicates}
-    assert "horse.png" not in _names(cats)
+    assert set(_names(cats)) | {n.path.rsplit("/", 1)[-1] for r in cats for n in r.near_duplicates} == {
+        "chelsea.png", "cat 2019.jpg"}  # exactly the cats, however many results were asked for
     assert not library.search(Query.of("an animal", k=10, cutoff=False, labels=("xylophone",)))
     boosted = library.search(Query.of("a photo", k=10, cutoff=False, boost_labels=("espresso",)))
     assert _names(boosted)[0] in ("coffee.png", "coffee 2019.jpg")
     labels = dict(library.labels())
-    assert labels and all(count > 0 for count in labels.values())
+    assert sum(labels.values()) == 3 * library.info()["items"]  # every item's top 3
 
 
 def test_cli_filters_and_bad_dates(learning_library):
@@ -242,13 +243,16 @@ def test_rest_api_cutoff_dates_labels_feedback_export(learning_library):
         kept = client.get("/api/search", params={"q": "a photo 2019", "all": "true", "read_dates": "false"}).json()
         assert kept["dates"] is None and len(kept["results"]) > len(dated["results"])
         cats = client.get("/api/search", params={"q": "an animal", "all": "true", "label": "cat"}).json()
-        assert cats["results"] and "horse.png" not in {r["name"] for r in cats["results"]}
+        names = {r["name"] for r in cats["results"]}
+        assert names | {n["name"] for r in cats["results"] for n in r["near_duplicates"]} == {"chelsea.png",
+                                                                                              "cat 2019.jpg"}
         astronaut = client.get("/api/search", params={"q": "an astronaut", "all": "true"}).json()["results"]
         folded = next(r for r in astronaut if r["name"] == "astronaut.png")
         assert {n["name"] for n in folded["near_duplicates"]} == {"astronaut half.jpg", "astronaut q30.jpg"}
         assert client.get(folded["near_duplicates"][0]["thumbnail_url"]).content[:2] == b"\xff\xd8"
         labels = client.get("/api/labels").json()["labels"]
-        assert labels and labels[0]["count"] >= labels[-1]["count"]
+        counts = [row["count"] for row in labels]
+        assert counts and counts == sorted(counts, reverse=True)
         bad = client.get("/api/search", params={"q": "a photo", "after": "someday"})
         assert bad.status_code == 400 and "not a date" in bad.json()["error"]
         vote = client.post("/api/feedback", json={"query": "An Astronaut", "key": folded["key"], "vote": "up"}).json()

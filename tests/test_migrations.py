@@ -7,6 +7,7 @@ release (photos only: no frames or thumbnails tables, vectors in a WITHOUT ROWID
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -133,6 +134,10 @@ def test_not_a_library_and_foreign_databases_are_refused(tmp_path):
 
 def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_path):
     lib, media, expected = install("0.2.0", tmp_path)
+    rocket = hashlib.blake2b((media / "rocket.jpg").read_bytes(), digest_size=16).hexdigest()
+    with sqlite3.connect(lib / "catalog.sqlite") as db:  # a thumbs up given in 0.2.0's web app
+        db.execute("INSERT INTO feedback (query, key, vote, at) VALUES ('a shiny thing', ?, 1, 0)", (rocket,))
+    db.close()
     with Library.open(lib, create=False) as library:
         assert library.catalog.upgrades == ["upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
         for query in expected["queries"]:
@@ -146,4 +151,8 @@ def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_p
         assert sum(labels.values()) == 3 * library.info()["items"]  # every item's top 3
         cats = library.search(Query.of("an animal", k=5, cutoff=False, labels=("cat",)))
         assert cats and {Path(r.path).name for r in cats} <= {"chelsea.png", "clip.mp4"}
-        assert library.catalog.feedback() == []  # 0.2.0's (empty) feedback table carried over
+        assert library.catalog.feedback() == [("a shiny thing", rocket, 1, 0.0)]  # 0.2.0's votes carried over
+        top = library.search("a shiny thing", k=3, cutoff=False)[0]
+        assert Path(top.path).name == "rocket.jpg" and top.pinned  # and they still count
+        report = library.index(transcribe=True)  # format 5's passes run on an upgraded library
+        assert report.enrichment.done == {"speech": 1} and library.info()["passages"] == 0  # clip.mp4 is silent

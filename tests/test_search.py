@@ -220,7 +220,9 @@ def test_composed_queries_move_the_ranking(photo_library):
     assert set(names("a rocket", image=photos / "chelsea.png")[:2]) == {"chelsea.png", "rocket.jpg"}
     from framefind import Query
 
-    pushed = library.search(Query.of("an animal", minus_images=(photos / "chelsea.png",), k=5))
+    plain = library.search(Query.of("an animal", k=5, cutoff=False))
+    pushed = library.search(Query.of("an animal", minus_images=(photos / "chelsea.png",), k=5, cutoff=False))
+    assert "chelsea.png" in [Path(r.path).name for r in plain] and len(pushed) == 5
     assert "chelsea.png" not in [Path(r.path).name for r in pushed]
     proc = run_cli("search", 'an animal -"a cat"', "--library", str(library.directory), "--json")
     assert Path(json.loads(proc.stdout)[0]["path"]).name == "horse.png"

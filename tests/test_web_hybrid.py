@@ -157,11 +157,10 @@ def test_speech_only_and_back(page, api, server):
     pictures = api_answer(api, words, only="visual")
     with page.expect_request(lambda r: "/api/search?" in r.url and "only=visual" in r.url):
         group.get_by_role("button", name="Pictures").click()
-    if pictures["results"]:
-        wait_for_keys(page, pictures["results"])
-    else:
-        page.wait_for_selector("#empty:not([hidden])")
-    assert page.locator(".card .passage").count() == 0  # pictures alone: no words said or written
+    # No picture shows a budget: by pictures alone the spoken moment is gone and nothing is left.
+    assert pictures["results"] == [] and pictures["below_cutoff"] > 0
+    page.wait_for_selector("#empty:not([hidden])")
+    assert page.locator(".card").count() == 0
 
     everything = api_answer(api, words)["results"]
     with page.expect_request(lambda r: "/api/search?" in r.url and "only=" not in r.url):
