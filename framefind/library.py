@@ -407,6 +407,6 @@ def _resolve_legacy_model(name: str, options: dict) -> tuple[str, str, dict, dic
     """A model name recorded by 0.1.0, with that release's options -> (id, name, options, spec) today."""
     try:
         model = load_model(name, options)
+        return model.id, model.name, model.options(), model.spec()  # .id reads the weights (may be absent)
     except FrameFindError:  # e.g. a clip: checkpoint directory that is gone: keep its vectors under a name
         return spec_id("legacy", {"name": name}), name, {}, {"legacy": name}
-    return model.id, model.name, model.options(), model.spec()

@@ -107,7 +107,7 @@ def test_onnx_matches_pytorch(checkpoint, cache):
     cosines = images @ images.T
     assert cosines[~np.eye(len(PHOTOS), dtype=bool)].max() < 0.99
     converted = next((cache / "models").glob("clip-*"))
-    assert {"image.onnx", "text.onnx", "tokenizer.json", "clip.json"} <= {p.name for p in converted.iterdir()}
+    assert {"image.onnx", "text.onnx", "tokenizer.json", "model.json"} <= {p.name for p in converted.iterdir()}
 
 
 def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, monkeypatch):

@@ -45,7 +45,9 @@ class RateColumn(ProgressColumn):
 def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files [default: all indexed before]")] = None,
     library: LibraryOption = None,
-    model: Annotated[str | None, typer.Option(help="effnet-conse (default, offline) or clip:PATH")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="effnet-conse (default, offline), clip:NAME|DIR|HUB_ID (e.g. clip:ViT-B-32), siglip:NAME|DIR|HUB_ID "
+        "(e.g. siglip:base) or onnx:DIR")] = None,
     index_type: Annotated[str | None, typer.Option(
         "--index-type", help="auto (default: exact while small, then approximate), flat, sq8, hnsw or ivf-sq8")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another index run holds the library, wait for it")] = False,

@@ -26,10 +26,12 @@ IMAGE_PIXELS = "draft-exif-centre-crop-bilinear/1"
 Decoded = tuple[np.ndarray, tuple[int, int], bytes | None]  # (pixels, upright width x height, thumbnail JPEG)
 
 
-def load_image(path: str | Path, size: int, thumbnail: bool = False) -> Decoded:
-    """Decode an image to ``size``x``size`` uint8 RGB (centre crop), its upright (width, height), and
-    with ``thumbnail`` a small JPEG of the whole picture (for grids: no UI decodes a 20 MP original).
+def load_image(path: str | Path, size: int, thumbnail: bool = False, fit: str = "crop") -> Decoded:
+    """Decode an image to ``size``x``size`` uint8 RGB, its upright (width, height), and with
+    ``thumbnail`` a small JPEG of the whole picture (for grids: no UI decodes a 20 MP original).
 
+    ``fit`` is the model's (``Preprocess.fit``): "crop" scales the shorter side to ``size`` and keeps
+    the middle; "squash" scales the whole picture to ``size`` x ``size``, as SigLIP was trained.
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still covers ``size``:
     for multi-megapixel photos, decoding costs more than the model. EXIF orientation is applied.
     """
@@ -40,14 +42,26 @@ def load_image(path: str | Path, size: int, thumbnail: bool = False) -> Decoded:
         im.draft("RGB", (size, size))
         im = _to_rgb(ImageOps.exif_transpose(im))
         thumb = thumbnail_jpeg(im) if thumbnail else None
-        im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
+        im = fit_square(im, size, fit)
         return np.asarray(im, dtype=np.uint8), upright, thumb
 
 
+def fit_square(im: Image.Image, size: int, fit: str = "crop") -> Image.Image:
+    """``im`` as ``size`` x ``size``: centre-cropped ("crop") or squashed to the square ("squash")."""
+    if fit == "squash":
+        return im if im.size == (size, size) else im.resize((size, size), Image.Resampling.BILINEAR)
+    return ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
+
+
 def load_upright(path: str | Path, max_side: int) -> np.ndarray:
-    """The whole picture, upright, as uint8 RGB at most ``max_side`` px (for reading text in it)."""
+    """The whole picture, upright, as uint8 RGB at most ``max_side`` px (for reading text in it).
+
+    The JPEG draft asks for the picture's own aspect: asked for a square, PIL keeps the shorter side at
+    ``max_side`` too, so a 3:2 photo decoded at twice the size needed (13 vs 4 ms at 640 px)."""
     with _opened(path) as im:
-        im.draft("RGB", (max_side, max_side))
+        width, height = im.size
+        fit = max_side / max(width, height, 1)
+        im.draft("RGB", (max(1, int(width * fit)), max(1, int(height * fit))))
         im = _to_rgb(ImageOps.exif_transpose(im))
         im.thumbnail((max_side, max_side))
         return np.asarray(im, dtype=np.uint8)

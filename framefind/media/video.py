@@ -20,7 +20,7 @@ from PIL import Image
 
 from framefind.errors import MediaError
 from framefind.linalg import l2_normalize
-from framefind.media.images import thumbnail_jpeg
+from framefind.media.images import fit_square, thumbnail_jpeg
 from framefind.media.units import Item, ItemFrames
 
 # Bump when frame pixels change for the same settings (conversion, crop): part of every model's id.
@@ -99,8 +99,9 @@ def luma_signature(frame) -> np.ndarray:
     return small.to_ndarray().astype(np.float32) / 255.0
 
 
-def model_pixels(frame, size: int) -> tuple[np.ndarray, Image.Image, tuple[int, int]]:
-    """(centre-cropped ``size`` RGB pixels, small upright image, upright frame size) of a decoded frame."""
+def model_pixels(frame, size: int, fit: str = "crop") -> tuple[np.ndarray, Image.Image, tuple[int, int]]:
+    """(``size`` RGB pixels, small upright image, upright frame size) of a decoded frame; the pixels
+    centre-cropped, or with ``fit`` "squash" the whole frame squeezed to the square (images.fit_square)."""
     # ``rotation`` is the display matrix's clockwise turn; np.rot90 turns counter-clockwise.
     quarter_turns = -round((getattr(frame, "rotation", 0) or 0) / 90) % 4
     w, h = (frame.height, frame.width) if quarter_turns % 2 else (frame.width, frame.height)
@@ -110,14 +111,19 @@ def model_pixels(frame, size: int) -> tuple[np.ndarray, Image.Image, tuple[int, 
         width, height = height, width
     rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
     rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+    upright = Image.fromarray(rgb)
+    if fit == "squash":
+        return np.asarray(fit_square(upright, size, fit)), upright, (w, h)
     top, left = (rgb.shape[0] - size) // 2, (rgb.shape[1] - size) // 2
-    return rgb[top : top + size, left : left + size], Image.fromarray(rgb), (w, h)
+    return rgb[top : top + size, left : left + size], upright, (w, h)
 
 
 def scan_video(path: str | Path, size: int, embed: Embed, sampling: VideoSampling,
                stopped: Callable[[], bool] = lambda: False,
-               progress: Callable[[float], None] = lambda fraction: None) -> VideoScan:
+               progress: Callable[[float], None] = lambda fraction: None, fit: str = "crop") -> VideoScan:
     """Decode ``path`` once: detect shots, sample frames, embed them in chunks, keep thumbnails.
+
+    Frames become ``size`` pixels as the model's ``fit`` says (``Preprocess``), as images do.
 
     ``stopped`` is polled every frame; when it returns True the scan ends with MediaError.
     ``progress`` hears the decoded fraction of the declared duration, about once a video second.
@@ -148,7 +154,7 @@ def scan_video(path: str | Path, size: int, embed: Embed, sampling: VideoSamplin
                 if cut or not scan.shots:
                     scan.shots.append(0.0 if not scan.shots else time)
                 if cut or time - last_sample >= sampling.max_gap or not scan.times:
-                    pixels, upright, scan.size = model_pixels(frame, size)
+                    pixels, upright, scan.size = model_pixels(frame, size, fit)
                     scan.times.append(time)
                     scan.thumbs.append(thumbnail_jpeg(upright))
                     pending.append(pixels)

@@ -1,4 +1,4 @@
-"""The model interface every embedding model implements, and the registry that picks one by name.
+"""The model interface every embedding model implements, and the preprocessing a model declares.
 
 A model maps images into one or more named vector *spaces* (e.g. ``visual`` for image-to-image
 similarity, ``semantic`` for text-to-image) and maps text into ``text_space``. A library stores one
@@ -13,6 +13,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -26,12 +27,42 @@ from framefind.models.identity import spec_id
 # Bump when the ONNX conversions (convert.py) change what a graph computes: part of every model's id.
 GRAPH_VERSION = 1
 ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
+FITS = ("crop", "squash")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its pictures, declared by the model (a checkpoint's preprocessor config).
+
+    Decoding (media/images.py, media/video.py) honours ``size`` and ``fit`` and hands over uint8 RGB;
+    ``mean``/``std`` (of pixels scaled to 0..1) are applied inside the ONNX image graph, folded in when
+    it was converted, so they are recorded here for reference and for an ONNX export's own graph.
+    ``fit`` "crop": the shorter side scaled to ``size``, the middle cut out (CLIP); "squash": the whole
+    picture scaled to ``size`` x ``size``, its aspect not kept (SigLIP). Resampling is bilinear for all.
+    """
+
+    size: int = 224
+    fit: str = "crop"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise FrameFindError(f"unknown image fit {self.fit!r} (choose {', '.join(FITS)})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocess:
+        return cls(int(data["size"]), str(data.get("fit", "crop")), tuple(data.get("mean", (0.0,) * 3)),
+                   tuple(data.get("std", (1.0,) * 3)))
 
 
 class Model(ABC):
     """Embeds decoded images and text queries. Heavy sessions load lazily, on first use.
 
-    ``name`` is what the user chose (``effnet-conse``, ``clip:PATH``); ``options`` are the settings
+    ``name`` is what the user chose (``effnet-conse``, ``clip:ViT-B-32``); ``options`` are the settings
     that shape vectors and may be chosen per library (recorded in it, so a library always searches
     with the settings it was indexed with); ``id`` digests everything that changes a vector.
     """
@@ -42,6 +73,11 @@ class Model(ABC):
     text_space: str  # the space text queries are compared in
     image_space: str  # the space example-image queries are compared in
     image_size: int = 224
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """Pixel size and fit for decoding; a graph that normalises its own input keeps the defaults."""
+        return Preprocess(size=self.image_size)
 
     def __init__(self, options: dict | None = None) -> None:
         options = dict(options or {})
@@ -67,8 +103,11 @@ class Model(ABC):
         """Content digests of every weight and vocabulary file, plus graph/preprocessing versions."""
 
     def spec(self) -> dict:
+        pixels = {"image": IMAGE_PIXELS, "video": FRAME_PIXELS}
+        if self.preprocess.fit != "crop":  # crop is what every id before fits existed was made with
+            pixels["fit"] = self.preprocess.fit
         return {"family": self.family, "weights": self.weights(), "options": self.options(),
-                "pixels": {"image": IMAGE_PIXELS, "video": FRAME_PIXELS}, "spaces": self.spaces}
+                "pixels": pixels, "spaces": self.spaces}
 
     @cached_property
     def id(self) -> str:
@@ -105,30 +144,29 @@ class Model(ABC):
 
 
 def load_model(name: str, options: dict | None = None) -> Model:
-    """Build a model by registry name; ``clip:PATH_OR_HUB_ID`` selects a CLIP checkpoint."""
-    if name == "effnet-conse":
-        from framefind.models.conse import ConseModel
+    """Build a model by name (``effnet-conse``, ``clip:...``, ``siglip:...``, ``onnx:DIR``): see registry.py.
 
-        return ConseModel(options)
-    if name.startswith("clip:"):
-        from framefind.models.clip import ClipModel
+    Cheap: nothing is loaded, downloaded or converted until the model's id or vectors are needed.
+    """
+    from framefind.models.registry import build_model
 
-        return ClipModel(name.removeprefix("clip:"), options)
-    raise FrameFindError(f"unknown model {name!r} (choose effnet-conse or clip:PATH)")
+    return build_model(name, options)
 
 
 def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_size: int = 64) -> np.ndarray:
-    """Run a (input_ids, attention_mask) -> embedding ONNX text encoder over ``texts`` in batches.
+    """Run an ONNX text encoder (``input_ids``, and ``attention_mask`` if it takes one) over ``texts``.
 
     ``tokenizer`` is a ``tokenizers.Tokenizer`` with padding (and truncation) enabled; an empty list
-    gives a ``(0, dim)`` array.
+    gives a ``(0, dim)`` array. SigLIP's graph takes no mask: it was trained attending to its padding.
     """
     chunks = []
+    takes_mask = "attention_mask" in {i.name for i in session.get_inputs()}
     for start in range(0, len(texts), batch_size):
         encodings = tokenizer.encode_batch(texts[start : start + batch_size])
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        chunks.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+        feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64)}
+        if takes_mask:
+            feeds["attention_mask"] = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        chunks.append(session.run(None, feeds)[0])
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 

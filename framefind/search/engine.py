@@ -52,7 +52,7 @@ def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
     if term.kind == "text":
         return model.embed_texts([term.value.strip()])[0]
     try:
-        pixels, _, _ = load_image(term.value, model.image_size)
+        pixels, _, _ = load_image(term.value, model.image_size, fit=model.preprocess.fit)
     except MediaError as exc:
         raise FrameFindError(str(exc)) from None
     return model.embed_images(pixels[None])[space][0]

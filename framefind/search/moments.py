@@ -121,7 +121,7 @@ def video_query_vectors(model: Model, path: str | Path) -> np.ndarray:
     """Pooled ``image_space`` vectors of a query video's segments, sampled as the library's videos were."""
     from framefind.media.video import pool_segments, scan_video
 
-    scan = scan_video(path, model.image_size, model.embed_images, model.sampling)
+    scan = scan_video(path, model.image_size, model.embed_images, model.sampling, fit=model.preprocess.fit)
     return pool_segments(scan, model.sampling.window)[2][model.image_space]
 
 

@@ -110,7 +110,8 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
         if stat.kind == "video":
             _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
-            pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True)
+            pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True,
+                                                         fit=model.preprocess.fit)
             out.pixels, out.items = pixels[None], [Item()]
     except MediaError as exc:
         out.error = exc.reason
@@ -120,7 +121,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
     """Segments of a video, each with the mean of its frames' vectors (ONNX Runtime is thread-safe)."""
     scan = scan_video(out.stat.path, model.image_size, model.embed_images, model.sampling, stopped=stopped,
-                      progress=partly)
+                      progress=partly, fit=model.preprocess.fit)
     out.items, out.frames, out.vectors = pool_segments(scan, model.sampling.window)
     out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
 
