@@ -73,19 +73,55 @@ def test_text_free_photos_are_rarely_flagged():
     assert flagged == [], flagged  # measured: 0 of these 8, highest 0.67 (bench_ocr.py: ~9 % of 74 photos)
 
 
+def test_small_sign_on_a_large_photo_read_from_its_region_only(monkeypatch):
+    """The pass reads only where the check saw text: a crop, not the picture; the line's box still says where
+    the text is in the whole picture, and small letters come from the sharper decode."""
+    big = photo("coffee.png").resize((2400, 1800), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(big)
+    draw.text((300, 1500), PHRASE, font=font(56), fill="white", stroke_width=3, stroke_fill="black")
+    small = np.asarray(big.resize((640, 480), Image.Resampling.BILINEAR))
+    regions = ocr.text_regions(small)
+    assert regions and sum(r.area for r in regions) < 0.15, regions  # a band around the line, not the photo
+    assert any(r.y0 < 1530 / 1800 < r.y1 for r in regions), regions
+    seen, sharper = [], np.asarray(big.resize((1280, 960), Image.Resampling.BILINEAR))
+    recognise = ocr._recognise
+    monkeypatch.setattr(ocr, "_recognise", lambda rgb: seen.append(rgb.shape) or recognise(rgb))
+    lines = ocr.read_regions(small, regions, lambda: seen.append("sharper") or sharper)
+    assert "quarterly budget 2024" in words(lines)
+    assert "sharper" in seen  # letters ~15 px at 640: read from the 1280-px decode
+    assert all(shape[0] * shape[1] < 0.25 * 1280 * 960 for shape in seen if shape != "sharper")
+    line = next(line for line in lines if "BUDGET" in line.text.upper())
+    x, y, w, h = line.box
+    assert abs(x - 300 / 2400) < 0.05 and abs(y + h / 2 - 1530 / 1800) < 0.03, line.box
+
+
+def test_no_regions_no_reading():
+    assert ocr.text_regions(np.asarray(photo("chelsea.png"))) == []
+    assert ocr.read_regions(np.asarray(photo("chelsea.png")), []) == []
+
+
+def test_mostly_text_is_read_whole():
+    """A page is mostly text: one read of the whole picture beats many crops."""
+    page = np.asarray(photo("page.png"))
+    regions = ocr.text_regions(page)
+    assert sum(r.area for r in regions) > ocr.WHOLE_AREA
+    assert words(ocr.read_regions(page, regions)) == words(ocr.read_text(page))
+
+
 @pytest.mark.parametrize("image", [np.zeros((3, 3, 3), np.uint8), np.zeros((1, 500, 3), np.uint8),
                                    np.full((50, 40), 200, np.uint8), np.zeros((64, 64, 4), np.uint8),
                                    np.random.default_rng(0).random((80, 120, 3)) * 255, np.zeros((0, 0, 3), np.uint8)])
 def test_odd_pictures_do_not_raise(image):
     assert not ocr.likely_text(image)
+    assert ocr.text_regions(image) == []
     assert ocr.read_text(image) == []
 
 
 def test_frame_texts_one_span_per_showing(monkeypatch):
     """A caption shown over 10 sampled frames is one span, read about once (not once per frame)."""
     calls = []
-    read_text = ocr.read_text
-    monkeypatch.setattr(ocr, "read_text", lambda rgb: calls.append(1) or read_text(rgb))
+    read_regions = ocr.read_regions
+    monkeypatch.setattr(ocr, "read_regions", lambda *args: calls.append(1) or read_regions(*args))
     plain = photo("coffee.png", (640, 360))
     captioned = caption(plain, PHRASE)
     times = [2.0 * i for i in range(25)]  # framefind samples a frame every 2 s in a long shot

@@ -249,6 +249,7 @@ def sample_frames(path: str | Path, every: float, max_side: int,
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONREF"  # as indexing: B-frames cost decoding and are never needed
         origin, rate, last = time_origin(stream), float(stream.average_rate or 25), -math.inf
         for index, frame in enumerate(container.decode(stream)):
             if stopped():

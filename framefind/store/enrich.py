@@ -90,15 +90,16 @@ def _speech(path: str, kind: str, stopped: Callable[[], bool]) -> tuple[list[Spa
 
 def _ocr(path: str, kind: str, stopped: Callable[[], bool]) -> tuple[list[Span], str | None]:
     from framefind.media.images import load_upright
-    from framefind.media.ocr import frame_texts, likely_text, read_text
+    from framefind.media.ocr import frame_texts, read_regions, text_regions
     from framefind.media.video import sample_frames
 
     try:
         if kind == "video":
             return list(frame_texts(sample_frames(path, OCR_EVERY, OCR_MAX_SIDE, stopped))), None
-        if not likely_text(load_upright(path, CHECK_SIDE)):  # the check decodes small (13 vs 37 ms)
-            return [], None
-        text = " ".join(line.text for line in read_text(load_upright(path, OCR_MAX_SIDE)))
+        picture = load_upright(path, CHECK_SIDE)  # the check decodes small; most pictures stop here
+        regions = text_regions(picture)
+        lines = read_regions(picture, regions, lambda: load_upright(path, OCR_MAX_SIDE)) if regions else []
+        text = " ".join(line.text for line in lines)
     except MediaError as exc:
         return [], exc.reason
     except Exception as exc:  # noqa: BLE001 - a decoder's error on one file must not stop the pass
