@@ -4,8 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := ffmpeg espeak-ng chromium plasma-workspace-wallpapers ukui-wallpapers dataset-fashion-mnist
+# Photos of the issue #12 caption set (benchmarks/data/captions150.json), for `make bench` only; kphotoalbum is
+# unpacked into .cache/bench-debs/root, not installed (that would pull ~200 KDE packages).
+BENCH_APT := mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc tuxpaint-data \
+  palapeli-data visp-images-data
+BENCH_DEBS := .cache/bench-debs
 
-.PHONY: venv system-deps test lint demo bench clean
+.PHONY: venv system-deps bench-deps test lint demo bench clean
 
 venv: $(STAMP)
 
@@ -28,6 +33,18 @@ system-deps:
 	  else echo "warning: missing Debian packages: $$missing (tests that need them will skip)"; fi; \
 	fi
 
+bench-deps: system-deps
+	@missing=$$(for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || echo "warning: could not install: $$missing (bench_captions.py will name what is missing)"; \
+	  else echo "warning: missing Debian packages: $$missing (bench_captions.py will name what is missing)"; fi; \
+	fi
+	@[ -d $(BENCH_DEBS)/root/usr/share/kphotoalbum ] || { mkdir -p $(BENCH_DEBS) && cd $(BENCH_DEBS) && \
+	  { apt-get download kphotoalbum >/dev/null 2>&1 || { apt-get update -qq && apt-get download kphotoalbum >/dev/null; }; } && \
+	  dpkg -x kphotoalbum_*.deb root; } || echo "warning: could not unpack kphotoalbum into $(BENCH_DEBS)/root"
+
 lint: venv
 	$(VENV)/bin/ruff check framefind tests benchmarks scripts
 
@@ -37,13 +54,14 @@ test: venv system-deps lint
 demo: venv system-deps
 	$(PY) scripts/demo.py
 
-bench: venv system-deps
+bench: venv bench-deps
 	$(PY) benchmarks/bench_index.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_vectors.py
 	$(PY) benchmarks/bench_storage.py
 	$(PY) benchmarks/bench_video.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_captions.py
 	$(PY) benchmarks/bench_conse.py
 	$(PY) benchmarks/bench_learning.py
 

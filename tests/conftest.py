@@ -16,6 +16,7 @@ SKIMAGE_PHOTOS = [
     "camera.png", "coins.png", "page.png", "hubble_deep_field.jpg", "brick.png", "grass.png", "moon.png",
 ]
 WALLPAPER_DIRS = ["/usr/share/wallpapers", "/usr/share/backgrounds"]
+WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers", "ukui-wallpapers")
 
 
 def skimage_data() -> Path:
@@ -32,9 +33,12 @@ def wallpaper_files(limit: int | None = None, min_pixels: int = 0) -> list[Path]
     from PIL import Image
 
     best: dict[str, tuple[int, Path]] = {}
+    owned = _package_files(WALLPAPER_PACKAGES)  # other packages installing into the same folders do not count
     for root in WALLPAPER_DIRS:
         for path in sorted(Path(root).rglob("*")) if Path(root).is_dir() else []:
             if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or "screenshot" in path.name:
+                continue
+            if owned is not None and str(path) not in owned:
                 continue
             with Image.open(path) as im:
                 pixels = im.size[0] * im.size[1]
@@ -45,6 +49,16 @@ def wallpaper_files(limit: int | None = None, min_pixels: int = 0) -> list[Path]
     if not found:
         pytest.skip("Debian package plasma-workspace-wallpapers / ukui-wallpapers is not installed")
     return found[:limit]
+
+
+def _package_files(packages: tuple[str, ...]) -> set[str] | None:
+    """The paths the Debian packages installed (None where dpkg cannot say: then every file counts)."""
+    try:
+        listed = subprocess.run(["dpkg", "-L", *packages], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    files = set(listed.stdout.splitlines())
+    return files or None
 
 
 def copy_photos(target: Path, n_wallpapers: int = 30) -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 from framefind.eval.metrics import (
     average_precision,
+    bootstrap_ci,
     hit_ratio,
     mean_metrics,
     ndcg_at_k,
@@ -104,3 +105,17 @@ def test_precision_recall_curve_by_hand():
     # query 1: P@1 = 1, P@2 = 1/2, R = 1, 1; query 2 (one result, a miss): P = 0, 0, R = 0, 0
     assert precision == pytest.approx([0.5, 0.25])
     assert recall == pytest.approx([0.5, 0.5])
+
+
+def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
+    hits = [1.0] * 30 + [0.0] * 70  # R@k of 100 queries: 0.30
+    mean, low, high = bootstrap_ci(hits, resamples=2000, seed=0)
+    assert mean == pytest.approx(0.30)
+    assert low < mean < high
+    # the normal approximation: 0.30 +- 1.96 * sqrt(0.3 * 0.7 / 100) = 0.21 .. 0.39
+    assert low == pytest.approx(0.21, abs=0.02) and high == pytest.approx(0.39, abs=0.02)
+    assert bootstrap_ci(hits, seed=0) == (mean, low, high)  # fixed seed: the same interval
+    assert bootstrap_ci([0.5, math.nan, 0.5])[0:3] == (0.5, 0.5, 0.5)  # NaN left out; no spread, no width
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+    with pytest.raises(ValueError):
+        bootstrap_ci(hits, confidence=1.0)

@@ -126,3 +126,22 @@ def precision_recall_curve(rels: list[np.ndarray], n_relevant: list[int], depth:
         recall += hits / n
     count = max(len(rels), 1)
     return (precision / count).tolist(), (recall / count).tolist()
+
+
+def bootstrap_ci(values, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of per-query ``values`` and its percentile bootstrap confidence interval.
+
+    Queries are resampled with replacement ``resamples`` times (a fixed ``seed``: the same input gives the
+    same interval); NaN (undefined) values are left out first. No values give NaN for all three.
+    """
+    if resamples < 1 or not 0 < confidence < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < confidence < 1 (got {resamples}, {confidence})")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(x.mean()), float(low), float(high)
