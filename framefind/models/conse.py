@@ -132,7 +132,8 @@ class ConseModel(Model):
         return [label["names"].split(",")[0].strip() for label in self._labels]
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        return self.text_encoder.embed(texts)
+        """Query texts (the int8 query graph; label texts are embedded by the float one)."""
+        return self.text_encoder.embed_query(texts)
 
 
 def _efficientnet_digest() -> str:

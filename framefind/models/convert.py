@@ -84,6 +84,38 @@ def convert_minilm(target_dir: Path) -> None:
     shutil.copyfile(source / "tokenizer.json", target_dir / "tokenizer.json")
 
 
+def quantize_for_queries(source: Path, target: Path) -> None:
+    """Write ``target``: ``source`` with int8 per-channel weights (dynamic quantisation), optimised and
+    saved in ONNX Runtime's own format, which loads several times faster than an ONNX protobuf."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with atomic_path(target.with_suffix(".int8.onnx")) as quantized, atomic_path(target) as tmp:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+                _quiet_logging("root"):  # "consider pre-processing": not needed for dynamic quantisation
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(source), str(quantized), per_channel=True, weight_type=QuantType.QInt8)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.optimized_model_filepath = str(tmp)
+        options.add_session_config_entry("session.save_model_format", "ORT")
+        ort.InferenceSession(str(quantized), options, providers=["CPUExecutionProvider"])
+    target.with_suffix(".int8.onnx").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet_logging(name: str):
+    import logging
+
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _to_onnx(module, args, target: Path, inputs, outputs, axes) -> None:
     import torch
 

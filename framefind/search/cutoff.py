@@ -47,11 +47,15 @@ class Calibration:
     gate: float | None = None  # attainable score a query must exceed to name anything (vocabulary models)
     duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates
 
-    def floor(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray) -> float:
-        """The lowest score that counts as a match for this query vector (inf: nothing can match)."""
+    def floor(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray,
+              asked: np.ndarray | None = None) -> float:
+        """The lowest score that counts as a match for this query vector (inf: nothing can match).
+
+        Whether the query names anything is judged on ``asked``, what it asks for without the terms it
+        subtracts ("an animal -cat" names an animal; the difference vector itself is near no class)."""
         if self.gate is not None and self.space == model.text_space:
-            attainable = float(model.best_possible(vector)[0])
-            return RHO * attainable if attainable > self.gate else float("inf")
+            attainable = model.best_possible(vector if asked is None else np.vstack([vector, asked]))
+            return RHO * float(attainable[0]) if float(attainable[-1]) > self.gate else float("inf")
         if len(self.sample_ids) < MIN_ITEMS:
             return float("-inf")
         _, vectors = catalog.vectors(model_id, self.space, list(self.sample_ids))

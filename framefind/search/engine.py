@@ -31,15 +31,19 @@ OVERFETCH = 5  # several segments of one video may merge into one moment: fetch 
 ItemVector = Callable[[str, str], np.ndarray]  # (result key, space) -> the stored vector of that result
 
 
-def query_vector(model: Model, query: Query, item_vector: ItemVector) -> tuple[str, np.ndarray]:
+def query_vector(model: Model, query: Query, item_vector: ItemVector, asked_only: bool = False
+                 ) -> tuple[str, np.ndarray]:
     """(space, 1 x dim unit vector): the weighted sum of the terms' vectors (negative weights subtract).
 
     With any text term the query lives in the text space (an image or library-item term then
     contributes its vector in that space); with image and item terms alone, in the image space.
+    ``asked_only``: the positive terms alone, what the query asks for (subtracted terms only steer).
     """
     space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
     total = np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
+        if asked_only and term.weight <= 0:
+            continue
         vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space)
         total += term.weight * vector
     norm = float(np.linalg.norm(total))
@@ -63,14 +67,15 @@ Tier = tuple[np.ndarray | None, bool]  # (allowed item ids or None for all, pinn
 
 def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
               votes: Votes | None = None, calibration: Calibration | None = None,
-              fold_at: float = THRESHOLD) -> SearchPage:
+              fold_at: float = THRESHOLD, asked: np.ndarray | None = None) -> SearchPage:
     """Images and video moments nearest to ``vector``, best first, within the query's filters, each
     with the words that say what it shows (``why``): liked results first, then those with a boosted
-    label, then the rest, down to the relevance floor, near-duplicates folded into their best."""
+    label, then the rest, down to the relevance floor, near-duplicates folded into their best.
+    ``asked``: the vector of what the query asks for, when terms were subtracted (see Calibration.floor)."""
     votes = votes or Votes()
     floor = None
     if query.cutoff and calibration is not None:
-        floor = calibration.floor(catalog, model, store.model_id, vector)
+        floor = calibration.floor(catalog, model, store.model_id, vector, asked)
     hidden = [ResultKey.parse(key) for key in votes.hidden]
     shown: list[tuple[Hit, bool]] = []
     below: dict[str, Hit] = {}  # under the floor, by key (a later tier may meet them again)

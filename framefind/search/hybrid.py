@@ -130,6 +130,6 @@ def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Resul
     words = query.words or ""
     if not words.strip() or not (query.weight("speech") or query.weight("text")):
         return visual if query.weight("visual") else []
-    vector = encoder.embed([words])[0]
+    vector = encoder.embed_query([words])[0]
     texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
     return fuse(catalog, model_id, visual, texts, query, query.k)

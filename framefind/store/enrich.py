@@ -29,7 +29,9 @@ Span = tuple[float | None, float | None, str]
 
 
 class TextEncoder(Protocol):
-    def embed(self, texts: list[str]) -> np.ndarray: ...
+    def embed(self, texts: list[str]) -> np.ndarray: ...  # texts to store
+
+    def embed_query(self, texts: list[str]) -> np.ndarray: ...  # search queries
 
 
 @dataclass
