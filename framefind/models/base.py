@@ -27,6 +27,7 @@ from framefind.models.identity import spec_id
 # Bump when the ONNX conversions (convert.py) change what a graph computes: part of every model's id.
 GRAPH_VERSION = 1
 ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
+DEVICE_ENV = "FRAMEFIND_DEVICE"  # auto | cpu | cuda: where images are embedded (see providers())
 FITS = ("crop", "squash")
 
 
@@ -170,8 +171,10 @@ def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_siz
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 
-def onnx_session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session with a thread count that suits a small shared machine."""
+def onnx_session(path: Path, threads: int | None = None, accelerate: bool = True):
+    """An ONNX Runtime session: on a CUDA GPU when there is one (see :func:`providers`; ``accelerate``
+    False keeps it on the CPU: a query of a few tokens gains nothing from a GPU), else on the CPU with
+    a thread count that suits a small shared machine."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -180,7 +183,30 @@ def onnx_session(path: Path, threads: int | None = None):
     options.log_severity_level = 3
     # Idle ORT threads spin by default, which steals the cores the decode threads need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    chosen = providers(ort.get_available_providers()) if accelerate else ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), options, providers=chosen)
+
+
+def providers(available: list[str], setting: str | None = None) -> list[str]:
+    """ONNX Runtime providers for embedding, by ``$FRAMEFIND_DEVICE`` (or ``setting``): "auto" (default)
+    uses a CUDA GPU when this ONNX Runtime has one (the onnxruntime-gpu package), "cpu" never does,
+    "cuda" insists (an error without one). The CPU stays listed: ops CUDA lacks fall back to it."""
+    setting = (setting or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    if setting not in ("auto", "cpu", "cuda"):
+        raise FrameFindError(f"{DEVICE_ENV}={setting!r}: choose auto, cpu or cuda")
+    if setting != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if setting == "cuda":
+        raise FrameFindError(f"{DEVICE_ENV}=cuda: this ONNX Runtime has no CUDA provider "
+                             "(pip install onnxruntime-gpu, with a CUDA driver)")
+    return ["CPUExecutionProvider"]
+
+
+def device() -> str:
+    """Where embedding runs in this process: "cuda" or "cpu"."""
+    import onnxruntime as ort
+
+    return "cuda" if providers(ort.get_available_providers())[0].startswith("CUDA") else "cpu"
 
 
 def ensure_file(path: Path, build: Callable[[], None]) -> Path:

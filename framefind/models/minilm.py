@@ -54,7 +54,7 @@ class MiniLM:
     @cached_property
     def _session(self):
         # One thread: a query is a few tokens (~4 ms either way), and a server runs many at once.
-        return onnx_session(self._float_graph, threads=1)
+        return onnx_session(self._float_graph, threads=1, accelerate=False)
 
     @cached_property
     def _query_session(self):
@@ -64,7 +64,7 @@ class MiniLM:
             quantize_for_queries(self._float_graph, path)
 
         path = self.directory / QUERY_GRAPH
-        return onnx_session(ensure_file(path, build), threads=1)
+        return onnx_session(ensure_file(path, build), threads=1, accelerate=False)
 
     @cached_property
     def _tokenizer(self):
