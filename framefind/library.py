@@ -39,6 +39,8 @@ from framefind.store.filtering import item_ids_where, label_counts
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import VectorStore, adopt_v1_index_files
 from framefind.store.locks import WriterLock
+from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
+from framefind.store.remote import drop_collections, vector_store
 from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
 
@@ -55,15 +57,22 @@ class Library:
         self.directory = directory
         self.catalog = catalog
         self.lock = WriterLock(directory)
+        self._pending_backend: dict | None = None  # chosen at open; the next index() moves the vectors there
+        self._uris: set[str] = set()  # Milvus connections this library opened (closed with it)
 
     @classmethod
     def open(cls, directory: str | Path | None = None, *, create: bool = True, model: str | None = None,
-             model_options: dict | None = None, index_type: str | None = None) -> Library:
+             model_options: dict | None = None, index_type: str | None = None, backend: str | None = None,
+             uri: str | None = None) -> Library:
         """Open the library at ``directory`` (default: $FRAMEFIND_LIBRARY or the per-user data dir).
 
         ``create``: make it if missing. ``model`` (+ ``model_options``): the model the next ``index``
         embeds with (it becomes the searched model once that run completes). ``index_type``: pin the
-        vector index type (``auto`` chooses by size); the next ``index`` rebuilds to it.
+        vector index type (``auto`` chooses by size); the next ``index`` rebuilds to it. ``backend``
+        ("faiss", "milvus") and ``uri`` (a Milvus server or cluster, or a Milvus Lite ``.db`` file; default
+        for milvus: one inside the library): where the vector indexes live, remembered by the library
+        (checked here: a server that cannot be reached fails now); an existing library's vectors move
+        there at the next ``index``, as ``migrate`` moves them.
         A library written by an earlier release is upgraded in place.
         """
         directory = Path(directory).expanduser() if directory else default_library_dir()
@@ -84,8 +93,30 @@ class Library:
             load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
             library.catalog.set_meta("model_choice", json.dumps(choice))
         if index_type is not None or library.catalog.meta("index_type") is None:
+            check_backend(library.backend, index_type or "auto", connect=False)
             library.catalog.set_meta("index_type", index_type or "auto")
+        if backend is not None or uri is not None:
+            library._choose_backend(parse_backend(backend, uri, directory))
         return library
+
+    @property
+    def backend(self) -> dict:
+        """Where the vector indexes live: {"name": "faiss"} or {"name": "milvus", "uri": ...}."""
+        return backend_of(self.catalog)
+
+    def _using(self, backend: dict) -> dict:
+        """``backend``, noted so that ``close`` lets go of its Milvus connection (and of a Lite file)."""
+        self._uris.update([backend["uri"]] if "uri" in backend else [])
+        return backend
+
+    def _choose_backend(self, target: dict) -> None:
+        check_backend(self._using(target), self.catalog.meta("index_type") or "auto")  # unreachable: fail now
+        if target == self.backend:
+            return
+        if any(count for _, count in self.catalog.models()):
+            self._pending_backend = target  # vectors to move first: index() migrates, under the writer lock
+        else:
+            self.catalog.set_meta("backend", json.dumps(target))
 
     def __enter__(self) -> Library:
         return self
@@ -94,8 +125,12 @@ class Library:
         self.close()
 
     def close(self) -> None:
+        from framefind.store.vectors.milvus_connection import release
+
         self.lock.release()
         self.catalog.close()
+        for uri in self._uris:  # a Milvus Lite file is then free for another process
+            release(uri)
 
     # -- models -------------------------------------------------------------------------------------
     @property
@@ -128,8 +163,8 @@ class Library:
         return self._store(self.model_id, self.model)
 
     def _store(self, model_id: str, model: Model) -> VectorStore:
-        return VectorStore(self.directory / "index", self.catalog, model_id, model.spaces,
-                           self.catalog.meta("index_type") or "auto")
+        return vector_store(self.directory / "index", self.catalog, model_id, model.spaces,
+                            self.catalog.meta("index_type") or "auto", self._using(self.backend))
 
     def models(self) -> list[dict]:
         """Every model with vectors in this library: id, name, options, contents embedded, active or not."""
@@ -144,9 +179,25 @@ class Library:
         if self.catalog.model_row(model_id) is None:
             raise FrameFindError(f"{model_id}: no such model in {self.directory}")
         with self.lock.acquire():
+            if "uri" in self.backend:
+                drop_collections(self.catalog, model_id, self.backend["uri"])
             count = self.catalog.drop_model(model_id)
             shutil.rmtree(self.directory / "index" / model_id, ignore_errors=True)
         return count
+
+    def migrate(self, to: str, *, wait: bool = False,
+                progress: Callable[[int, int], None] = lambda done, total: None) -> Migration:
+        """Move every model's vector indexes to ``to`` ("faiss", "milvus" for a Lite file in the library,
+        or a Milvus URI), verify them, then search there; idempotent and resumable (store/migrate.py)."""
+        with self.lock.acquire(wait=wait):
+            return self._move(parse_target(to, self.directory), progress)
+
+    def _move(self, target: dict, progress: Callable[[int, int], None]) -> Migration:
+        moved = migrate(self.catalog, self.directory / "index", self._using(target),
+                        self.catalog.meta("index_type") or "auto", progress)
+        self._pending_backend = None
+        self.__dict__.pop("store", None)
+        return moved
 
     # -- indexing ------------------------------------------------------------------------------------
     def index(self, paths: Iterable[str | Path] | None = None, *, wait: bool = False,
@@ -157,6 +208,7 @@ class Library:
               progress: Callable[[float, int], None] = lambda done, total: None,
               on_annotate: Callable[[int, int], None] = lambda done, total: None,
               on_enrich: Callable[[str, int, int], None] = lambda name, done, total: None,
+              on_migrate: Callable[[str, int, int], None] = lambda where, done, total: None,
               transcribe: bool | None = None, ocr: bool | None = None) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates and labels (``on_annotate`` hears that part's progress).
@@ -167,6 +219,10 @@ class Library:
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
         with self.lock.acquire(wait=wait, on_wait=on_wait):
+            if self._pending_backend is not None:  # chosen at open: move the vectors there first
+                where = describe(self._pending_backend)
+                self._move(self._pending_backend, lambda done, total: on_migrate(where, done, total))
+            check_backend(self.backend, self.catalog.meta("index_type") or "auto")  # fail before embedding
             model = self.target_model
             self.catalog.register_model(model.id, model.name, model.options(), model.spec())
             if self.catalog.meta("active_model") is None:
@@ -396,6 +452,7 @@ class Library:
             "model": self.model.name,
             "model_id": self.model_id,
             "index": self.catalog.meta("index_type"),
+            "backend": describe(self.backend),
             "index_files": {space: store.kind(space) for space in self.model.spaces},
             **self.catalog.stats(self.model_id),
             "models": self.models(),

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +21,7 @@ from framefind.interfaces.console import (
     notice,
     one_line_errors,
     out,
+    progress_bar,
     report_skipped,
     report_warning,
 )
@@ -33,11 +33,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 PASS_NAMES = {"speech": "transcribing", "ocr": "reading text"}
-
-
-class RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:5.1f} files/s" if task.speed else "    - files/s", style="cyan")
 
 
 @app.command()
@@ -52,6 +47,12 @@ def index(
         "--index-type", help="auto (default: exact while small, then approximate), flat, sq8, hnsw or ivf-sq8")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another index run holds the library, wait for it")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: Annotated[str | None, typer.Option(
+        help="Where the vector indexes live: faiss (default: files in the library) or milvus (kept as a library "
+        "setting; an existing library's vectors move there first)")] = None,
+    uri: Annotated[str | None, typer.Option(
+        help="Milvus server or cluster (http://host:19530), or a Milvus Lite file (*.db) [default for "
+        "--backend milvus: LIBRARY/milvus.db]")] = None,
     transcribe: Annotated[bool | None, typer.Option(
         "--transcribe/--no-transcribe", help="Transcribe what is said in videos (Whisper tiny.en; kept as a "
         "library setting)")] = None,
@@ -62,22 +63,22 @@ def index(
     --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""
     from framefind.library import Library
 
-    with Library.open(library, model=model, index_type=index_type) as lib:
+    with Library.open(library, model=model, index_type=index_type, backend=backend, uri=uri) as lib:
         for line in lib.catalog.upgrades:
             notice(f"framefind: {lib.directory}: {line}")
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+        with progress_bar(quiet, rate=True) as bar:
             task = bar.add_task("indexing", total=None)
             report = lib.index(
                 paths, wait=wait, on_error=report_skipped, on_warning=report_warning,
                 on_wait=lambda pid: notice(f"framefind: waiting for another index run (pid {pid}) to finish"),
                 on_rebuild=_announce_rebuild,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=lambda done, total: bar.update(task, description="indexing", completed=done, total=total),
                 on_annotate=lambda done, total: bar.update(task, description="dates, labels", completed=done,
                                                            total=total),
                 on_enrich=lambda name, done, total: bar.update(task, description=PASS_NAMES[name], completed=done,
                                                                total=total),
+                on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
+                                                                 completed=done, total=total),
                 transcribe=transcribe, ocr=ocr)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
@@ -221,8 +222,8 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         print(json.dumps(stats, indent=2))
         return
     table = Table(show_header=False, show_edge=False)
-    for key in ("library", "model", "model_id", "index", "files", "images", "videos", "video_seconds", "items",
-                "failed", "roots", "passes", "passages"):
+    for key in ("library", "model", "model_id", "index", "backend", "files", "images", "videos", "video_seconds",
+                "items", "failed", "roots", "passes", "passages"):
         value = stats[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     table.add_row("index files", ", ".join(f"{space}: {kind or 'not written yet'}"
@@ -357,6 +358,31 @@ def models(
     for row in rows:
         table.add_row(row["id"], row["name"], str(row["contents"]), "yes" if row["active"] else "")
     out.print(table)
+
+
+@app.command()
+@one_line_errors
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="faiss, milvus (a Milvus Lite file in the library) or a Milvus "
+                                    "URI: http://host:19530 for a server or cluster, or a path ending in .db")],
+    library: LibraryOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If an index run holds the library, wait for it")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Move the library's vector indexes (every model's) to Milvus or back to FAISS files. The catalog
+    keeps every vector: nothing is re-embedded, a second run copies nothing, an interrupted one resumes.
+    Searches switch once the copy is complete and verified; search, serve and eval need no flags after."""
+    from framefind.library import Library
+    from framefind.store.migrate import describe
+
+    with Library.open(library, create=False) as lib:
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("vectors", total=None)
+            moved = lib.migrate(to, wait=wait, progress=lambda done, total: bar.update(task, completed=done,
+                                                                                         total=total))
+        models = len({model for model, _, _ in moved.spaces})
+        notice(f"{moved.vectors} vectors of {models} model(s) in {len(moved.spaces)} index(es) now in "
+               f"{describe(moved.backend)}; searches use it")
 
 
 app.command(name="eval")(eval_command)

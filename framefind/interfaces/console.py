@@ -20,6 +20,21 @@ LibraryOption = Annotated[Path | None, typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
+def progress_bar(quiet: bool, rate: bool = False):
+    """A transient progress bar on stderr, files/s with ``rate`` (rich.progress is imported here, when a
+    long command needs it: a search process does not pay the 30 ms)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:5.1f} files/s" if task.speed else "    - files/s", style="cyan")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *([RateColumn()] if rate else []),
+               TimeRemainingColumn()]
+    return Progress(*columns, console=err, disable=quiet, transient=True)
+
+
 def notice(line: str) -> None:
     """A line on stderr as it is: paths may hold brackets that rich would read as markup."""
     err.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -197,6 +197,11 @@ class VectorStore:
         files = self.files(space)
         return _FILE.match(files[-1][1].name)["kind"] if files else None
 
+    def stored_count(self, space: str) -> int:
+        """How many vectors the newest index file holds (0 before the first write): what a migration checks."""
+        files = self.files(space)
+        return load_index(files[-1][1], self.backend).count() if files else 0
+
 
 _V1_INDEX_FILE = re.compile(r"^(?P<space>\w+)\.(?P<gen>\d+)\.faiss$")
 

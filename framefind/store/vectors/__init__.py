@@ -1,4 +1,4 @@
-"""Vector index backends behind one small interface, chosen by name (FAISS; Milvus plugs in the same way)."""
+"""Vector index backends behind one small interface, chosen by name (FAISS files, Milvus collections)."""
 
 from framefind.store.vectors.base import VectorIndex
 from framefind.store.vectors.factory import (

@@ -1,4 +1,4 @@
-"""The interface every vector index backend implements (FAISS now; Milvus registers the same way).
+"""The interface every vector index backend implements (FAISS files; Milvus collections: milvus.py).
 
 Kept deliberately small, as txtai's ``ann/base.py``: the catalog is the source of truth and an index
 is derived data, so a backend only needs to add, remove (or admit it cannot), search, count, list
@@ -17,8 +17,9 @@ import numpy as np
 class VectorIndex(ABC):
     """Inner-product search over (int64 id, float32 vector) pairs; vectors are L2-normalised by callers.
 
-    ``backend`` names the implementation ("faiss"), ``kind`` the index type ("flat", "sq8", "hnsw",
-    "ivf-sq8"). ``n_hint`` is the expected number of vectors, used by types sized from n (IVF nlist).
+    ``backend`` names the implementation ("faiss", "milvus"), ``kind`` the index type ("flat", "sq8",
+    "hnsw", "ivf-sq8"; a backend implements some of them: ``kinds``). ``n_hint`` is the expected
+    number of vectors, used by types sized from n (IVF nlist).
     """
 
     backend: str = ""

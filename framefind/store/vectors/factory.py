@@ -1,7 +1,8 @@
 """Choose, create, load and judge vector indexes by name (txtai's ``ann/dense/factory.py`` pattern).
 
-Callers never name a class: they ask for a backend ("faiss") and an index type ("auto" or one of
-the kinds), and ``choose_kind`` sizes "auto" from n and dim using the measurements below.
+Callers never name a class: they ask for a backend ("faiss", "milvus") and an index type ("auto" or
+one of the kinds), and ``choose_kind`` sizes "auto" from n and dim using the measurements below.
+Backend options (Milvus: ``uri=``, ``collection=``) pass through to the backend's constructor.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import numpy as np
 from framefind.errors import FrameFindError
 from framefind.store.vectors.base import VectorIndex
 from framefind.store.vectors.faiss import FaissIndex
+from framefind.store.vectors.milvus import MilvusIndex
 
-BACKENDS: dict[str, type[VectorIndex]] = {"faiss": FaissIndex}  # Milvus registers here later
-INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8")
+BACKENDS: dict[str, type[VectorIndex]] = {"faiss": FaissIndex, "milvus": MilvusIndex}
+INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8", "ivf-pq")
 
 # "auto" stays exact (flat) while one query's full scan fits the latency budget, then switches to
 # ivf-sq8. Budget: a warm text query must be <= 30 ms p50 at 100k items including ~6 ms of text
@@ -31,6 +33,7 @@ INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8")
 # rebuild) and builds faster (17 vs 26 s at 100k x 384; 51 vs 101 s at 300k). sq8 is no step in
 # between: it scans everything too, only 1.0-1.7x faster than flat.
 FLAT_MAX_FLOATS = 20_000_000
+SQ8_MAX_DIM = 512  # TODO measured comment
 
 
 def _check_backend(backend: str) -> type[VectorIndex]:
@@ -39,27 +42,32 @@ def _check_backend(backend: str) -> type[VectorIndex]:
     return BACKENDS[backend]
 
 
-def choose_kind(n: int, dim: int, pinned: str = "auto") -> str:
-    """The index type for n vectors of ``dim``: ``pinned`` unless "auto", else exact while it is fast enough."""
+def choose_kind(n: int, dim: int, pinned: str = "auto", offered: tuple[str, ...] | None = None) -> str:
+    """The index type for n vectors of ``dim``: ``pinned`` unless "auto", else exact while it is fast enough,
+    then ivf-sq8, or ivf-pq for vectors wider than SQ8_MAX_DIM (ivf-sq8 where the backend does not
+    offer ivf-pq: ``offered`` lists the backend's kinds)."""
     if pinned not in INDEX_TYPES:
         raise FrameFindError(f"unknown index type {pinned!r} (choose one of: {', '.join(INDEX_TYPES)})")
     if pinned != "auto":
         return pinned
-    return "flat" if n * dim <= FLAT_MAX_FLOATS else "ivf-sq8"
+    if n * dim <= FLAT_MAX_FLOATS:
+        return "flat"
+    return "ivf-pq" if dim > SQ8_MAX_DIM and (offered is None or "ivf-pq" in offered) else "ivf-sq8"
 
 
-def create_index(dim: int, kind: str, n_hint: int = 0, backend: str = "faiss") -> VectorIndex:
+def create_index(dim: int, kind: str, n_hint: int = 0, backend: str = "faiss", **options) -> VectorIndex:
     """An empty index; "auto" is resolved from ``n_hint`` (the expected size, also used for IVF sizing)."""
     cls = _check_backend(backend)
-    return cls(dim, choose_kind(n_hint, dim, kind), n_hint)
+    return cls(dim, choose_kind(n_hint, dim, kind, cls.kinds), n_hint, **options)
 
 
-def build_index(ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", backend: str = "faiss") -> VectorIndex:
+def build_index(ids: np.ndarray, vectors: np.ndarray, kind: str = "auto", backend: str = "faiss",
+                **options) -> VectorIndex:
     """Choose the type for ``len(ids)`` vectors, create it and add them (training on all of them)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2:
         raise ValueError(f"vectors must be 2-D, got shape {vectors.shape}")
-    index = create_index(vectors.shape[1], kind, n_hint=len(vectors), backend=backend)
+    index = create_index(vectors.shape[1], kind, n_hint=len(vectors), backend=backend, **options)
     index.add(ids, vectors)
     return index
 
@@ -77,6 +85,6 @@ def needs_rebuild(index: VectorIndex, n: int, pinned: str) -> bool:
     threshold upwards keeps its kind until n falls below half of that threshold, so a library
     hovering at the boundary is not rebuilt back and forth on every few additions and deletions.
     """
-    wanted = choose_kind(n, index.dim, pinned)
-    keep = index.kind == wanted or (pinned == "auto" and index.kind == choose_kind(2 * n, index.dim, pinned))
+    wanted, above = (choose_kind(m, index.dim, pinned, index.kinds) for m in (n, 2 * n))
+    keep = index.kind == wanted or (pinned == "auto" and index.kind == above)
     return not keep or index.undersized(n)

@@ -1,10 +1,13 @@
-"""FAISS backend: four index types behind ``VectorIndex``, modelled on txtai's ``ann/dense/faiss.py``.
+"""FAISS backend: five index types behind ``VectorIndex``, modelled on txtai's ``ann/dense/faiss.py``.
 
 Kinds (all METRIC_INNER_PRODUCT, i.e. cosine on the unit vectors callers store):
   flat     ``IDMap2,Flat``         exact; the default while a full scan is fast enough
   sq8      ``IDMap2,SQ8``          8-bit codes, 4x smaller, near-exact; learns value ranges on first add
   hnsw     ``IDMap2,HNSW32,Flat``  graph search, fast queries, slow build, cannot remove
   ivf-sq8  ``IVF{nlist},SQ8``      k-means partitions of SQ8 codes, ids native, removable; nlist sized from n
+  ivf-pq   ``IVF{nlist},PQ{m}`` + ``IDMap,<refine>`` in an ``IndexRefine``: coarse PQ codes propose
+           REFINE_FACTOR x k candidates, re-scored from finer codes (``refine_factory``); far smaller
+           than SQ8 for wide vectors; both parts hold the ids and remove in place
 
 The kind of a loaded file is recovered from the index structure itself (the list above), so an index
 file is a plain FAISS file any FAISS tool can open, with no sidecar to get out of step.
@@ -34,14 +37,19 @@ from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.store.vectors.base import VectorIndex, as_ids, empty_result
 
-FACTORY = {"flat": "IDMap2,Flat", "sq8": "IDMap2,SQ8", "hnsw": "IDMap2,HNSW32,Flat", "ivf-sq8": "IVF{nlist},SQ8"}
+FACTORY = {"flat": "IDMap2,Flat", "sq8": "IDMap2,SQ8", "hnsw": "IDMap2,HNSW32,Flat", "ivf-sq8": "IVF{nlist},SQ8",
+           "ivf-pq": "IVF{nlist},PQ{m}"}
 KINDS = tuple(FACTORY)
+IVF_KINDS = ("ivf-sq8", "ivf-pq")
 
 # Measured with benchmarks/bench_vectors.py (noisy Fashion-MNIST-derived vectors, 1 thread): efSearch
 # 64 gave recall@10 0.97 at 100k x 384 but 0.94 at 300k; 128 gives 0.986 (0.59 ms) and 0.968 (0.91 ms).
 HNSW_EF_SEARCH = 128
 MIN_POINTS_PER_LIST = 39  # FAISS k-means warns below this: centroids would be fitted to noise
 MAX_NLIST = 16384
+# k-means trains on at most this many points per list (FAISS samples; its default 256 would train on all
+# of 1M vectors: ~4x longer for 1280-d, where the assignment of every vector to its list costs as much again)
+KMEANS_POINTS_PER_LIST = 64
 KMEANS_ITERATIONS = 10  # FAISS's default 25 took 2.2x longer at 100k x 384 for the same recall (0.981 vs 0.979)
 # Filters keeping at most this many ids are answered by scoring those vectors directly (exact over the
 # stored codes, and cheaper than a filtered pass over the index: 1000 of 100k x 384 take 0.18 ms for
@@ -53,14 +61,38 @@ FEW_QUERIES = 20  # below this FAISS scans query by query (its BLAS threshold): 
 SQ_RANGE_MARGIN = 0.1
 
 
-def nlist_for(n: int) -> int:
-    """IVF partitions for n vectors: ~4*sqrt(n) (txtai's rule), >= 39 training points each, capped."""
-    return max(1, min(round(4 * math.sqrt(max(n, 1))), n // MIN_POINTS_PER_LIST, MAX_NLIST))
+def nlist_for(n: int, kind: str = "ivf-sq8") -> int:
+    """IVF partitions for n vectors: ~4*sqrt(n) (txtai's rule; ivf-pq: LISTS_PER_SQRT_N_PQ*sqrt(n)),
+    >= 39 training points each, capped."""
+    per_sqrt_n = LISTS_PER_SQRT_N_PQ if kind == "ivf-pq" else 4
+    return max(1, min(round(per_sqrt_n * math.sqrt(max(n, 1))), n // MIN_POINTS_PER_LIST, MAX_NLIST))
 
 
 def nprobe_for(nlist: int) -> int:
     """Partitions visited per query: nlist/16, at least 16 (recall@10 0.96-0.98 from 10k to 300k)."""
     return min(nlist, max(16, nlist // 16))
+
+
+# ivf-pq (measured with benchmarks/bench_scale.py, see docs/benchmarks.md "Index at scale"): TODO
+PQ_DIMS_PER_CODE = 20  # dimensions per 8-bit sub-quantizer of the candidate codes (dim / 20 bytes) ...
+PQ_MIN_BYTES = 48  # ... but at least 48: 384-d in 16 bytes gave candidates too coarse (recall@10 0.89 at 30k)
+REFINE_FACTOR = 20  # candidates re-scored per wanted result ...
+REFINE_K_MAX = 50  # ... for the first 50 results; beyond them one candidate each (a long page stays cheap)
+LISTS_PER_SQRT_N_PQ = 2  # fewer, longer lists than ivf-sq8: PQ codes are cheap to scan, k-means on 1280-d is not
+PQ_MIN_TRAIN = 256  # an 8-bit PQ's k-means wants at least one training point per centroid
+REFINE_FOURCC = b"IxRF"  # how a FAISS file of an IndexRefine starts
+
+
+def pq_m_for(dim: int) -> int:
+    """Sub-quantizers (bytes) of the candidate codes: ~dim / PQ_DIMS_PER_CODE (at least PQ_MIN_BYTES,
+    at most dim), dividing dim."""
+    m = min(dim, max(PQ_MIN_BYTES, round(dim / PQ_DIMS_PER_CODE)))
+    return min((c for c in range(1, dim + 1) if dim % c == 0), key=lambda c: (abs(c - m), -c))
+
+
+def refine_factory(dim: int) -> str:
+    """The codes ivf-pq re-scores candidates from (a FAISS factory string, wrapped in IDMap)."""
+    return "SQ8"
 
 
 @contextmanager
@@ -94,32 +126,52 @@ class FaissIndex(VectorIndex):
         if kind not in FACTORY:
             raise FrameFindError(f"unknown FAISS index type {kind!r} (choose one of: {', '.join(KINDS)})")
         super().__init__(dim, kind, n_hint)
-        self._index = _index if _index is not None else self._new(nlist_for(self.n_hint))
+        self._index = _index if _index is not None else self._new(nlist_for(self.n_hint, kind))
+        self._mapped: Path | None = None  # the file a loaded ivf-pq's refine codes are read from (see load)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _id_arrays
 
     def _new(self, nlist: int) -> faiss.Index:
-        index = faiss.index_factory(self.dim, FACTORY[self.kind].format(nlist=nlist), faiss.METRIC_INNER_PRODUCT)
-        if self.kind == "ivf-sq8":
+        spec = FACTORY[self.kind].format(nlist=nlist, m=pq_m_for(self.dim))
+        index = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
+        if self.kind in IVF_KINDS:
             index.cp.spherical, index.cp.niter = True, KMEANS_ITERATIONS  # centroids on the sphere, as the data
+            index.cp.max_points_per_centroid = KMEANS_POINTS_PER_LIST  # k-means on a sample of a big first batch
+        if self.kind == "ivf-sq8":
             index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+        if self.kind == "ivf-pq":  # positions in the refine codes come from its id map (see _id_arrays)
+            codes = faiss.index_factory(self.dim, refine_factory(self.dim), faiss.METRIC_INNER_PRODUCT)
+            for pq in (index.pq, *([codes.pq] if isinstance(codes, faiss.IndexPQ) else [])):
+                pq.cp.niter, pq.cp.min_points_per_centroid = KMEANS_ITERATIONS, 1  # a small first batch is fine
+            index.do_polysemous_training = False  # the factory's default: 4.5x the training time, unused here
+            refine = _owning(faiss.IndexIDMap(codes), codes)
+            index = _owning(faiss.IndexRefine(index, refine), index, refine)
         return index
 
     @property
     def _inner(self) -> faiss.Index:
-        """The index under the IDMap2 wrapper (the IVF itself for ivf-sq8)."""
-        return self._index if self.kind == "ivf-sq8" else faiss.downcast_index(self._index.index)
+        """The index under the IDMap2 wrapper (the IVF itself for ivf-sq8, the refine codes for ivf-pq)."""
+        if self.kind == "ivf-sq8":
+            return self._index
+        if self.kind == "ivf-pq":
+            return faiss.downcast_index(faiss.downcast_index(self._index.refine_index).index)
+        return faiss.downcast_index(self._index.index)
+
+    @property
+    def _ivf(self) -> faiss.Index:
+        """The IVF of an IVF kind (ivf-pq's candidate index)."""
+        return faiss.downcast_index(self._index.base_index) if self.kind == "ivf-pq" else self._index
 
     @property
     def nlist(self) -> int:
         """IVF partitions (0 for the other kinds)."""
-        return int(self._index.nlist) if self.kind == "ivf-sq8" else 0
+        return int(self._ivf.nlist) if self.kind in IVF_KINDS else 0
 
     def undersized(self, n: int) -> bool:
         """An IVF trained when the index was far smaller than n (its partitions grow too long)."""
-        return self.kind == "ivf-sq8" and self._index.is_trained and self.nlist < nlist_for(n) / 4
+        return self.kind in IVF_KINDS and self._ivf.is_trained and self.nlist < nlist_for(n, self.kind) / 4
 
     def count(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._ivf.ntotal if self.kind == "ivf-pq" else self._index.ntotal)
 
     def ids(self) -> np.ndarray:
         return self._id_arrays()[1]
@@ -127,7 +179,10 @@ class FaissIndex(VectorIndex):
     def _id_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids in storage order, ids sorted, storage position of each sorted id); cached until a mutation."""
         if self._cache is None:
-            if self.kind != "ivf-sq8":  # position i of the inner index holds id_map[i]
+            if self.kind == "ivf-pq":  # position i of the refine codes holds the refine id map's [i]
+                stored = faiss.vector_to_array(faiss.downcast_index(self._index.refine_index).id_map)
+                stored = stored.astype(np.int64, copy=False)
+            elif self.kind != "ivf-sq8":  # position i of the inner index holds id_map[i]
                 stored = faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
             else:
                 lists = self._index.invlists
@@ -161,20 +216,29 @@ class FaissIndex(VectorIndex):
             raise ValueError("ids must be >= 0 (FAISS reports missing neighbours as -1)")
         if len(np.unique(ids)) != len(ids) or self._mask(ids).any():
             raise ValueError("ids must be unique and not already in the index (remove them first)")
+        self._own()
         if not self._index.is_trained:
             self._train(vectors)
         self._cache = None
-        self._index.add_with_ids(vectors, ids)
+        if self.kind == "ivf-pq":  # IndexRefine cannot add with ids: both parts hold them
+            self._ivf.add_with_ids(vectors, ids)
+            self._index.refine_index.add_with_ids(vectors, ids)
+            self._index.ntotal = self._ivf.ntotal
+        else:
+            self._index.add_with_ids(vectors, ids)
 
     def _train(self, vectors: np.ndarray) -> None:
         """Train on the first batch; an IVF shrinks nlist to what the batch can support."""
-        if self.kind == "ivf-sq8":
-            nlist = min(nlist_for(max(self.n_hint, len(vectors))), max(1, len(vectors) // MIN_POINTS_PER_LIST))
+        if self.kind in IVF_KINDS:
+            most = max(1, len(vectors) // MIN_POINTS_PER_LIST)
+            nlist = min(nlist_for(max(self.n_hint, len(vectors)), self.kind), most)
             if nlist != self.nlist:
                 self._index = self._new(nlist)
-        sq = self._inner.sq
-        sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_minmax, SQ_RANGE_MARGIN
-        self._index.train(vectors)
+        for sq in _scalar_quantizers(self._inner):
+            sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_minmax, SQ_RANGE_MARGIN
+        if self.kind == "ivf-pq" and len(vectors) < PQ_MIN_TRAIN:  # PQ k-means needs a point per centroid:
+            vectors = np.resize(vectors, (PQ_MIN_TRAIN, self.dim))  # repeat a tiny first batch (rebuilt as it grows)
+        self._index.train(vectors)  # IndexRefine trains the IVF-PQ and the refine codes on the same batch
 
     def remove(self, ids: np.ndarray) -> bool:
         """Remove ids; True when none of them is present, False for HNSW (its graph cannot drop nodes)."""
@@ -183,7 +247,13 @@ class FaissIndex(VectorIndex):
             return True
         if self.kind == "hnsw":
             return False
+        self._own()
         self._cache = None
+        if self.kind == "ivf-pq":  # the IVF (no direct map) scans its lists; the id map compacts the codes
+            self._ivf.remove_ids(faiss.IDSelectorBatch(present))
+            self._index.refine_index.remove_ids(faiss.IDSelectorBatch(present))
+            self._index.ntotal = self._ivf.ntotal
+            return True
         # the IVF's hashtable direct map accepts only an array selector; IDMap2 takes any
         self._index.remove_ids(faiss.IDSelectorArray(present) if self.kind == "ivf-sq8" else
                                faiss.IDSelectorBatch(present))
@@ -210,7 +280,7 @@ class FaissIndex(VectorIndex):
         with _omp_threads(1 if len(queries) < FEW_QUERIES else None):
             if mask is not None and m <= EXACT_SUBSET_MAX:
                 present = self.ids()[mask]
-                scores, ids = faiss.knn(queries, self._index.reconstruct_batch(present), kk, faiss.METRIC_INNER_PRODUCT)
+                scores, ids = faiss.knn(queries, self._stored_vectors(mask), kk, faiss.METRIC_INNER_PRODUCT)
                 ids = np.where(ids >= 0, present[np.maximum(ids, 0)], -1)
             else:
                 scores, ids = self._search(queries, kk, mask, math.sqrt(self.count() / m), complete=False)
@@ -223,12 +293,14 @@ class FaissIndex(VectorIndex):
     def _search(self, queries: np.ndarray, k: int, mask: np.ndarray | None, widen: float, complete: bool) -> tuple:
         """One FAISS search with per-call parameters; ``complete`` trades speed for every allowed id."""
         stored, sorted_ids, order = self._id_arrays()
-        if self.kind == "ivf-sq8":
+        if self.kind in IVF_KINDS:
             nprobe = self.nlist if complete else min(self.nlist, math.ceil(nprobe_for(self.nlist) * widen))
             params = faiss.SearchParametersIVF(nprobe=nprobe)
             if mask is not None:
                 batch = faiss.IDSelectorBatch(sorted_ids[mask])
                 params.sel = batch
+            if self.kind == "ivf-pq":
+                return self._refined(queries, k, params)
             return self._index.search(queries, k, params=params)
         inner = self._inner
         if self.kind == "hnsw" and complete:  # exact scan of the fp32 vectors the graph links
@@ -247,6 +319,26 @@ class FaissIndex(VectorIndex):
         scores, positions = inner.search(queries, k, params=params)
         return scores, np.where(positions >= 0, stored[np.maximum(positions, 0)], -1)
 
+    def _refined(self, queries: np.ndarray, k: int, params: faiss.SearchParametersIVF) -> tuple:
+        """ivf-pq: REFINE_FACTOR x k candidates from the IVF-PQ, re-scored from the refine codes (mapped
+        from the file once loaded: a page each, read from disk the first time after a start)."""
+        wanted = k + (REFINE_FACTOR - 1) * min(k, REFINE_K_MAX)  # k=10: 200; k=1000: 1950, not 20k
+        _, candidates = self._ivf.search(queries, min(wanted, self.count()), params=params)
+        _, sorted_ids, order = self._id_arrays()
+        found = candidates >= 0
+        positions = order[np.searchsorted(sorted_ids, candidates[found])]
+        vectors = self._inner.reconstruct_batch(positions)
+        scores = np.full(candidates.shape, -np.inf, np.float32)
+        scores[found] = np.einsum("ij,ij->i", vectors, queries[np.nonzero(found)[0]])
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, best, 1), np.take_along_axis(candidates, best, 1)
+
+    def _stored_vectors(self, mask: np.ndarray) -> np.ndarray:
+        """The (decoded) stored vectors of the ids ``mask`` selects from ``ids()``, in that order."""
+        if self.kind == "ivf-pq":
+            return self._inner.reconstruct_batch(self._id_arrays()[2][mask])
+        return self._index.reconstruct_batch(self.ids()[mask])
+
     def save(self, path: Path) -> None:
         path = Path(path)
         try:
@@ -257,21 +349,50 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:
+        """Read a saved index; ivf-pq's refine codes stay in the file, memory-mapped (see ``_own``)."""
         path = Path(path)
-        try:
-            index = faiss.read_index(str(path))
-        except (RuntimeError, MemoryError) as exc:  # truncated/corrupt files raise from deep in FAISS
-            raise FrameFindError(f"{path}: not a readable FAISS index ({_reason(exc)})") from None
+        mapped = _fourcc(path) == REFINE_FOURCC
+        index = _read(path, faiss.IO_FLAG_MMAP_IFC if mapped else 0)
         kind = _kind_of(index)
         if kind is None:
             raise FrameFindError(f"{path}: FAISS index of an unsupported type ({type(index).__name__})")
-        return cls(index.d, kind, _index=index)
+        loaded = cls(index.d, kind, _index=index)
+        loaded._mapped = path if mapped else None
+        return loaded
+
+    def _own(self) -> None:
+        """Before a mutation: read mapped refine codes into memory (FAISS aborts on resizing a mapped array).
+
+        Only the writer mutates, holding the writer lock, and it deletes old files only after writing a
+        newer one, so the file it loaded is still there.
+        """
+        if self._mapped is not None:
+            self._index, self._mapped = _read(self._mapped, 0), None
+
+
+def _fourcc(path: Path) -> bytes:
+    """The first 4 bytes of a FAISS file: its outermost index type (b"" when unreadable: FAISS then says why)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4)
+    except OSError:
+        return b""
+
+
+def _read(path: Path, flags: int) -> faiss.Index:
+    try:
+        return faiss.read_index(str(path), flags)
+    except (RuntimeError, MemoryError) as exc:  # truncated/corrupt files raise from deep in FAISS
+        raise FrameFindError(f"{path}: not a readable FAISS index ({_reason(exc)})") from None
 
 
 def _kind_of(index: faiss.Index) -> str | None:
     """Recover the kind from the structure ``FACTORY`` builds (None when it is something else)."""
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         return None
+    if isinstance(index, faiss.IndexRefine):
+        base, refine = faiss.downcast_index(index.base_index), faiss.downcast_index(index.refine_index)
+        return "ivf-pq" if type(base) is faiss.IndexIVFPQ and type(refine) is faiss.IndexIDMap else None
     if isinstance(index, faiss.IndexIVFScalarQuantizer):
         return "ivf-sq8" if index.sq.qtype == faiss.ScalarQuantizer.QT_8bit else None
     if not isinstance(index, faiss.IndexIDMap2):
@@ -282,6 +403,22 @@ def _kind_of(index: faiss.Index) -> str | None:
     if isinstance(inner, faiss.IndexScalarQuantizer):
         return "sq8" if inner.sq.qtype == faiss.ScalarQuantizer.QT_8bit else None
     return "flat" if type(inner) in (faiss.IndexFlat, faiss.IndexFlatIP) else None
+
+
+def _owning(outer: faiss.Index, *parts: faiss.Index) -> faiss.Index:
+    """``outer`` made the owner of its parts (freed with it, as when read from a file), not Python."""
+    outer.own_fields = True
+    for part in parts:
+        part.this.disown()
+    return outer
+
+
+def _scalar_quantizers(index: faiss.Index) -> list:
+    """The ScalarQuantizer of an SQ index, or of one behind a PCA (ivf-pq refine codes); none for PQ."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexPreTransform):
+        index = faiss.downcast_index(index.index)
+    return [index.sq] if isinstance(index, faiss.IndexScalarQuantizer | faiss.IndexIVFScalarQuantizer) else []
 
 
 def _reason(exc: BaseException) -> str:
