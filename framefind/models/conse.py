@@ -5,6 +5,10 @@ Text -> image uses ConSE (Norouzi et al., 2014): each of the 1000 ImageNet class
 as text ("names: WordNet definition; a kind of hypernyms") with all-MiniLM-L6-v2; an image's
 ``semantic`` vector is the probability-weighted mean of its top-T class embeddings, so a text query
 embedded by the same MiniLM lands near images of the classes it describes.
+
+Model option ``precision``: "float" (what every library made before it existed recorded, so their ids
+are unchanged) or "int8" (the image graph statically quantised, ~1.9x faster on CPU; convert.py).
+``recommended_options``: int8, for a library choosing its model now; a library keeps what it recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -19,11 +24,13 @@ from framefind.config import model_cache_dir
 from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.linalg import l2_normalize
-from framefind.models.base import GRAPH_VERSION, Model, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, Model, device, ensure_file, onnx_session
 from framefind.models.identity import file_digest, text_digest
 from framefind.models.minilm import MiniLM
 
 TOP_T = 20  # classes mixed into an image's semantic vector (benchmarks/bench_conse.py: best of 5-40)
+PRECISIONS = ("float", "int8")
+INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
 
 
 def imagenet_labels() -> list[dict[str, str]]:
@@ -50,15 +57,39 @@ class ConseModel(Model):
         self.top_t = options.pop("top_t", TOP_T)
         if not isinstance(self.top_t, int) or not 1 <= self.top_t <= 1000:
             raise FrameFindError(f"effnet-conse: top_t must be a whole number from 1 to 1000 (got {self.top_t!r})")
+        self.precision = options.pop("precision", "float")
+        if self.precision not in PRECISIONS:
+            raise FrameFindError(f"effnet-conse: precision must be {' or '.join(PRECISIONS)} (got {self.precision!r})")
         self.directory = model_cache_dir() / "models"
         self.text_encoder = MiniLM()
 
+    @property
+    def recommended_options(self) -> dict:
+        """Options a library records when it chooses this model (a new library, or an explicit choice); one
+        that chose earlier keeps what it recorded. int8 on the CPU (issue #12: the same search quality, a
+        ~1.9x faster image graph); a GPU gains nothing from it (and it is untested there)."""
+        return {"precision": "int8"} if device() == "cpu" else {}
+
+    @property
+    def embed_in_workers(self) -> bool:
+        """On the CPU the image graph runs on one thread: as fast per image at batch 1 as at 32, and 7-19 %
+        less CPU than on two, so the indexer embeds each image in the thread that decoded it
+        (store/indexer.py). A GPU wants batches."""
+        return device() == "cpu"
+
     def options(self) -> dict:
-        return {**super().options(), "top_t": self.top_t}
+        # float is left unsaid: it is what libraries recorded before int8 existed, and their ids stay the same
+        precision = {"precision": self.precision} if self.precision != "float" else {}
+        return {**super().options(), "top_t": self.top_t, **precision}
 
     def weights(self) -> dict:
-        return {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
-                "text": f"{MiniLM.name}:{self.text_encoder.digest}", "graph": GRAPH_VERSION}
+        weights = {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
+                   "text": f"{MiniLM.name}:{self.text_encoder.digest}", "graph": GRAPH_VERSION}
+        if self.precision == "int8":
+            from framefind.models.convert import INT8_RECIPE
+
+            weights["int8"] = f"{INT8_RECIPE}:{text_digest([_int8_table_text()])}"
+        return weights
 
     @cached_property
     def label_texts(self) -> list[str]:
@@ -70,14 +101,29 @@ class ConseModel(Model):
 
     @cached_property
     def _image_session(self):
-        target = self.directory / f"efficientnet-lite0-{_efficientnet_digest()}-g{GRAPH_VERSION}" / "image.onnx"
+        return onnx_session(self.image_graph(), threads=1)  # parallel: one call per decode worker
 
-        def build() -> None:
+    def image_graph(self) -> Path:
+        """The ONNX image graph of this precision, converted (and quantised) into the model cache once."""
+        name = f"efficientnet-lite0-{_efficientnet_digest()}-g{GRAPH_VERSION}"
+        source = self.directory / name / "image.onnx"
+
+        def convert() -> None:
             from framefind.models.convert import convert_efficientnet_lite0
 
-            convert_efficientnet_lite0(target)
+            convert_efficientnet_lite0(source)
 
-        return onnx_session(ensure_file(target, build))
+        ensure_file(source, convert)
+        if self.precision == "float":
+            return source
+        target = self.directory / f"{name}-int8-{text_digest([_int8_table_text()])}" / "image.onnx"
+
+        def quantize() -> None:
+            from framefind.models.convert import quantize_efficientnet_lite0
+
+            quantize_efficientnet_lite0(source, target, read_int8_table())
+
+        return ensure_file(target, quantize)
 
     @cached_property
     def label_vectors(self) -> np.ndarray:
@@ -134,6 +180,21 @@ class ConseModel(Model):
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Query texts (the int8 query graph; label texts are embedded by the float one)."""
         return self.text_encoder.embed_query(texts)
+
+
+def _int8_table_text() -> str:
+    return resources.files("framefind").joinpath(INT8_TABLE).read_text()
+
+
+def read_int8_table() -> dict[str, tuple[float, int]]:
+    """The shipped activation table: tensor -> (scale, zero point), as convert.quantize_efficientnet_lite0 takes it."""
+    _, *rows = _int8_table_text().splitlines()
+    return {name: (float(scale), int(zero)) for name, scale, zero in (row.split("\t") for row in rows)}
+
+
+def write_int8_table(path: Path, table: dict[str, tuple[float, int]]) -> None:
+    rows = [f"{name}\t{scale!r}\t{zero}" for name, (scale, zero) in table.items()]
+    path.write_text("\n".join(["tensor\tscale\tzero_point", *rows]) + "\n")
 
 
 def _efficientnet_digest() -> str:

@@ -1,5 +1,9 @@
 """Incremental indexing: scan -> diff against the catalog -> hash + decode (threads) -> embed -> commit.
 
+A model whose image graph runs single-threaded (``embed_in_workers``: effnet-conse) embeds each image
+in the worker thread that decoded it, so decoding and the model overlap on every core with no hand-off;
+other models get the decoded pixels back in the main thread, in batches.
+
 Each batch is committed in one transaction (content, items, vectors and file rows together), so a
 crash or Ctrl-C loses at most the batch in flight and a re-run resumes where it stopped. Files whose
 content hash is already embedded (moved, renamed, copied) are linked without running the model.
@@ -60,7 +64,7 @@ class Prepared:
     stat: FileStat
     hash: str | None = None
     pixels: np.ndarray | None = None  # images: (n, size, size, 3) uint8, one row per item, embedded later
-    vectors: dict[str, np.ndarray] | None = None  # videos: embedded while decoding, one row per item
+    vectors: dict[str, np.ndarray] | None = None  # embedded while decoding (videos; see embed_in_workers)
     items: list[Item] = field(default_factory=list)
     frames: list[ItemFrames] | None = None
     size: tuple[int, int] | None = None
@@ -94,28 +98,41 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
 
 
 def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None,
-            partly: Callable[[float], None] = lambda fraction: None) -> Prepared:
-    """Hash, then decode only if the content is new. Runs in worker threads (I/O and decode release the GIL).
+            partly: Callable[[float], None] = lambda fraction: None,
+            claim: Callable[[str], bool] = lambda content_hash: True) -> Prepared:
+    """Hash, then decode (and embed, see ``embed_in_workers``) only if the content is new. Runs in worker
+    threads (I/O, decoding and ONNX Runtime release the GIL).
 
     ``stop`` set: a video being decoded gives up at its next frame (Ctrl-C must not wait for it).
     ``partly`` hears how much of a long video is decoded, so progress moves during it.
+    ``claim`` is False for content an earlier file of this run is decoding already (a copy): it is linked.
     """
     out = Prepared(stat)
     try:
         if stat.size == 0:
             raise MediaError(stat.path, "empty file")
         out.hash = content_hash(stat.path)
-        if out.hash in known_hashes:
+        if out.hash in known_hashes or not claim(out.hash):
             return out
         if stat.kind == "video":
             _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
             pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True,
                                                          fit=model.preprocess.fit)
-            out.pixels, out.items = pixels[None], [Item()]
+            out.items = [Item()]
+            if embed_in_workers(model):
+                out.vectors = model.embed_images(pixels[None])
+            else:
+                out.pixels = pixels[None]
     except MediaError as exc:
         out.error = exc.reason
     return out
+
+
+def embed_in_workers(model: Model) -> bool:
+    """Whether images are embedded where they are decoded: for a model whose image graph is single-threaded
+    and as fast per image at batch 1 as at 32 (effnet-conse; measured in benchmarks/bench_index.py)."""
+    return bool(getattr(model, "embed_in_workers", False))
 
 
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
@@ -180,12 +197,21 @@ def _prepared(todo: list[FileStat], known: set[str], model: Model,
               tracker: _Tracker | None = None) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
     stop = threading.Event()
+    claimed: set[str] = set()
+    lock = threading.Lock()
+
+    def claim(content_hash: str) -> bool:  # the first file of this run with this content decodes it
+        with lock:
+            first = content_hash not in claimed
+            claimed.add(content_hash)
+            return first
+
     with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
         pending: deque[Future[Prepared]] = deque()
         try:
             for stat in todo:
                 partly = functools.partial(tracker.partly, stat.path) if tracker else lambda fraction: None
-                pending.append(pool.submit(prepare, stat, known, model, stop, partly))
+                pending.append(pool.submit(prepare, stat, known, model, stop, partly, claim))
                 if len(pending) >= 2 * BATCH_SIZE:
                     yield pending.popleft().result()
             while pending:
@@ -214,8 +240,8 @@ class _BatchWriter:
         self.batch.append(item)
         if item.is_new:
             self.new_hashes[item.hash] = item
-            self.frames += len(item.pixels) if item.pixels is not None else 0
-        if self.frames >= BATCH_SIZE or item.vectors is not None:  # a video commits at once
+            self.frames += len(item.items)  # rows to commit, embedded already or to embed here
+        if self.frames >= BATCH_SIZE or (item.is_new and item.stat.kind == "video"):  # a video commits at once
             self.flush()
 
     def flush(self) -> None:
@@ -234,7 +260,7 @@ class _BatchWriter:
             for p in self.batch:
                 if p.vectors is not None:
                     self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, p.vectors,
-                                             p.duration, p.frames)
+                                             p.duration, p.frames, thumbnail=p.thumbnail)
             for p in self.batch:
                 s = p.stat
                 self.catalog.record_file(s.path, s.size, s.mtime_ns, s.kind, p.hash, p.error)

@@ -33,7 +33,7 @@ INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8", "ivf-pq")
 # rebuild) and builds faster (17 vs 26 s at 100k x 384; 51 vs 101 s at 300k). sq8 is no step in
 # between: it scans everything too, only 1.0-1.7x faster than flat.
 FLAT_MAX_FLOATS = 20_000_000
-SQ8_MAX_DIM = 512  # TODO measured comment
+SQ8_MAX_DIM = 512  # wider vectors go ivf-pq above FLAT_MAX_FLOATS: SQ8 of 1280-d is 1.28 KB a vector in RAM (faiss.py)
 
 
 def _check_backend(backend: str) -> type[VectorIndex]:

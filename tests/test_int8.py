@@ -1,0 +1,119 @@
+"""The int8 image graph of effnet-conse (issue #12): close to float on real photos, its own model id,
+built deterministically from the shipped table, and no library ever mixes the two precisions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import SKIMAGE_PHOTOS, skimage_data
+
+from framefind import Library
+from framefind.errors import FrameFindError
+from framefind.media.images import load_image
+from framefind.models.base import load_model
+
+INDEXED = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "astronaut.png"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {p: load_model("effnet-conse", {"precision": p}) for p in ("float", "int8")}
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """scikit-image photos (some in the calibration set: the caption set's tune split)."""
+    return np.stack([load_image(skimage_data() / name, 224)[0] for name in SKIMAGE_PHOTOS])
+
+
+def test_int8_agrees_with_float_on_real_photos(models, photos):
+    (f_features, f_probs), (q_features, q_probs) = (models[p].classify(photos) for p in ("float", "int8"))
+    f_top5, q_top5 = np.argsort(-f_probs, axis=1)[:, :5], np.argsort(-q_probs, axis=1)[:, :5]
+    # Measured on these 13 photos: top-1 the same for all, top-5 overlap 0.97, feature cosine >= 0.99
+    # (on the caption set's 101 test photos: top-1 in float's top 5 for all, overlap 0.94, cosine >= 0.993).
+    assert all(q[0] in f for f, q in zip(f_top5, q_top5, strict=True))
+    assert np.mean([len(set(f) & set(q)) / 5 for f, q in zip(f_top5, q_top5, strict=True)]) >= 0.85
+    assert np.sum(f_features * q_features, axis=1).min() >= 0.98
+    semantic = [models[p].embed_images(photos)["semantic"] for p in ("float", "int8")]
+    assert np.sum(semantic[0] * semantic[1], axis=1).min() >= 0.98
+
+
+def test_precision_is_part_of_the_model_id(models):
+    default = load_model("effnet-conse")
+    assert default.precision == "float" and default.id == models["float"].id  # what every existing library has
+    assert "precision" not in models["float"].options()  # so an id recorded before int8 existed stays the same
+    assert models["int8"].id != models["float"].id
+    assert "int8" in models["int8"].spec()["weights"]  # recipe + table digest: a new table is a new model
+    for model in models.values():  # options round-trip, as a library rebuilds its model from them
+        assert load_model("effnet-conse", model.options()).id == model.id
+    with pytest.raises(FrameFindError, match="precision"):
+        load_model("effnet-conse", {"precision": "int4"})
+
+
+def test_int8_graph_is_the_shipped_table(models):
+    from framefind.models.conse import read_int8_table
+    from framefind.models.convert import int8_table
+
+    graph = models["int8"].image_graph()
+    assert graph != models["float"].image_graph()
+    assert int8_table(graph) == read_int8_table()  # every quantised activation has the calibrated scale
+
+
+def test_indexed_vectors_are_the_models_own(tmp_path, models):
+    """Images are embedded in the decode workers: each file's stored vectors are its own picture's."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in INDEXED:
+        shutil.copy(skimage_data() / name, photos / name)
+    shutil.copy(skimage_data() / "coffee.png", photos / "coffee-copy.png")  # a copy: linked, not embedded again
+    with Library.open(tmp_path / "lib", model_options={"precision": "int8"}) as library:
+        report = library.index([photos])
+        assert (report.embedded, report.linked, report.failed) == (len(INDEXED), 1, 0)
+        assert library.model.id == models["int8"].id
+        rows = library.catalog.db.execute("SELECT f.path, i.id FROM files f JOIN items i ON i.hash = f.hash "
+                                          "WHERE i.model = ?", (library.model_id,)).fetchall()
+        assert len(rows) == len(INDEXED) + 1
+        for space in library.model.spaces:
+            ids, vectors = library.catalog.vectors(library.model_id, space, [item for _, item in rows])
+            stored = dict(zip(ids.tolist(), vectors, strict=True))
+            direct = models["int8"].embed_images(np.stack([load_image(path, 224)[0] for path, _ in rows]))[space]
+            for (_, item), vector in zip(rows, direct, strict=True):
+                assert float(stored[item] @ vector) > 0.9999
+
+
+def test_a_float_library_keeps_float(tmp_path, models):
+    """A library indexed before int8 existed chose ``effnet-conse`` with no options: it stays float, so
+    nothing is re-embedded and its vectors are never mixed with int8 ones."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in INDEXED[:3]:
+        shutil.copy(skimage_data() / name, photos / name)
+    with Library.open(tmp_path / "lib") as library:
+        library.catalog.set_meta("model_choice", json.dumps({"name": "effnet-conse", "options": {}}))  # as 0.2
+        first = library.index([photos])
+        assert first.embedded == 3 and library.model_id == models["float"].id
+    with Library.open(tmp_path / "lib") as library:  # after the upgrade
+        assert library.target_model.precision == library.model.precision == "float"
+        again = library.index([photos])
+        assert (again.embedded, again.unchanged) == (0, 3)
+        assert [m["id"] for m in library.models()] == [models["float"].id]
+    with Library.open(tmp_path / "lib", model_options={"precision": "int8"}) as library:  # asked for: a new model
+        switched = library.index([photos])
+        assert switched.embedded == 3 and library.model_id == models["int8"].id
+        assert {m["id"] for m in library.models()} == {models["float"].id, models["int8"].id}
+        # an example-image query is embedded by the int8 model and meets int8 vectors only: itself, ~1.0
+        best = library.search(image=photos / INDEXED[0], k=1, cutoff=False)[0]
+        assert best.path == str(photos / INDEXED[0]) and best.score > 0.999
+
+
+def test_a_library_choosing_the_model_now_gets_int8(tmp_path, models):
+    with Library.open(tmp_path / "lib") as library:  # a new library
+        assert library.choice["options"] == {"precision": "int8"}
+        assert library.target_model.id == models["int8"].id
+    with Library.open(tmp_path / "lib") as library:  # reopened: what it chose
+        assert library.target_model.precision == "int8"
+    with Library.open(tmp_path / "float", model_options={"precision": "float"}) as library:  # asked for
+        assert library.target_model.id == models["float"].id
