@@ -9,6 +9,7 @@ emulated, and the caller rebuilds.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,21 @@ class VectorIndex(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r}, kind={self.kind!r}, dim={self.dim}, n={self.count()})"
+
+    def _checked(self, ids: np.ndarray | list[int], vectors: np.ndarray,
+                 present: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``add``'s arguments as backends store them (int64 ids, C-contiguous float32 rows), after the
+        checks every backend makes: shapes agree, ids are >= 0 (-1 means a missing neighbour), unique,
+        and not ``present`` (a boolean mask function of the backend) already."""
+        ids = as_ids(ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+        if (ids < 0).any():
+            raise ValueError("ids must be >= 0 (searches report missing neighbours as -1)")
+        if len(ids) and (len(np.unique(ids)) != len(ids) or present(ids).any()):
+            raise ValueError("ids must be unique and not already in the index (remove them first)")
+        return ids, vectors
 
     def _check_query(self, queries: np.ndarray, k: int) -> None:
         """Reject inputs a backend would misread silently (wrong dtype/shape) or crash on (k < 1)."""

@@ -214,16 +214,9 @@ class FaissIndex(VectorIndex):
         return mask
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = as_ids(ids)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
-            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+        ids, vectors = self._checked(ids, vectors, self._mask)
         if len(ids) == 0:
             return
-        if (ids < 0).any():
-            raise ValueError("ids must be >= 0 (FAISS reports missing neighbours as -1)")
-        if len(np.unique(ids)) != len(ids) or self._mask(ids).any():
-            raise ValueError("ids must be unique and not already in the index (remove them first)")
         self._own()
         if not self._index.is_trained:
             self._train(vectors)

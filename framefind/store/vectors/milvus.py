@@ -207,16 +207,9 @@ class MilvusIndex(VectorIndex):
         return self._ids
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = as_ids(ids)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
-            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+        ids, vectors = self._checked(ids, vectors, lambda wanted: _member(self.ids(), wanted))
         if len(ids) == 0:
             return
-        if (ids < 0).any():
-            raise ValueError("ids must be >= 0")
-        if len(np.unique(ids)) != len(ids) or _member(self.ids(), ids).any():
-            raise ValueError("ids must be unique and not already in the index (remove them first)")
         step = max(1, INSERT_BYTES // (4 * self.dim))
         c = client(self.uri)
         with calls(self.uri, f"inserting into collection {self.collection}"):
