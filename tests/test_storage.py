@@ -111,7 +111,7 @@ def test_index_type_can_change_on_an_existing_library(tmp_path, models_ready):
     with Library.open(lib) as library:
         assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
         exact = [(r.path, r.score) for r in library.search(image=probe, k=5)]
-    for kind in ("hnsw", "sq8", "ivf-sq8", "flat", "auto"):
+    for kind in ("hnsw", "sq8", "ivf-sq8", "ivf-pq", "flat", "auto"):
         proc = run_cli("index", "--library", str(lib), "--index-type", kind, "-q")
         assert "0 embedded" in proc.stderr
         with Library.open(lib) as library:

@@ -44,7 +44,7 @@ def index(
         help="effnet-conse (default, offline), clip:NAME|DIR|HUB_ID (e.g. clip:ViT-B-32), siglip:NAME|DIR|HUB_ID "
         "(e.g. siglip:base) or onnx:DIR")] = None,
     index_type: Annotated[str | None, typer.Option(
-        "--index-type", help="auto (default: exact while small, then approximate), flat, sq8, hnsw or ivf-sq8")] = None,
+        "--index-type", help="auto (default: exact, then approximate), flat, sq8, hnsw, ivf-sq8 or ivf-pq")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another index run holds the library, wait for it")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: Annotated[str | None, typer.Option(

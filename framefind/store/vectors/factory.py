@@ -33,7 +33,17 @@ INDEX_TYPES = ("auto", "flat", "sq8", "hnsw", "ivf-sq8", "ivf-pq")
 # rebuild) and builds faster (17 vs 26 s at 100k x 384; 51 vs 101 s at 300k). sq8 is no step in
 # between: it scans everything too, only 1.0-1.7x faster than flat.
 FLAT_MAX_FLOATS = 20_000_000
-SQ8_MAX_DIM = 512  # wider vectors go ivf-pq above FLAT_MAX_FLOATS: SQ8 of 1280-d is 1.28 KB a vector in RAM (faiss.py)
+# Above it, for a 1M-frame library in <= 1 KB of RAM per frame (benchmarks/bench_scale.py, docs/benchmarks.md
+# "Index at scale": the default model's vectors of 112k real images grown to 1M; real text queries for the
+# 384-d space, held-out images for the 1280-d one; warm process, 1 FAISS thread, a loaded 2-core machine):
+# 384-d  ivf-sq8: 1M p50 3.0 ms, recall@10 0.959 (text queries; 0.984 on synthetic clusters), 485 B of RAM
+#        a vector. ivf-pq is worse for text (0.90-0.93: PQ scores of a far-away query are too coarse).
+# 1280-d ivf-pq: 1M p50 4.3 ms, recall@10 0.972, 50 B private + 72 B of scanned PQ lists a vector, its
+#        SQ8 re-scoring codes (1.28 KB a vector) read from the file through the page cache (cold: 81 ms a
+#        query until cached). ivf-sq8 would hold 1.39 KB a vector in RAM, p50 9.9 ms (recall 0.982), and
+#        no smaller in-memory code keeps recall >= 0.95 for these features (faiss.py, ivf-pq).
+# Build at 1M: 66 s (384-d ivf-sq8), 267 s (1280-d ivf-pq). CLIP's 512-d stays ivf-sq8 (512 B a vector).
+SQ8_MAX_DIM = 512
 
 
 def _check_backend(backend: str) -> type[VectorIndex]:
