@@ -250,6 +250,22 @@ def test_offline_without_weights_fails_fast_in_one_line(no_hub, cache):
     assert time.perf_counter() - started < 5
 
 
+def test_without_a_network_a_download_fails_in_one_line(tmp_path, monkeypatch, cache):
+    """Online mode (no HF_HUB_OFFLINE) on a machine that cannot reach the hub, as here and in CI: the
+    real download path fails fast, in one line naming the repository. (A repository that does not exist:
+    where the hub is reachable the answer is a 404, never gigabytes of weights.)"""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for name in ("HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    started = time.perf_counter()
+    with pytest.raises(FrameFindError) as info:
+        _ = load_model("clip:framefind-tests/no-such-checkpoint").id
+    message = str(info.value)
+    assert message.startswith("clip:framefind-tests/no-such-checkpoint: download failed (") and "\n" not in message
+    assert "hf download framefind-tests/no-such-checkpoint" in message
+    assert time.perf_counter() - started < 3 * hub.TIMEOUT
+
+
 def test_well_known_names_load_from_the_hugging_face_cache(no_hub, checkpoint, cache, monkeypatch):  # noqa: F811
     """``clip:ViT-B-32`` is found in the cache offline, named by repository and commit; online and
     missing, it is downloaded once, then found in the cache."""

@@ -39,6 +39,7 @@ NAMES: dict[str, dict[str, str]] = {
 }
 # What a checkpoint needs: configs, vocabularies and one copy of the weights (never TF/Flax/open_clip files).
 NEEDED = ["*.json", "*.txt", "*.model"]
+TIMEOUT = 10.0  # seconds a hub request may wait: a machine without a network fails in one line, not a hang
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -104,9 +105,10 @@ def download(source: Source, saved_class: str) -> Path:
     assert source.repo is not None
     print(f"framefind: downloading {source.repo} into {hub_cache_dir()} (once)", file=sys.stderr)
     try:
-        files = {sibling.rfilename for sibling in HfApi().model_info(source.repo).siblings or []}
+        files = {sibling.rfilename for sibling in HfApi().model_info(source.repo, timeout=TIMEOUT).siblings or []}
         weights = "model.safetensors" if "model.safetensors" in files else "pytorch_model.bin"
-        return Path(snapshot_download(source.repo, cache_dir=hub_cache_dir(), allow_patterns=[weights, *NEEDED]))
+        return Path(snapshot_download(source.repo, cache_dir=hub_cache_dir(), allow_patterns=[weights, *NEEDED],
+                                      etag_timeout=TIMEOUT))
     except Exception as exc:  # network, authentication, a missing repo: all end the same way, in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FrameFindError(missing_message(source, saved_class, f"download failed ({reason})")) from None
