@@ -17,7 +17,7 @@ release really wrote, not one the current code writes and then "ages" by hand, s
 The catalog stores absolute paths (``files.path``, ``roots.path``): ``expected-*.json`` records the media root
 used when indexing, so a test rewrites that one prefix to wherever it copies the fixture.
 
-Usage: .venv/bin/python scripts/make_legacy_fixtures.py
+Usage: .venv/bin/python scripts/make_legacy_fixtures.py [--only RELEASE]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ RELEASES = [
     Release("0.1.0", "a718a63", video=True),  # release 0.1.0: frames + thumbnails tables, videos
     Release("first", "5a964de", video=False),  # the very first release: images only
     Release("0.2.0", "3d9888d", video=True),  # release 0.2.0: library format 3 (models, feedback)
+    Release("0.3.0", "02f7a62", video=True),  # release 0.3.0: library format 5 (dates, labels, texts)
 ]
 
 TEXT_QUERIES = ["a cat", "a rocket", "a horse", "a coin"]
@@ -159,6 +160,7 @@ def copy_library(library: Path, target: Path) -> None:
 # -- child: runs inside the old release ---------------------------------------------------------------------------
 def child(spec: dict[str, Any]) -> None:
     """Index, search and describe a library with the ``framefind`` found on PYTHONPATH (the old release)."""
+    import inspect
     import sqlite3
 
     import framefind
@@ -183,10 +185,12 @@ def child(spec: dict[str, Any]) -> None:
     recorded = []
     with Library.open(library_dir, create=False) as lib:  # a fresh open, as a later process would do
         for query in spec["queries"]:
+            # 0.3.0 on cut weak results by default: record whole pages, as the releases before it gave them
+            whole = {"cutoff": False} if "cutoff" in inspect.signature(lib.search).parameters else {}
             if "image" in query:
-                results = lib.search(image=str(media / query["image"]), k=query["k"])
+                results = lib.search(image=str(media / query["image"]), k=query["k"], **whole)
             else:
-                results = lib.search(query["text"], k=query["k"])
+                results = lib.search(query["text"], k=query["k"], **whole)
             rows = []
             for result in results:
                 row = result.to_dict()  # start / end / frame_time only for video moments, as the release gives them
@@ -244,9 +248,12 @@ def main() -> None:
     if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
         raise SystemExit("needs ffmpeg and ffprobe (Debian package ffmpeg)")
     LEGACY.mkdir(parents=True, exist_ok=True)
-    build_media()
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    if only is None:  # --only NAME: one release's fixture, over the media the others were made from
+        build_media()
     for release in RELEASES:
-        make_fixture(release)
+        if only in (None, release.name):
+            make_fixture(release)
     total = sum(p.stat().st_size for p in LEGACY.rglob("*") if p.is_file())
     print(f"{LEGACY.relative_to(REPO)}: {total} bytes")
     if total > LEGACY_BUDGET:

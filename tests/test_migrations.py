@@ -167,3 +167,33 @@ def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_p
         assert Path(top.path).name == "rocket.jpg" and top.pinned  # and they still count
         report = library.index(transcribe=True)  # format 5's passes run on an upgraded library
         assert report.enrichment.done == {"speech": 1} and library.info()["passages"] == 0  # clip.mp4 is silent
+
+
+def test_release_0_3_0_library_keeps_its_model_and_moves_to_milvus(tmp_path):
+    """0.4.0 changed no table, but a library now chooses int8 when it picks its model, and keeps its vectors
+    in FAISS or Milvus: a 0.3.0 library must keep the float model it was indexed with (nothing
+    re-embedded), answer as 0.3.0 did, and move to Milvus Lite and back with the same answers."""
+    lib, media, expected = install("0.3.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == []  # format 5 already
+        assert library.model_id == expected["catalog"]["meta"]["active_model"]
+        assert library.target_model.id == library.model_id and library.target_model.precision == "float"
+        assert library.backend == {"name": "faiss"}
+        texts = [q for q in expected["queries"] if "text" in q]
+        for query in texts:
+            assert ranking(library, query, media) == expected_ranking(query), query["text"]
+            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
+            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+        image = next(q for q in expected["queries"] if "image" in q)
+        found = library.search(image=media / image["image"], k=image["k"], cutoff=False)
+        assert [Path(r.path).name for r in found] == [r["path"] for r in image["results"]]
+        report = library.index()
+        assert (report.embedded, report.linked, report.failed) == (0, 0, 0)
+        assert library.target_model.precision == "float"  # an index run does not switch it either
+        library.migrate("milvus")  # Milvus Lite, a file in the library
+        assert library.backend["name"] == "milvus"
+        for query in texts:
+            assert ranking(library, query, media) == expected_ranking(query), query["text"]
+        library.migrate("faiss")
+        assert library.backend == {"name": "faiss"}
+        assert ranking(library, texts[0], media) == expected_ranking(texts[0])
