@@ -291,7 +291,7 @@ class Library:
 
     def _visual_page(self, query: Query) -> SearchPage:
         """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
-        space, vector = query_vector(self.model, query, self._item_vector)
+        space, vector, asked = query_vector(self.model, query, self._item_vector)
         votes = self._memory.votes(query.said) if query.learn and query.said else Votes()
         if votes:
             vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
@@ -300,9 +300,6 @@ class Library:
         # is the classifier's own judgement of relevance: what carries the label is not cut either.
         cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
         found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
-        weights = [t.weight for t in query.terms]
-        subtracted = found is not None and min(weights) < 0 < max(weights)
-        asked = query_vector(self.model, query, self._item_vector, asked_only=True)[1] if subtracted else None
         return run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
                          self.duplicate_threshold(), asked)
 

@@ -176,3 +176,12 @@ def grow_library(library_dir: Path, total: int, seed: int = 0) -> None:
                 if not link.exists():
                     os.link(originals[i % len(originals)], link)  # spread: a file takes ~65k links
                 catalog.record_file(str(link), 1, 0, "image", content)
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """An isolated model cache for one test module, so each of its conversions runs once."""
+    directory = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FRAMEFIND_CACHE", str(directory))
+        yield directory

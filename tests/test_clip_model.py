@@ -63,14 +63,6 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """An isolated model cache for the whole module, so the conversion runs once."""
-    directory = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FRAMEFIND_CACHE", str(directory))
-        yield directory
-
 
 def torch_embeddings(checkpoint: Path, pixels: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The reference: normalised get_image_features / get_text_features of the PyTorch model."""
@@ -88,7 +80,7 @@ def torch_embeddings(checkpoint: Path, pixels: np.ndarray, texts: list[str]) -> 
     return tuple(torch.nn.functional.normalize(o, dim=1).numpy() for o in out)
 
 
-def test_onnx_matches_pytorch(checkpoint, cache):
+def test_onnx_matches_pytorch(checkpoint, model_cache):
     model = load_model(f"clip:{checkpoint}")
     assert (model.name, model.spaces, model.image_size) == (f"clip:{checkpoint.resolve()}", {"clip": 16}, 32)
     pixels = np.stack([load_image(skimage_data() / name, model.image_size)[0] for name in PHOTOS])
@@ -106,11 +98,11 @@ def test_onnx_matches_pytorch(checkpoint, cache):
     # Distinct photos get clearly distinct vectors, or the ranking test below would prove nothing.
     cosines = images @ images.T
     assert cosines[~np.eye(len(PHOTOS), dtype=bool)].max() < 0.99
-    converted = next((cache / "models").glob("clip-*"))
+    converted = next((model_cache / "models").glob("clip-*"))
     assert {"image.onnx", "text.onnx", "tokenizer.json", "model.json"} <= {p.name for p in converted.iterdir()}
 
 
-def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, monkeypatch):
+def test_library_indexes_and_searches_with_clip(checkpoint, model_cache, tmp_path, monkeypatch):
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in PHOTOS:
@@ -148,7 +140,7 @@ def test_library_indexes_and_searches_with_clip(checkpoint, cache, tmp_path, mon
     assert ClipModel(checkpoint.name).id == ClipModel(str(checkpoint)).id
 
 
-def test_unloadable_checkpoints_fail_in_one_line(cache, tmp_path):
+def test_unloadable_checkpoints_fail_in_one_line(model_cache, tmp_path):
     with pytest.raises(FrameFindError, match="no such checkpoint directory"):
         ClipModel(str(tmp_path / "missing"))
     with pytest.raises(FrameFindError, match="cannot load the CLIP checkpoint") as info:

@@ -63,14 +63,6 @@ def siglip_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """An isolated model cache for the module, so each conversion runs once."""
-    directory = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FRAMEFIND_CACHE", str(directory))
-        yield directory
-
 
 @pytest.fixture
 def no_hub(tmp_path, monkeypatch) -> Path:
@@ -115,7 +107,7 @@ def test_siglip_tokens_match_its_tokenizer(siglip_checkpoint, tmp_path):
     assert [e.ids for e in export_tokenizer("siglip", fast, 64).encode_batch(TEXTS)] == expected
 
 
-def test_siglip_onnx_matches_pytorch(siglip_checkpoint, cache):
+def test_siglip_onnx_matches_pytorch(siglip_checkpoint, model_cache):
     import torch
     from transformers import SiglipModel as HFSiglipModel
     from transformers import SiglipTokenizer
@@ -144,7 +136,7 @@ def test_siglip_onnx_matches_pytorch(siglip_checkpoint, cache):
 
 
 @pytest.mark.parametrize("family", ["clip", "siglip"])
-def test_pixels_match_the_checkpoints_image_processor(family, checkpoint, siglip_checkpoint, cache):  # noqa: F811
+def test_pixels_match_the_checkpoints_image_processor(family, checkpoint, siglip_checkpoint, model_cache):  # noqa: F811
     """Decoded as the model declares (CLIP: shorter side + centre crop; SigLIP: squashed), pixels are
     those of the checkpoint's own processor up to resampling (bilinear here, bicubic there); the other
     fit is far off for any picture that is not square."""
@@ -168,7 +160,7 @@ def test_pixels_match_the_checkpoints_image_processor(family, checkpoint, siglip
 
 
 @pytest.mark.parametrize("family", ["clip", "siglip", "onnx"])
-def test_library_indexes_and_searches(family, checkpoint, siglip_checkpoint, cache, tmp_path):  # noqa: F811
+def test_library_indexes_and_searches(family, checkpoint, siglip_checkpoint, model_cache, tmp_path):  # noqa: F811
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in PHOTOS:
@@ -199,7 +191,7 @@ def test_library_indexes_and_searches(family, checkpoint, siglip_checkpoint, cac
             assert score == pytest.approx(expected[key], abs=1e-3)
 
 
-def test_ids_follow_the_weights(siglip_checkpoint, checkpoint, cache, tmp_path):  # noqa: F811
+def test_ids_follow_the_weights(siglip_checkpoint, checkpoint, model_cache, tmp_path):  # noqa: F811
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -234,7 +226,7 @@ def fake_hub_cache(hub_dir: Path, repo: str, source: Path, commit: str = "0123ab
     return folder / "snapshots" / commit
 
 
-def test_offline_without_weights_fails_fast_in_one_line(no_hub, cache):
+def test_offline_without_weights_fails_fast_in_one_line(no_hub, model_cache):
     started = time.perf_counter()
     for name, repo, saved in [("clip:ViT-B-32", "openai/clip-vit-base-patch32", "CLIPModel"),
                               ("siglip:base", "google/siglip-base-patch16-224", "SiglipModel"),
@@ -250,7 +242,7 @@ def test_offline_without_weights_fails_fast_in_one_line(no_hub, cache):
     assert time.perf_counter() - started < 5
 
 
-def test_without_a_network_a_download_fails_in_one_line(tmp_path, monkeypatch, cache):
+def test_without_a_network_a_download_fails_in_one_line(tmp_path, monkeypatch, model_cache):
     """Online mode (no HF_HUB_OFFLINE) on a machine that cannot reach the hub, as here and in CI: the
     real download path fails fast, in one line naming the repository. (A repository that does not exist:
     where the hub is reachable the answer is a 404, never gigabytes of weights.)"""
@@ -266,7 +258,7 @@ def test_without_a_network_a_download_fails_in_one_line(tmp_path, monkeypatch, c
     assert time.perf_counter() - started < 3 * hub.TIMEOUT
 
 
-def test_well_known_names_load_from_the_hugging_face_cache(no_hub, checkpoint, cache, monkeypatch):  # noqa: F811
+def test_well_known_names_load_from_the_hugging_face_cache(no_hub, checkpoint, model_cache, monkeypatch):  # noqa: F811
     """``clip:ViT-B-32`` is found in the cache offline, named by repository and commit; online and
     missing, it is downloaded once, then found in the cache."""
     snapshot = fake_hub_cache(no_hub, "openai/clip-vit-base-patch32", checkpoint)

@@ -70,7 +70,7 @@ class ConseModel(Model):
         ~1.9x faster image graph); a GPU gains nothing from it (and it is untested there)."""
         return {"precision": "int8"} if device() == "cpu" else {}
 
-    @property
+    @cached_property
     def embed_in_workers(self) -> bool:
         """On the CPU the image graph runs on one thread: as fast per image at batch 1 as at 32, and 7-19 %
         less CPU than on two, so the indexer embeds each image in the thread that decoded it

@@ -31,25 +31,26 @@ OVERFETCH = 5  # several segments of one video may merge into one moment: fetch 
 ItemVector = Callable[[str, str], np.ndarray]  # (result key, space) -> the stored vector of that result
 
 
-def query_vector(model: Model, query: Query, item_vector: ItemVector, asked_only: bool = False
-                 ) -> tuple[str, np.ndarray]:
-    """(space, 1 x dim unit vector): the weighted sum of the terms' vectors (negative weights subtract).
+def query_vector(model: Model, query: Query, item_vector: ItemVector) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(space, 1 x dim unit vector, what is asked): the weighted sum of the terms' vectors (negative
+    weights subtract), and, when terms were subtracted, the sum of the positive ones alone (what the
+    query asks for: subtracted terms only steer; see Calibration.floor), else None.
 
     With any text term the query lives in the text space (an image or library-item term then
     contributes its vector in that space); with image and item terms alone, in the image space.
-    ``asked_only``: the positive terms alone, what the query asks for (subtracted terms only steer).
     """
     space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
-    total = np.zeros(model.spaces[space], np.float32)
+    total, asked = np.zeros(model.spaces[space], np.float32), np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
-        if asked_only and term.weight <= 0:
-            continue
         vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space)
         total += term.weight * vector
+        asked += max(term.weight, 0.0) * vector
     norm = float(np.linalg.norm(total))
     if norm < 1e-6:
         raise FrameFindError("the query's terms cancel out: nothing is left to search for")
-    return space, (total / norm)[None]
+    weights = [term.weight for term in query.terms]
+    subtracted = min(weights) < 0 < max(weights)
+    return space, (total / norm)[None], (asked / float(np.linalg.norm(asked)))[None] if subtracted else None
 
 
 def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
