@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -45,7 +46,11 @@ def install(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
     with sqlite3.connect(lib / "catalog.sqlite") as db:
         for table in ("files", "roots"):
             db.execute(f"UPDATE {table} SET path = replace(path, ?, ?)", (expected["media_root"], str(media)))
+        recorded = db.execute("SELECT path, mtime_ns FROM files").fetchall()
     db.close()
+    for path, mtime_ns in recorded:  # a fresh clone stamps files with the checkout time, not the indexed one
+        if Path(path).exists():
+            os.utime(path, ns=(mtime_ns, mtime_ns))
     if name == "first":
         (media / "clip.mp4").unlink()  # the first release could not index videos: it was given photos only
     return lib, media, expected
