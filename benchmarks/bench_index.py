@@ -104,7 +104,7 @@ def load() -> float:
 class DecodeOnly:
     """A stand-in model for the indexer's workers: they hash, decode and make thumbnails, and embed nothing."""
 
-    image_size, preprocess, embed_in_workers = 224, Preprocess(), False
+    image_size, preprocess, embed_while_decoding = 224, Preprocess(), False
 
 
 def decode_only(folder: Path) -> tuple[float, float]:
@@ -117,7 +117,7 @@ def decode_only(folder: Path) -> tuple[float, float]:
 
 def model_only(pixels: np.ndarray, model, n: int) -> tuple[float, float]:
     """(images/s, CPU ms per image) of the model on pre-decoded pixels, called as the indexer calls it:
-    one image per call from DECODE_THREADS threads at once (effnet-conse: see embed_in_workers)."""
+    one image per call from DECODE_THREADS threads at once (effnet-conse: see embed_while_decoding)."""
     model.embed_images(pixels[:1])  # warm-up (and the session's first load)
     start, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(DECODE_THREADS) as pool:

@@ -40,6 +40,7 @@ from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import VectorStore, adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
+from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, vector_store
 from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
@@ -212,12 +213,16 @@ class Library:
               on_annotate: Callable[[int, int], None] = lambda done, total: None,
               on_enrich: Callable[[str, int, int], None] = lambda name, done, total: None,
               on_migrate: Callable[[str, int, int], None] = lambda where, done, total: None,
-              transcribe: bool | None = None, ocr: bool | None = None) -> IndexReport:
+              transcribe: bool | None = None, ocr: bool | None = None, workers: int | None = None) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates and labels (``on_annotate`` hears that part's progress).
 
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
+        ``workers``: embed in that many processes, each committing its own batches (store/workers.py);
+        None: one per core (up to 4) when there are enough files to repay their start-up.
         """
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise FrameFindError(f"workers: {workers!r} is not a number of processes (1 or more)")
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
@@ -230,13 +235,12 @@ class Library:
             self.catalog.register_model(model.id, model.name, model.options(), model.spec())
             if self.catalog.meta("active_model") is None:
                 self.catalog.set_meta("active_model", model.id)
-            report = index_files(self.catalog, model, roots, on_error=on_error, on_warning=on_warning,
-                                 progress=progress)
+            report = index_files(self.catalog, model, roots, workers=workers, on_error=on_error,
+                                 on_warning=on_warning, progress=progress)
             if not report.interrupted:
                 annotate(self.catalog, model, on_annotate)
-                store = self._store(model.id, model)
-                for space in model.spaces:  # write the index files now, not on the first search
-                    store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n))
+                store = self._store(model.id, model)  # index files now, not on the first search
+                report.rebuild_pid = write_index_files(store, model.spaces, self.directory, on_rebuild)
                 store_calibrations(self.catalog, store, model)
                 passes = self.enrichment(transcribe, ocr)
                 if passes:  # searches already work; what is said and written joins them as it is read
@@ -454,6 +458,7 @@ class Library:
             "index": self.catalog.meta("index_type"),
             "backend": describe(self.backend),
             "index_files": {space: store.kind(space) for space in self.model.spaces},
+            "rebuilding": running(self.directory),  # pid of a background index build
             **self.catalog.stats(self.model_id),
             "models": self.models(),
             "roots": self.catalog.roots(),

@@ -96,7 +96,8 @@ def main() -> None:
     gather_photos(photos)
     has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
-    framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", *lib)
+    framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", "--workers", "2",
+              *lib)  # two embedding processes (the default picks them for 100+ files)
     for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
         framefind("search", query, "-k", "3", *lib)
     if has_videos:
@@ -124,6 +125,10 @@ def main() -> None:
     framefind("search", "histogram of grey values", "-k", "2", *lib)  # printed on page.png
     framefind("info", *lib)
     framefind("models", *lib)
+    # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).
+    framefind("migrate", "--to", "milvus", *lib)
+    framefind("search", "a cup of coffee", "-k", "2", *lib)  # no flag: the library remembers its backend
+    framefind("migrate", "--to", "faiss", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")
     print(f"Open the web app: .venv/bin/framefind serve --library {library.relative_to(ROOT)}  "
           "then visit http://127.0.0.1:8000/ (API docs: http://127.0.0.1:8000/docs)")

@@ -11,6 +11,7 @@ fails the first test that asks for it (with its log's error line) and skips the 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import socket
 import time
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from framefind.store.vectors.milvus_connection import TOKEN_ENV
+
 _server: dict[str, object] = {}
+ROOT_TOKEN = "root:Milvus"  # Milvus's built-in administrator and its default password
 ETCD_PEER_PORT = 2380
 START_TIMEOUT = 90.0
 
@@ -63,8 +67,12 @@ def server_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _start(milvus, directory: Path) -> None:
+    """Start the server with authentication on, as a deployment would run it: every test that talks to it
+    (CLI subprocesses included) gets the credentials from the environment, as users do."""
     server = milvus.MilvusServer(wait_for_started=False)
     server.set_base_dir(str(directory))
+    server.config.set("authorization_enabled", True)
+    os.environ[TOKEN_ENV] = ROOT_TOKEN
     server.listen_port = free_port()
     server.start()
     atexit.register(server.stop)

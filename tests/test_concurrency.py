@@ -97,7 +97,8 @@ def test_a_second_indexer_refuses_in_one_line_or_waits(tmp_path, models_ready):
     write_fashion_pngs(tmp_path / "photos", 1200)
     lib = tmp_path / "lib"
     first = _indexer(tmp_path / "photos", lib, "-q")
-    _wait_for(lambda: (lib / "writer.lock").exists() and (lib / "writer.lock").read_text().strip() == str(first.pid))
+    lock = lib / "writer.lock"  # holds "PID ROLE"
+    _wait_for(lambda: lock.exists() and lock.read_text().split()[:1] == [str(first.pid)])
     second = run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q", check=False)
     assert first.poll() is None, "the first indexer must still be running for this test to mean anything"
     assert second.returncode == 1 and "Traceback" not in second.stderr

@@ -23,6 +23,7 @@ from framefind.interfaces.cli import app
 from framefind.search.query import Query
 from framefind.store.remote import RemoteStore
 from framefind.store.vectors.milvus import MilvusIndex
+from framefind.store.vectors.milvus_connection import TOKEN_ENV, release
 
 PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "camera.png", "astronaut.png", "coins.png",
           "motorcycle_left.png"]
@@ -99,6 +100,17 @@ def test_a_milvus_library_answers_as_the_faiss_one(target, photos, reference, tm
         assert answers(library, photos) == reference
 
 
+def test_several_index_workers_fill_one_milvus(target, photos, reference, tmp_path, models_ready):
+    """Two worker processes embed and commit; the one collection per space holds every vector once."""
+    with Library.open(tmp_path / "lib", backend="milvus", uri=target) as library:
+        report = library.index([photos], workers=2)
+        assert (report.embedded, report.failed, report.interrupted) == (len(PHOTOS), 0, False)
+        for space in ("visual", "semantic"):
+            stored = MilvusIndex.existing(target, library.store.collection(space))
+            assert np.array_equal(stored.ids(), np.sort(library.catalog.vector_ids(library.model_id, space)))
+        assert answers(library, photos) == reference
+
+
 def test_cli_search_and_migrate_need_no_flags(photos, reference, tmp_path, models_ready):
     """`framefind index --backend milvus --uri`, then search, migrate and info as a user types them. The
     CLI adds nothing that depends on where Milvus runs: Lite stands for both (each command here is a
@@ -158,15 +170,19 @@ def test_a_lite_file_held_by_another_process(photos, reference, tmp_path, models
 
 @pytest.mark.parametrize(("uri", "message"), [
     ("http://127.0.0.1:1", "http://127.0.0.1:1: cannot connect to Milvus (Fail connecting to server on "
-                           "127.0.0.1:1, illegal connection params or server unavailable)"),
+                           "127.0.0.1:1, illegal connection params or server unavailable); a server with "
+                           "authentication needs FRAMEFIND_MILVUS_TOKEN=user:password"),
+    ("http://root:Milvus@127.0.0.1:1", "http://root:***@127.0.0.1:1: no credentials in the URI (the library "
+                                       "stores it); set FRAMEFIND_MILVUS_TOKEN=user:password instead"),
     ("ftp://example.org/x", "ftp://example.org/x: not a Milvus URI (give http://host:19530 for a Milvus server "
                             "or cluster, or a path ending in .db for Milvus Lite)"),
     ("/nonexistent/folder/x.db", "/nonexistent/folder/x.db: cannot open Milvus Lite (no directory "
                                  "/nonexistent/folder)"),
-], ids=["unreachable", "not-a-uri", "no-folder"])
-def test_a_bad_or_unreachable_uri_is_one_line_naming_it(uri, message, photos, tmp_path):
+], ids=["unreachable", "credentials", "not-a-uri", "no-folder"])
+def test_a_bad_or_unreachable_uri_is_one_line_naming_it(uri, message, photos, tmp_path, monkeypatch):
     """Through the CLI in this process (a real process for the unreachable server, where pymilvus and
     gRPC would log tracebacks if they were not kept quiet)."""
+    monkeypatch.delenv(TOKEN_ENV, raising=False)  # set once the session's server runs
     args = ["index", str(photos), "--library", str(tmp_path / "lib"), "--backend", "milvus", "--uri", uri]
     if uri.startswith("http"):
         proc = run_cli(*args, check=False)
@@ -175,6 +191,27 @@ def test_a_bad_or_unreachable_uri_is_one_line_naming_it(uri, message, photos, tm
         result = CliRunner().invoke(app, args)
         code, stderr = result.exit_code, result.stderr
     assert code == 1 and stderr.strip().splitlines() == [f"framefind: error: {message}"]
+
+
+@pytest.mark.parametrize(("token", "told"), [(None, ""), ("root:wrong", " (it is set: check it)")])
+def test_a_server_with_authentication_needs_the_token(token, told, photos, tmp_path, tmp_path_factory, monkeypatch):
+    """The session's server runs with authentication on (as a deployment would): without the right
+    token, one line naming the server and the variable, and nothing indexed."""
+    uri = server_uri(tmp_path_factory)
+    release(uri)  # a fresh connection, with this test's credentials
+    if token is None:
+        monkeypatch.delenv(TOKEN_ENV)
+    else:
+        monkeypatch.setenv(TOKEN_ENV, token)
+    try:
+        with pytest.raises(FrameFindError) as raised, Library.open(tmp_path / "lib", backend="milvus", uri=uri) as lib:
+            lib.index([photos])
+        assert str(raised.value).startswith(f"{uri}: cannot connect to Milvus (")
+        assert str(raised.value).endswith(f"; a server with authentication needs {TOKEN_ENV}=user:password{told}")
+        with Library.open(tmp_path / "lib") as library:
+            assert library.info()["items"] == 0
+    finally:
+        release(uri)  # the next test connects with the session's token again
 
 
 def test_backend_choices_are_checked(tmp_path):

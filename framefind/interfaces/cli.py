@@ -58,6 +58,9 @@ def index(
         "library setting)")] = None,
     ocr: Annotated[bool | None, typer.Option(
         "--ocr/--no-ocr", help="Read text in pictures and video frames (kept as a library setting)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", help="Embed in this many processes, each committing its own batches [default: one "
+        "per core, up to 4, for 50+ files each]", show_default=False)] = None,
 ) -> None:
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded. With
     --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""
@@ -79,10 +82,11 @@ def index(
                                                                total=total),
                 on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
                                                                  completed=done, total=total),
-                transcribe=transcribe, ocr=ocr)
+                transcribe=transcribe, ocr=ocr, workers=workers)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
-                   f"in {report.seconds:.1f} s ({report.rate:.1f} files/s)")
+                   f"in {report.seconds:.1f} s ({report.rate:.1f} files/s"
+                   + (f", {report.workers} processes)" if report.workers > 1 else ")"))
         if report.enrichment is not None:
             done = report.enrichment
             summary += "; " + ", ".join(f"{PASS_NAMES[name]}: {done.done[name]} files, {done.texts[name]} passages"
@@ -91,6 +95,9 @@ def index(
             err.print(f"framefind: interrupted; batches committed so far are kept. {summary}")
             raise typer.Exit(130)
         err.print(summary, highlight=False, soft_wrap=True)
+        if report.rebuild_pid:
+            notice(f"framefind: building bigger index files in the background (pid {report.rebuild_pid}, log: "
+                   f"{lib.directory / 'rebuild.log'}); searches use the current ones until then")
         if report.failed:
             raise typer.Exit(2 if report.failed == report.scanned else 0)
 
@@ -228,6 +235,8 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     table.add_row("index files", ", ".join(f"{space}: {kind or 'not written yet'}"
                                            for space, kind in stats["index_files"].items()))
+    if stats["rebuilding"]:
+        table.add_row("", f"a bigger index is being built in the background (pid {stats['rebuilding']})")
     for model in stats["models"]:
         table.add_row("model" + (" (active)" if model["active"] else ""),
                       f"{model['id']} ({model['name']}, {model['contents']} contents)")

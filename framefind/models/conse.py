@@ -71,7 +71,7 @@ class ConseModel(Model):
         return {"precision": "int8"} if device() == "cpu" else {}
 
     @cached_property
-    def embed_in_workers(self) -> bool:
+    def embed_while_decoding(self) -> bool:
         """On the CPU the image graph runs on one thread: as fast per image at batch 1 as at 32, and 7-19 %
         less CPU than on two, so the indexer embeds each image in the thread that decoded it
         (store/indexer.py). A GPU wants batches."""

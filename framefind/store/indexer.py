@@ -1,12 +1,13 @@
 """Incremental indexing: scan -> diff against the catalog -> hash + decode (threads) -> embed -> commit.
 
-A model whose image graph runs single-threaded (``embed_in_workers``: effnet-conse) embeds each image
-in the worker thread that decoded it, so decoding and the model overlap on every core with no hand-off;
+A model whose image graph runs single-threaded (``embed_while_decoding``: effnet-conse) embeds each image
+in the decode thread that decoded it, so decoding and the model overlap on every core with no hand-off;
 other models get the decoded pixels back in the main thread, in batches.
 
 Each batch is committed in one transaction (content, items, vectors and file rows together), so a
 crash or Ctrl-C loses at most the batch in flight and a re-run resumes where it stopped. Files whose
 content hash is already embedded (moved, renamed, copied) are linked without running the model.
+A run with enough files to repay their start-up embeds in several processes (store/workers.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from framefind.media.files import FileStat, content_hash, scan
 from framefind.media.images import load_image
 from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
-from framefind.models.base import Model
+from framefind.models.base import Model, device
 from framefind.store.catalog import Catalog, FileRow
 from framefind.store.enrich import EnrichReport
 
@@ -36,6 +37,11 @@ BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
 # (measured: 61 vs 49 images/s end to end on 2 cores).
 DECODE_THREADS = (os.cpu_count() or 1) + 1
+# Worker processes by default: one per core, up to 4, each with at least 50 files to repay its start-up
+# (~0.5 s). Measured on 2 cores (benchmarks/bench_workers.py): 2 processes index 19-20 % more JPEGs a
+# second than one (one process's Python glue holds the decoders back); a 3rd on 2 cores adds nothing.
+AUTO_FILES_PER_WORKER = 50
+AUTO_MAX_WORKERS = 4
 
 
 @dataclass
@@ -50,7 +56,9 @@ class IndexReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # e.g. a video decoded only in part
     seconds: float = 0.0
     interrupted: bool = False
+    workers: int = 1  # processes that embedded
     enrichment: EnrichReport | None = None  # the speech / on-screen text passes, when the library runs them
+    rebuild_pid: int | None = None  # a background build of bigger index files, started at the end (store/rebuild.py)
 
     @property
     def rate(self) -> float:
@@ -64,7 +72,7 @@ class Prepared:
     stat: FileStat
     hash: str | None = None
     pixels: np.ndarray | None = None  # images: (n, size, size, 3) uint8, one row per item, embedded later
-    vectors: dict[str, np.ndarray] | None = None  # embedded while decoding (videos; see embed_in_workers)
+    vectors: dict[str, np.ndarray] | None = None  # embedded while decoding (videos; see embed_while_decoding)
     items: list[Item] = field(default_factory=list)
     frames: list[ItemFrames] | None = None
     size: tuple[int, int] | None = None
@@ -100,7 +108,7 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
 def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None,
             partly: Callable[[float], None] = lambda fraction: None,
             claim: Callable[[str], bool] = lambda content_hash: True) -> Prepared:
-    """Hash, then decode (and embed, see ``embed_in_workers``) only if the content is new. Runs in worker
+    """Hash, then decode (and embed, see ``embed_while_decoding``) only if the content is new. Runs in decode
     threads (I/O, decoding and ONNX Runtime release the GIL).
 
     ``stop`` set: a video being decoded gives up at its next frame (Ctrl-C must not wait for it).
@@ -120,7 +128,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
             pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True,
                                                          fit=model.preprocess.fit)
             out.items = [Item()]
-            if embed_in_workers(model):
+            if embed_while_decoding(model):
                 out.vectors = model.embed_images(pixels[None])
             else:
                 out.pixels = pixels[None]
@@ -129,10 +137,10 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
     return out
 
 
-def embed_in_workers(model: Model) -> bool:
+def embed_while_decoding(model: Model) -> bool:
     """Whether images are embedded where they are decoded: for a model whose image graph is single-threaded
     and as fast per image at batch 1 as at 32 (effnet-conse; measured in benchmarks/bench_index.py)."""
-    return bool(getattr(model, "embed_in_workers", False))
+    return bool(getattr(model, "embed_while_decoding", False))
 
 
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
@@ -143,34 +151,64 @@ def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], par
     out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
 
 
-def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *,
+def auto_workers(files: int, cores: int | None = None, on_gpu: bool = False) -> int:
+    """How many processes index ``files`` files when the user did not say (see AUTO_FILES_PER_WORKER);
+    one on a GPU, which one process keeps busy (each more would hold its own copy of the model there)."""
+    cores = cores or os.cpu_count() or 1
+    return 1 if on_gpu else max(1, min(cores, AUTO_MAX_WORKERS, files // AUTO_FILES_PER_WORKER))
+
+
+def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, workers: int | None = None,
                 on_error: Callable[[str, str], None] = lambda path, reason: None,
                 on_warning: Callable[[str, str], None] = lambda path, reason: None,
                 progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
-    """Bring the catalog up to date with the files under ``roots``."""
+    """Bring the catalog up to date with the files under ``roots``; in ``workers`` processes (None: chosen
+    from the number of files and cores, ``auto_workers``)."""
+    from framefind.store.workers import run_shares
+
     started = time.perf_counter()
     report = IndexReport()
     resolved = check_roots(roots)
-    known = catalog.embedded_hashes(model.id)  # grows as batches commit, so later copies are linked
+    known = catalog.embedded_hashes(model.id)
     todo, gone, report.scanned = plan(catalog, known, resolved)
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
-    writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
-    if todo:  # load the model sessions once, before worker threads race to do it
-        model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
-    tracker = _Tracker(len(todo), progress)
+    if workers is None:
+        workers = auto_workers(len(todo), on_gpu=len(todo) > 1 and device() == "cuda")
+    report.workers = min(workers, max(1, len(todo)))
     try:
-        for item in _prepared(todo, known, model, tracker):
-            writer.add(item)
-            tracker.finished(item.stat.path)
-        writer.flush()
-        with catalog.transaction():
-            catalog.remove_files(gone)  # also drops content that edits or deletions orphaned
-        report.removed = len(gone)
+        if report.workers > 1:
+            run_shares(str(catalog.path.parent), model, todo, report.workers, report, on_error, on_warning,
+                       progress)
+        else:
+            process_files(catalog, model, todo, report, known=known, on_error=on_error, on_warning=on_warning,
+                          progress=progress)
+        if not report.interrupted:
+            with catalog.transaction():
+                catalog.remove_files(gone)  # also drops content that edits or deletions orphaned
+            report.removed = len(gone)
     except KeyboardInterrupt:
         report.interrupted = True  # committed batches stay; the next run resumes after them
     report.seconds = time.perf_counter() - started
     return report
+
+
+def process_files(catalog: Catalog, model: Model, todo: list[FileStat], report: IndexReport, *,
+                  known: set[str] | None = None, threads: int = DECODE_THREADS,
+                  on_error: Callable[[str, str], None] = lambda path, reason: None,
+                  on_warning: Callable[[str, str], None] = lambda path, reason: None,
+                  progress: Callable[[float, int], None] = lambda done, total: None) -> None:
+    """Hash, decode, embed and commit ``todo`` in batches, counting into ``report``; ``known``: content
+    hashes the model has vectors for (grows as batches commit, so later copies are linked)."""
+    known = catalog.embedded_hashes(model.id) if known is None else known
+    writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
+    if todo:  # load the model sessions once, before decode threads race to do it
+        model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
+    tracker = _Tracker(len(todo), progress)
+    for item in _prepared(todo, known, model, tracker, threads):
+        writer.add(item)
+        tracker.finished(item.stat.path)
+    writer.flush()
 
 
 class _Tracker:
@@ -194,7 +232,7 @@ class _Tracker:
 
 
 def _prepared(todo: list[FileStat], known: set[str], model: Model,
-              tracker: _Tracker | None = None) -> Iterator[Prepared]:
+              tracker: _Tracker | None = None, threads: int = DECODE_THREADS) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
     stop = threading.Event()
     claimed: set[str] = set()
@@ -206,7 +244,7 @@ def _prepared(todo: list[FileStat], known: set[str], model: Model,
             claimed.add(content_hash)
             return first
 
-    with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
         pending: deque[Future[Prepared]] = deque()
         try:
             for stat in todo:

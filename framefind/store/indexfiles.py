@@ -19,6 +19,7 @@ reader sees a whole file or none.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -30,10 +31,22 @@ import numpy as np
 from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
 from framefind.store.vectors.base import VectorIndex
-from framefind.store.vectors.factory import build_index, choose_kind, load_index, needs_rebuild
+from framefind.store.vectors.factory import build_index, choose_kind, create_index, load_index, needs_rebuild
+
+BUILD_CHUNK = 100_000  # vectors read from the catalog at a time while building (the first chunk trains)
+# Rebuilds of at least this many vectors run in the background (store/rebuild.py): ~10 s and more of
+# training here (docs/benchmarks.md, "Index at scale": 384-d ivf-sq8 at 100k 10.7 s, 1M 66 s;
+# 1280-d ivf-pq 48 s and 267 s); smaller ones take under a few seconds and are simply done in place.
+BACKGROUND_ENV = "FRAMEFIND_BACKGROUND_BUILD_MIN"
+BACKGROUND_MIN = 100_000
 
 _FILE = re.compile(r"^(?P<space>.+)\.(?P<gen>\d+)\.(?P<seq>\d+)\.(?P<kind>[a-z0-9-]+)\.faiss$")
 KEEP_FILES = 2
+
+
+def background_minimum() -> int:
+    """Vectors from which a rebuild goes to the background (``$FRAMEFIND_BACKGROUND_BUILD_MIN`` overrides)."""
+    return int(os.environ.get(BACKGROUND_ENV) or BACKGROUND_MIN)
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class VectorStore:
         self.index_type, self.backend = index_type, backend
         self._views: dict[str, IndexView] = {}
         self._lock = threading.Lock()
+        self.deferred: set[str] = set()  # spaces whose rebuild ``write`` left to the background
 
     # -- readers ---------------------------------------------------------------------------------
     def view(self, space: str) -> IndexView:
@@ -136,23 +150,60 @@ class VectorStore:
         return None, None
 
     # -- the writer --------------------------------------------------------------------------------
-    def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None) -> Path:
-        """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock."""
+    def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None,
+              defer: bool = False) -> Path:
+        """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock.
+
+        ``defer``: a rebuild of at least ``background_minimum()`` vectors is left to a background process
+        (store/rebuild.py) when the current file can be brought up to date instead; ``deferred`` then
+        names the space, and searches use the current type until the new file is installed.
+        """
         self._remove_temporaries(space)
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)
             wanted = self.catalog.vector_ids(self.model_id, space)
         files = self.files(space)
         index = self._try_load(files[-1][1]) if files else None
-        if index is not None and files[-1][0] == generation and not needs_rebuild(index, len(wanted), self.index_type):
+        rebuild = index is None or needs_rebuild(index, len(wanted), self.index_type)
+        if rebuild and defer and index is not None and index.kind != "hnsw" and len(wanted) >= background_minimum():
+            self.deferred.add(space)
+            rebuild = False
+        if not rebuild and files[-1][0] == generation:
             return files[-1][1]  # already current
-        if index is not None and not needs_rebuild(index, len(wanted), self.index_type):
+        if not rebuild:
             index = self._sync(index, wanted, space)
-        if index is None or needs_rebuild(index, len(wanted), self.index_type):
-            ids, vectors = self.catalog.vectors(self.model_id, space, wanted.tolist())
-            on_rebuild(choose_kind(len(ids), self.dims[space], self.index_type), len(ids))
-            index = build_index(ids, vectors.reshape(len(ids), self.dims[space]), kind=self.index_type,
-                                backend=self.backend)
+        if index is None or rebuild:
+            index = self.build(space, wanted, on_rebuild)
+        return self._save(space, index, generation)
+
+    def build(self, space: str, wanted: np.ndarray,
+              on_rebuild: Callable[[str, int], None] = lambda kind, n: None) -> VectorIndex:
+        """A new index of the type ``wanted``'s size calls for, streamed from the catalog in chunks (memory:
+        the index and one chunk, not every vector); an IVF trains on a random sample of all of them."""
+        dim = self.dims[space]
+        on_rebuild(choose_kind(len(wanted), dim, self.index_type), len(wanted))
+        index = create_index(dim, self.index_type, n_hint=len(wanted), backend=self.backend)
+        sample = np.sort(np.random.default_rng(0).permutation(wanted)[:BUILD_CHUNK])  # the first add trains
+        rest = np.setdiff1d(wanted, sample)
+        for part in [sample, *(rest[i : i + BUILD_CHUNK] for i in range(0, len(rest), BUILD_CHUNK))]:
+            ids, vectors = self.catalog.vectors(self.model_id, space, part.tolist())
+            if len(ids):
+                index.add(ids, vectors.reshape(len(ids), dim))
+        return index
+
+    def install(self, space: str, index: VectorIndex) -> Path | None:
+        """Make ``index`` (built in the background) the newest file, after applying what the catalog
+        committed meanwhile; needs the writer lock. None if it cannot catch up (an HNSW cannot remove)."""
+        self._remove_temporaries(space)
+        with self.catalog.snapshot():
+            generation = self.catalog.generation(self.model_id)
+            wanted = self.catalog.vector_ids(self.model_id, space)
+        synced = self._sync(index, wanted, space)
+        return None if synced is None else self._save(space, synced, generation)
+
+    def _save(self, space: str, index: VectorIndex, generation: int) -> Path:
+        """Write ``index`` as the newest file (atomically) and delete all but the ``KEEP_FILES`` newest."""
+        files = self.files(space)
         seq = max((int(_FILE.match(p.name)["seq"]) for _, p in files), default=0) + 1
         path = self.directory / f"{space}.{generation}.{seq}.{index.kind}.faiss"
         index.save(path)
@@ -176,6 +227,18 @@ class VectorStore:
         if len(ids):
             index.add(ids, vectors)
         return index
+
+    def due(self) -> dict[str, int]:
+        """{space: dim} of the spaces whose newest file is not the type their size calls for (what a
+        background build should rebuild); read from the files, so no model is needed."""
+        due = {}
+        spaces = {_FILE.match(p.name)["space"] for p in self.directory.glob("*.faiss") if _FILE.match(p.name)}
+        for space in sorted(spaces):
+            index = self._try_load(self.files(space)[-1][1])
+            n = len(self.catalog.vector_ids(self.model_id, space))
+            if index is not None and needs_rebuild(index, n, self.index_type):
+                due[space] = index.dim
+        return due
 
     def _try_load(self, path: Path) -> VectorIndex | None:
         try:

@@ -4,6 +4,8 @@ Readers never take it (SQLite WAL and the atomically replaced index files keep t
 ``framefind index`` and anything else that changes vectors or index files holds it for its whole run,
 so a second indexer waits or refuses in one line instead of interleaving batches with the first.
 A ``kill -9`` releases the lock with the process: there is no stale lock file to clean up.
+The holder writes its pid and role into the file: a background index build (store/rebuild.py) holds the
+lock only to install its file, for seconds, so an indexer waits for that instead of refusing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from framefind.errors import FrameFindError
 
 LOCK_NAME = "writer.lock"
+INSTALL = "install"  # the role of a background build putting its file in place
 
 
 class WriterLock:
@@ -25,8 +28,9 @@ class WriterLock:
         self._fh = None
 
     def acquire(self, wait: bool = False, on_wait: Callable[[int | None], None] = lambda pid: None,
-                poll: float = 0.2) -> WriterLock:
-        """Take the lock; if another process holds it, wait (``wait``) or raise a one-line error."""
+                poll: float = 0.2, role: str = "index") -> WriterLock:
+        """Take the lock; if another process holds it, wait (``wait``, or it is installing a background
+        build) or raise a one-line error."""
         fh = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is held
         told = False
         while True:
@@ -34,8 +38,8 @@ class WriterLock:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                pid = _holder(self.path)
-                if not wait:
+                pid, holder_role = _holder(self.path)
+                if not wait and holder_role != INSTALL:
                     fh.close()
                     who = f"(pid {pid}) " if pid else ""
                     raise FrameFindError(f"{self.path.parent}: another framefind index {who}is updating this library; "
@@ -46,7 +50,7 @@ class WriterLock:
                 time.sleep(poll)
         fh.seek(0)
         fh.truncate()
-        fh.write(str(os.getpid()))
+        fh.write(f"{os.getpid()} {role}")
         fh.flush()
         self._fh = fh
         return self
@@ -68,9 +72,10 @@ class WriterLock:
         self.release()
 
 
-def _holder(path: Path) -> int | None:
+def _holder(path: Path) -> tuple[int | None, str | None]:
+    """(pid, role) written by the holder; (None, None) when unreadable (e.g. between truncate and write)."""
     try:
-        text = path.read_text().strip()
+        pid, _, role = path.read_text().strip().partition(" ")
     except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        return None, None
+    return (int(pid), role or None) if pid.isdigit() else (None, None)

@@ -129,8 +129,9 @@ class RemoteStore(VectorStore):
 
     # -- the writer --------------------------------------------------------------------------------
     def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None,
-              progress: Progress = lambda done: None) -> str:
-        """Bring ``space``'s collection up to the catalog; needs the writer lock. Returns the collection."""
+              progress: Progress = lambda done: None, defer: bool = False) -> str:
+        """Bring ``space``'s collection up to the catalog; needs the writer lock. Returns the collection.
+        ``defer`` is for index files: Milvus builds its indexes itself, asynchronously, on its own nodes."""
         name = self.collection(space)
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)

@@ -18,8 +18,8 @@ class IndexJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def start(self, paths: list[str] | None, **options: bool | None) -> bool:
-        """Start a run in the background (``options``: transcribe, ocr); False if one is already running."""
+    def start(self, paths: list[str] | None, **options: bool | int | None) -> bool:
+        """Start a run in the background (``options``: transcribe, ocr, workers); False if one is already running."""
         with self._lock:
             if self.state.running:
                 return False

@@ -25,6 +25,7 @@ from framefind.interfaces.server.schemas import (
 from framefind.search.duplicates import THRESHOLD, as_rows
 from framefind.search.engine import key_of
 from framefind.search.query import feedback_key
+from framefind.store.rebuild import running
 
 router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
 VOTES = {"up": 1, "down": -1}
@@ -37,7 +38,7 @@ def status(request: Request) -> Status:
     return Status(library=str(library.directory), model=library.model.name, model_id=library.model_id,
                   files=stats["files"], images=stats["images"], videos=stats["videos"], items=stats["items"],
                   failed=stats["failed"], roots=library.catalog.roots(), passes=library.enrichment(),
-                  passages=stats["passages"],
+                  passages=stats["passages"], rebuilding=running(library.directory),
                   index=request.app.state.job.state)
 
 
@@ -45,7 +46,7 @@ def status(request: Request) -> Status:
              responses={409: {"model": ErrorOut}})
 def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
     body = body or IndexIn()
-    if not request.app.state.job.start(body.paths, transcribe=body.transcribe, ocr=body.ocr):
+    if not request.app.state.job.start(body.paths, transcribe=body.transcribe, ocr=body.ocr, workers=body.workers):
         raise ClientError("an index run is already in progress", 409)
     return JSONResponse({"running": True}, status_code=202)
 

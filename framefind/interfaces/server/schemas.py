@@ -126,6 +126,8 @@ class IndexIn(BaseModel):
     paths: list[str] | None = Field(None, description="Folders to index [default: every folder indexed before]")
     transcribe: bool | None = Field(None, description="Transcribe speech in videos (kept as a library setting)")
     ocr: bool | None = Field(None, description="Read text in pictures and frames (kept as a library setting)")
+    workers: int | None = Field(None, ge=1, le=64, description="Embed in this many processes [default: one per "
+                                "core, up to 4, when there are 50+ files for each]")
 
 
 class IndexState(BaseModel):
@@ -151,6 +153,8 @@ class Status(BaseModel):
     roots: list[str]
     passes: list[str] = Field([], description="What indexing reads besides pictures: speech, ocr")
     passages: int = Field(0, description="Phrases said and texts written, stored so far")
+    rebuilding: int | None = Field(None, description="pid of a background build of bigger index files (searches "
+                                   "use the current ones meanwhile)")
     index: IndexState
 
 

@@ -41,6 +41,7 @@ function renderStatus(status) {
     formatCount(status.videos, "video"), passes.length && formatCount(status.passages, "passage"), status.model];
   const doing = PHASES[index.phase] || PHASES.index;
   if (index.running) parts.unshift(index.total ? `${doing} ${Math.floor(index.done)} of ${index.total}…` : `${doing}…`);
+  else if (status.rebuilding) parts.unshift("optimising the index…"); // searches use the current one meanwhile
   const stats = $("#stats");
   stats.textContent = parts.filter(Boolean).join(" · ");
   stats.title = [status.library, passes.length && `${formatCount(status.passages, "passage")}: phrases said and ` +

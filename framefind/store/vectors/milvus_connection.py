@@ -3,6 +3,10 @@
 A URI is a server or cluster (``http(s)://host:port``, ``tcp://``, ``unix:``) or a Milvus Lite file
 (a path ending in ``.db``; pymilvus starts Lite inside this process, and Lite holds an advisory lock
 on the file, so one process at a time can use it). pymilvus is imported on the first connection only.
+
+A server with authentication gets its credentials from ``$FRAMEFIND_MILVUS_TOKEN`` ("user:password",
+or a Zilliz Cloud API key), never from the URI: a library stores its URI in its catalog, and a
+password does not belong there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from framefind.errors import FrameFindError
 
 SERVER_URI = re.compile(r"^(https?|tcp)://[^/\s]+|^unix:")
 URI_HELP = "give http://host:19530 for a Milvus server or cluster, or a path ending in .db for Milvus Lite"
+TOKEN_ENV = "FRAMEFIND_MILVUS_TOKEN"
+CREDENTIALS = re.compile(r"^(?P<scheme>[a-z]+://)(?P<userinfo>[^/@\s]+)@")
 
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
@@ -33,6 +39,10 @@ class MilvusBusy(FrameFindError):
 def normalise_uri(uri: str) -> str:
     """A server URI as given; a Milvus Lite path made absolute (a library is used from any directory)."""
     uri = uri.strip()
+    if found := CREDENTIALS.match(uri):
+        shown = uri.replace(found["userinfo"], found["userinfo"].split(":")[0] + ":***")
+        raise FrameFindError(f"{shown}: no credentials in the URI (the library stores it); "
+                             f"set {TOKEN_ENV}=user:password instead")
     if SERVER_URI.match(uri):
         return uri
     if "://" in uri or not uri.endswith(".db"):
@@ -80,13 +90,16 @@ def _connect(uri: str):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if is_lite(uri) and not Path(uri).parent.is_dir():
         raise FrameFindError(f"{uri}: cannot open Milvus Lite (no directory {Path(uri).parent})")
+    token = "" if is_lite(uri) else os.environ.get(TOKEN_ENV, "")
     try:
-        return MilvusClient(uri=uri, timeout=10)
+        return MilvusClient(uri=uri, token=token, timeout=10)
     except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException, gRPC and OS errors
         if is_lite(uri) and _lite_locked(uri):
             raise MilvusBusy(f"{uri}: another process has this Milvus Lite file open (Lite serves one process "
                              "at a time: use a Milvus server to index and search at once)") from None
-        raise FrameFindError(f"{uri}: cannot connect to Milvus ({_reason(exc)})") from None
+        hint = "" if is_lite(uri) else (f"; a server with authentication needs {TOKEN_ENV}=user:password"
+                                         + (" (it is set: check it)" if token else ""))
+        raise FrameFindError(f"{uri}: cannot connect to Milvus ({_reason(exc)}){hint}") from None
 
 
 def _lite_locked(uri: str) -> bool:
