@@ -92,8 +92,8 @@ class Library:
         if model is not None or model_options is not None or library.catalog.meta("model_choice") is None:
             choice = {"name": model or library.choice["name"], "options": model_options or {}}
             chosen = load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
-            # chosen now: the model's recommended settings (effnet-conse: int8) under the ones given; a library
-            # that chose earlier keeps what it recorded, so its vectors are never silently re-made another way
+            # chosen now: the model's recommended settings (effnet-conse: its class mix, int8) under the ones given;
+            # a library that chose earlier keeps what it recorded, so its vectors are never silently re-made
             choice["options"] = {**getattr(chosen, "recommended_options", {}), **choice["options"]}
             library.catalog.set_meta("model_choice", json.dumps(choice))
         if index_type is not None or library.catalog.meta("index_type") is None:

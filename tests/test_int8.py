@@ -14,6 +14,7 @@ from framefind import Library
 from framefind.errors import FrameFindError
 from framefind.media.images import load_image
 from framefind.models.base import load_model
+from framefind.models.conse import RECOMMENDED_MIX
 
 INDEXED = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "astronaut.png"]
 
@@ -21,6 +22,11 @@ INDEXED = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "astronaut.pn
 @pytest.fixture(scope="module")
 def models():
     return {p: load_model("effnet-conse", {"precision": p}) for p in ("float", "int8")}
+
+
+def chosen_now(precision: str):
+    """The model a library gets when it chooses effnet-conse now with ``precision``: the re-tuned class mix too."""
+    return load_model("effnet-conse", {**RECOMMENDED_MIX, "precision": precision})
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +78,15 @@ def test_indexed_vectors_are_the_models_own(tmp_path, models):
     with Library.open(tmp_path / "lib", model_options={"precision": "int8"}) as library:
         report = library.index([photos])
         assert (report.embedded, report.linked, report.failed) == (len(INDEXED), 1, 0)
-        assert library.model.id == models["int8"].id
+        model = chosen_now("int8")
+        assert library.model.id == model.id
         rows = library.catalog.db.execute("SELECT f.path, i.id FROM files f JOIN items i ON i.hash = f.hash "
                                           "WHERE i.model = ?", (library.model_id,)).fetchall()
         assert len(rows) == len(INDEXED) + 1
         for space in library.model.spaces:
             ids, vectors = library.catalog.vectors(library.model_id, space, [item for _, item in rows])
             stored = dict(zip(ids.tolist(), vectors, strict=True))
-            direct = models["int8"].embed_images(np.stack([load_image(path, 224)[0] for path, _ in rows]))[space]
+            direct = model.embed_images(np.stack([load_image(path, 224)[0] for path, _ in rows]))[space]
             for (_, item), vector in zip(rows, direct, strict=True):
                 assert float(stored[item] @ vector) > 0.9999
 
@@ -101,19 +108,20 @@ def test_a_float_library_keeps_float(tmp_path, models):
         assert (again.embedded, again.unchanged) == (0, 3)
         assert [m["id"] for m in library.models()] == [models["float"].id]
     with Library.open(tmp_path / "lib", model_options={"precision": "int8"}) as library:  # asked for: a new model
-        switched = library.index([photos])
-        assert switched.embedded == 3 and library.model_id == models["int8"].id
-        assert {m["id"] for m in library.models()} == {models["float"].id, models["int8"].id}
+        switched = library.index([photos])  # chosen now: with today's class mix as well
+        assert switched.embedded == 3 and library.model_id == chosen_now("int8").id
+        assert {m["id"] for m in library.models()} == {models["float"].id, chosen_now("int8").id}
         # an example-image query is embedded by the int8 model and meets int8 vectors only: itself, ~1.0
         best = library.search(image=photos / INDEXED[0], k=1, cutoff=False)[0]
         assert best.path == str(photos / INDEXED[0]) and best.score > 0.999
 
 
 def test_a_library_choosing_the_model_now_gets_int8(tmp_path, models):
-    with Library.open(tmp_path / "lib") as library:  # a new library
-        assert library.choice["options"] == {"precision": "int8"}
-        assert library.target_model.id == models["int8"].id
+    mixed = {p: chosen_now(p) for p in ("float", "int8")}
+    with Library.open(tmp_path / "lib") as library:  # a new library: int8, and the re-tuned class mix
+        assert library.choice["options"] == {**RECOMMENDED_MIX, "precision": "int8"}
+        assert library.target_model.id == mixed["int8"].id
     with Library.open(tmp_path / "lib") as library:  # reopened: what it chose
         assert library.target_model.precision == "int8"
     with Library.open(tmp_path / "float", model_options={"precision": "float"}) as library:  # asked for
-        assert library.target_model.id == models["float"].id
+        assert library.target_model.id == mixed["float"].id

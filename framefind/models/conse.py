@@ -6,9 +6,12 @@ as text ("names: WordNet definition; a kind of hypernyms") with all-MiniLM-L6-v2
 ``semantic`` vector is the probability-weighted mean of its top-T class embeddings, so a text query
 embedded by the same MiniLM lands near images of the classes it describes.
 
-Model option ``precision``: "float" (what every library made before it existed recorded, so their ids
-are unchanged) or "int8" (the image graph statically quantised, ~1.9x faster on CPU; convert.py).
-``recommended_options``: int8, for a library choosing its model now; a library keeps what it recorded.
+Model options ``top_t`` and ``temperature``: how many classes, how flatly mixed (new libraries record
+``RECOMMENDED_MIX``; older ones keep T = 20 at temperature 1). Model option ``precision``: "float" (what
+every library made before it existed recorded, so their ids are unchanged) or "int8" (the image graph
+statically quantised, ~1.9x faster on CPU; convert.py).
+``recommended_options``: the flatter mix and int8, for a library choosing its model now; a library keeps
+what it recorded.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from framefind.models.base import GRAPH_VERSION, Model, device, ensure_file, onn
 from framefind.models.identity import file_digest, text_digest
 from framefind.models.minilm import MiniLM
 
-TOP_T = 20  # classes mixed into an image's semantic vector (benchmarks/bench_conse.py: best of 5-40)
+TOP_T = 20  # classes mixed into an image's semantic vector (what libraries before 0.5 recorded)
+TEMPERATURE = 1.0  # softmax temperature of that mix (1: the classifier's own probabilities)
+# What a library choosing the model now records: a flatter mix of more classes. On the caption set
+# (benchmarks/bench_quality.py, docs/benchmarks.md "Text -> image variants"), chosen on the tune split:
+# test MRR@10 0.389 -> 0.464 in int8 (paired +0.075, 95 % CI +0.040..+0.112), same model time.
+RECOMMENDED_MIX = {"top_t": 40, "temperature": 2.0}
 PRECISIONS = ("float", "int8")
 INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
 
@@ -57,6 +65,11 @@ class ConseModel(Model):
         self.top_t = options.pop("top_t", TOP_T)
         if not isinstance(self.top_t, int) or not 1 <= self.top_t <= 1000:
             raise FrameFindError(f"effnet-conse: top_t must be a whole number from 1 to 1000 (got {self.top_t!r})")
+        self.temperature = options.pop("temperature", TEMPERATURE)
+        if not isinstance(self.temperature, (int, float)) or not 0.1 <= self.temperature <= 10:
+            raise FrameFindError(f"effnet-conse: temperature must be a number from 0.1 to 10 "
+                                 f"(got {self.temperature!r})")
+        self.temperature = float(self.temperature)
         self.precision = options.pop("precision", "float")
         if self.precision not in PRECISIONS:
             raise FrameFindError(f"effnet-conse: precision must be {' or '.join(PRECISIONS)} (got {self.precision!r})")
@@ -66,9 +79,10 @@ class ConseModel(Model):
     @property
     def recommended_options(self) -> dict:
         """Options a library records when it chooses this model (a new library, or an explicit choice); one
-        that chose earlier keeps what it recorded. int8 on the CPU (issue #12: the same search quality, a
-        ~1.9x faster image graph); a GPU gains nothing from it (and it is untested there)."""
-        return {"precision": "int8"} if device() == "cpu" else {}
+        that chose earlier keeps what it recorded. The flatter class mix (RECOMMENDED_MIX); int8 on the CPU
+        (issue #12: the same search quality, a ~1.9x faster image graph); a GPU gains nothing from int8
+        (and it is untested there)."""
+        return {**RECOMMENDED_MIX, **({"precision": "int8"} if device() == "cpu" else {})}
 
     @cached_property
     def embed_while_decoding(self) -> bool:
@@ -80,7 +94,8 @@ class ConseModel(Model):
     def options(self) -> dict:
         # float is left unsaid: it is what libraries recorded before int8 existed, and their ids stay the same
         precision = {"precision": self.precision} if self.precision != "float" else {}
-        return {**super().options(), "top_t": self.top_t, **precision}
+        temperature = {"temperature": self.temperature} if self.temperature != TEMPERATURE else {}  # likewise
+        return {**super().options(), "top_t": self.top_t, **temperature, **precision}
 
     def weights(self) -> dict:
         weights = {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
@@ -146,6 +161,9 @@ class ConseModel(Model):
 
     def embed_images(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         features, probs = self.classify(pixels)
+        if self.temperature != 1.0:  # softmax(logits / t) = probs ** (1 / t), renormalised
+            probs = probs ** (1.0 / self.temperature)
+            probs /= probs.sum(axis=1, keepdims=True)
         top = np.argpartition(-probs, self.top_t - 1, axis=1)[:, : self.top_t]
         weights = np.zeros_like(probs)
         np.put_along_axis(weights, top, np.take_along_axis(probs, top, axis=1), axis=1)
