@@ -213,15 +213,14 @@ class Library:
               on_annotate: Callable[[int, int], None] = lambda done, total: None,
               on_enrich: Callable[[str, int, int], None] = lambda name, done, total: None,
               on_migrate: Callable[[str, int, int], None] = lambda where, done, total: None,
-              transcribe: bool | None = None, ocr: bool | None = None, workers: int | None = None) -> IndexReport:
+              transcribe: bool | None = None, ocr: bool | None = None, workers: int = 1) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates and labels (``on_annotate`` hears that part's progress).
 
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
-        ``workers``: embed in that many processes, each committing its own batches (store/workers.py);
-        None: one per core (up to 4) when there are enough files to repay their start-up.
+        ``workers`` > 1: embed in that many processes, each committing its own batches (store/workers.py).
         """
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
+        if not isinstance(workers, int) or workers < 1:
             raise FrameFindError(f"workers: {workers!r} is not a number of processes (1 or more)")
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:

@@ -97,7 +97,7 @@ def main() -> None:
     has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
     framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", "--workers", "2",
-              *lib)  # two embedding processes (the default picks them for 100+ files)
+              *lib)  # two embedding processes, as a many-core machine would use (the default is one)
     for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
         framefind("search", query, "-k", "3", *lib)
     if has_videos:

@@ -58,9 +58,9 @@ def index(
         "library setting)")] = None,
     ocr: Annotated[bool | None, typer.Option(
         "--ocr/--no-ocr", help="Read text in pictures and video frames (kept as a library setting)")] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-w", help="Embed in this many processes, each committing its own batches [default: one "
-        "per core, up to 4, for 50+ files each]", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-w", help="Embed in this many processes, each committing its own batches (for machines "
+        "with many cores)")] = 1,
 ) -> None:
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded. With
     --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""

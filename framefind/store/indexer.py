@@ -7,7 +7,7 @@ other models get the decoded pixels back in the main thread, in batches.
 Each batch is committed in one transaction (content, items, vectors and file rows together), so a
 crash or Ctrl-C loses at most the batch in flight and a re-run resumes where it stopped. Files whose
 content hash is already embedded (moved, renamed, copied) are linked without running the model.
-A run with enough files to repay their start-up embeds in several processes (store/workers.py).
+``workers`` > 1 embeds in several processes instead (store/workers.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from framefind.media.files import FileStat, content_hash, scan
 from framefind.media.images import load_image
 from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
-from framefind.models.base import Model, device
+from framefind.models.base import Model
 from framefind.store.catalog import Catalog, FileRow
 from framefind.store.enrich import EnrichReport
 
@@ -37,11 +37,6 @@ BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
 # (measured: 61 vs 49 images/s end to end on 2 cores).
 DECODE_THREADS = (os.cpu_count() or 1) + 1
-# Worker processes by default: one per core, up to 4, each with at least 50 files to repay its start-up
-# (~0.5 s). Measured on 2 cores (benchmarks/bench_workers.py): 2 processes index 19-20 % more JPEGs a
-# second than one (one process's Python glue holds the decoders back); a 3rd on 2 cores adds nothing.
-AUTO_FILES_PER_WORKER = 50
-AUTO_MAX_WORKERS = 4
 
 
 @dataclass
@@ -151,19 +146,12 @@ def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], par
     out.size, out.duration, out.warning = scan.size, scan.duration, scan.stopped
 
 
-def auto_workers(files: int, cores: int | None = None, on_gpu: bool = False) -> int:
-    """How many processes index ``files`` files when the user did not say (see AUTO_FILES_PER_WORKER);
-    one on a GPU, which one process keeps busy (each more would hold its own copy of the model there)."""
-    cores = cores or os.cpu_count() or 1
-    return 1 if on_gpu else max(1, min(cores, AUTO_MAX_WORKERS, files // AUTO_FILES_PER_WORKER))
-
-
-def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, workers: int | None = None,
+def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, workers: int = 1,
                 on_error: Callable[[str, str], None] = lambda path, reason: None,
                 on_warning: Callable[[str, str], None] = lambda path, reason: None,
                 progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
-    """Bring the catalog up to date with the files under ``roots``; in ``workers`` processes (None: chosen
-    from the number of files and cores, ``auto_workers``)."""
+    """Bring the catalog up to date with the files under ``roots``; ``workers`` > 1: in that many processes
+    (store/workers.py)."""
     from framefind.store.workers import run_shares
 
     started = time.perf_counter()
@@ -173,8 +161,6 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
     todo, gone, report.scanned = plan(catalog, known, resolved)
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
-    if workers is None:
-        workers = auto_workers(len(todo), on_gpu=len(todo) > 1 and device() == "cuda")
     report.workers = min(workers, max(1, len(todo)))
     try:
         if report.workers > 1:

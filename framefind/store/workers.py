@@ -1,8 +1,12 @@
 """Several indexing processes on one library (``framefind index --workers N``).
 
-One ONNX Runtime session stops scaling at a few threads, and Python threads share one interpreter, so a
-many-core machine indexes faster with several processes. The coordinator (holding the writer lock) scans
-and plans once, then splits the files to process into ``N`` shares. Files of one size always go to the
+For machines with many cores: one process's threads share one interpreter (the Python glue between
+decoding, the model and the commit holds the GIL), so past some number of cores several processes should
+index faster. On 2 cores one process is already saturated and two are no faster (docs/benchmarks.md), so
+the default is one.
+
+The coordinator (holding the writer lock) scans and plans once, then splits the files to process into
+``N`` shares. Files of one size always go to the
 same share: copies of one content have the same size, so each content is hashed, decoded and embedded by
 one worker, which links its copies as a single indexer does. Each worker opens the catalog itself, runs
 the usual pipeline (hash, decode and embed in its threads) over its share and commits its own batches,

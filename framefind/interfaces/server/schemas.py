@@ -126,8 +126,7 @@ class IndexIn(BaseModel):
     paths: list[str] | None = Field(None, description="Folders to index [default: every folder indexed before]")
     transcribe: bool | None = Field(None, description="Transcribe speech in videos (kept as a library setting)")
     ocr: bool | None = Field(None, description="Read text in pictures and frames (kept as a library setting)")
-    workers: int | None = Field(None, ge=1, le=64, description="Embed in this many processes [default: one per "
-                                "core, up to 4, when there are 50+ files for each]")
+    workers: int = Field(1, ge=1, le=64, description="Embed in this many processes (machines with many cores)")
 
 
 class IndexState(BaseModel):
