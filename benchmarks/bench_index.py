@@ -445,6 +445,14 @@ def main() -> None:
                                         else str(x)))
 
 
+def emit(results: dict, path: Path | None) -> None:
+    """The end of a benchmark run: the load average then, the results as JSON on stdout and in ``path``."""
+    results["load_at_end"] = load()
+    print(json.dumps(results, indent=1))
+    if path:
+        path.write_text(json.dumps(results, indent=1))
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")

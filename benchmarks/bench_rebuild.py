@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from bench_index import load, machine  # noqa: E402
+from bench_index import emit, load, machine  # noqa: E402
 from bench_scale import grown, real_features  # noqa: E402
 
 from framefind import Library  # noqa: E402
@@ -136,10 +136,7 @@ def main() -> None:
         child = subprocess.run([sys.executable, __file__, "--foreground", str(directory), "--n", str(args.n)],
                                capture_output=True, text=True, check=True)
         results["foreground"] = json.loads(child.stdout.strip().splitlines()[-1])
-    results["load_at_end"] = load()
-    print(json.dumps(results, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

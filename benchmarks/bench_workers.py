@@ -15,7 +15,6 @@ Usage: python benchmarks/bench_workers.py [--copies 10] [--rounds 3] [--workers 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import statistics
@@ -29,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from bench_index import load, machine, make_corpus, reencoded  # noqa: E402
+from bench_index import emit, load, machine, make_corpus, reencoded  # noqa: E402
 
 from framefind import Library  # noqa: E402
 from framefind.store.catalog import decode  # noqa: E402
@@ -98,10 +97,7 @@ def main() -> None:
     results["median"] = {n: {key: round(statistics.median(r[key] for r in runs), 1)
                              for key in ("images_per_s", "cpu_ms_per_image", "seconds")}
                          for n, runs in results["runs"].items()}
-    results["load_at_end"] = load()
-    print(json.dumps(results, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

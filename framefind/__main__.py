@@ -1,5 +1,5 @@
 """``python -m framefind``: the command line."""
 
-from framefind.interfaces.cli import app
+from framefind.interfaces.cli import main
 
-app()
+main()

@@ -57,6 +57,7 @@ RELEASES = [
     Release("first", "5a964de", video=False),  # the very first release: images only
     Release("0.2.0", "3d9888d", video=True),  # release 0.2.0: library format 3 (models, feedback)
     Release("0.3.0", "02f7a62", video=True),  # release 0.3.0: library format 5 (dates, labels, texts)
+    Release("0.4.0", "60ea543", video=True),  # release 0.4.0: format 5; new libraries chose int8 (top-20 mix)
 ]
 
 TEXT_QUERIES = ["a cat", "a rocket", "a horse", "a coin"]

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_cli, skimage_data, write_fashion_pngs
 
 from framefind import FrameFindError, Library
+from framefind.media.units import Item
 from framefind.models.base import load_model
 from framefind.search.query import Filters, Query, Term
 from framefind.search.results import ResultKey
@@ -241,3 +242,24 @@ def test_a_damaged_index_file_is_answered_around_and_replaced_by_the_writer(tmp_
         library.index()
         assert library.store.view("semantic").base is not None and library.store.kind("semantic") == "flat"
         assert _ranking(library, "a rocket") == expected
+
+
+def test_a_reader_of_a_current_index_file_reads_no_ids_and_still_sees_later_commits(tmp_path, monkeypatch):
+    """A fresh process's first search: when the newest index file is the catalog at its generation, the
+    view is that file alone (reading every id took 30 ms of 0.5 s at 10k items); once a batch is committed
+    after it, the view adds it as the exact delta again."""
+    photos = _photos(tmp_path / "photos")
+    with Library.open(tmp_path / "lib") as library:
+        library.index([photos])
+    reader = Library.open(tmp_path / "lib")
+    calls: list = []
+    original = reader.catalog.vector_ids
+    monkeypatch.setattr(reader.catalog, "vector_ids", lambda *a: calls.append(a) or original(*a))
+    view = reader.store.view("semantic")
+    assert calls == [] and view.delta is None and not len(view.removed)
+    with Library.open(tmp_path / "lib") as writer, writer.catalog.transaction():  # a batch, no new file yet
+        vectors = {space: np.eye(1, dim, dtype=np.float32) for space, dim in writer.model.spaces.items()}
+        writer.catalog.add_content("f" * 32, "image", writer.model_id, (8, 8), [Item()], vectors)
+    view = reader.store.view("semantic")
+    assert len(calls) == 1 and view.delta is not None and view.delta.count() == 1
+    reader.close()

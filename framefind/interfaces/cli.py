@@ -24,6 +24,7 @@ from framefind.interfaces.console import (
     progress_bar,
     report_skipped,
     report_warning,
+    run_and_leave,
 )
 from framefind.interfaces.eval_command import eval_command
 from framefind.search.duplicates import THRESHOLD
@@ -398,3 +399,9 @@ app.command(name="eval")(eval_command)
 
 if __name__ == "__main__":
     app()
+
+
+def main() -> None:
+    """The ``framefind`` console script and ``python -m framefind``."""
+    run_and_leave(app)
+

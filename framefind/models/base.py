@@ -171,13 +171,17 @@ def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_siz
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 
-def onnx_session(path: Path, threads: int | None = None, accelerate: bool = True):
+def onnx_session(path: Path, threads: int | None = None, accelerate: bool = True, optimized: bool = False):
     """An ONNX Runtime session: on a CUDA GPU when there is one (see :func:`providers`; ``accelerate``
     False keeps it on the CPU: a query of a few tokens gains nothing from a GPU), else on the CPU with
-    a thread count that suits a small shared machine."""
+    a thread count that suits a small shared machine. ``optimized``: the file was saved already optimised
+    for the CPU (an ORT-format graph), so loading skips the optimiser (35 -> 21 ms for the query encoder,
+    the same outputs bit for bit)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = threads or ONNX_THREADS
     options.inter_op_num_threads = 1
     options.log_severity_level = 3

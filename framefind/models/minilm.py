@@ -64,7 +64,7 @@ class MiniLM:
             quantize_for_queries(self._float_graph, path)
 
         path = self.directory / QUERY_GRAPH
-        return onnx_session(ensure_file(path, build), threads=1, accelerate=False)
+        return onnx_session(ensure_file(path, build), threads=1, accelerate=False, optimized=True)  # CPU-optimised
 
     @cached_property
     def _tokenizer(self):

@@ -120,10 +120,14 @@ class VectorStore:
         return self.view(space).search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed)
 
     def _open_view(self, space: str, previous: IndexView | None) -> IndexView:
+        base, path = self._load_newest(space, previous)
         with self.catalog.snapshot():  # generation and ids from one consistent read
             generation = self.catalog.generation(self.model_id)
+            if base is not None and int(_FILE.match(path.name)["gen"]) == generation:
+                # the file is the catalog at this generation: no delta, nothing removed, and no need to read
+                # every id (30 ms at 10k items, 10x that at 100k: most of a fresh process's first search)
+                return IndexView(generation, base, path, None, np.zeros(0, np.int64))
             wanted = self.catalog.vector_ids(self.model_id, space)
-        base, path = self._load_newest(space, previous)
         have = base.ids() if base is not None else np.zeros(0, np.int64)
         missing = np.setdiff1d(wanted, have)
         delta = None

@@ -17,7 +17,7 @@ from fastapi import UploadFile
 from PIL import Image
 
 from framefind.errors import ClientError, FrameFindError
-from framefind.media.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from framefind.media.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, register_heif
 
 CHUNK = 1 << 20
 LIMITS_MB = {"image": 50, "video": 500}
@@ -62,6 +62,7 @@ def region(image: Path, box: str | None) -> Iterator[Path]:
     if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-6 and 0 < h <= 1 - y + 1e-6):
         raise ClientError(f"box {box!r}: must lie inside the image (fractions from 0 to 1)")
     try:
+        register_heif()
         with Image.open(image) as im:
             width, height = im.size
             crop = im.convert("RGB").crop((round(x * width), round(y * height),
