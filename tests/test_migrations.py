@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from framefind import FrameFindError, Library, Query
 from framefind.models.base import load_model
@@ -26,12 +28,15 @@ LEGACY = Path(__file__).parent / "data" / "legacy"
 
 
 @pytest.fixture(autouse=True)
-def queries_as_the_old_releases_embedded_them(monkeypatch):
-    """The old releases embedded query texts with MiniLM's float graph; queries now go through an int8
+def queries_as_the_old_releases_embedded_them(monkeypatch, request):
+    """Releases before 0.4.0 embedded query texts with MiniLM's float graph; queries now go through an int8
     copy (models/minilm.py: scores move by ~0.01, measured in bench_startup.py and test_text_encoder.py).
     What these tests check is that an upgrade keeps what was stored and answers from it as before, so
-    they ask with the float graph, as the releases that wrote the fixtures did."""
+    they ask with the float graph, as the releases that wrote the fixtures did (0.4.0 used the int8 one)."""
     from framefind.models.conse import ConseModel
+
+    if "release_0_4_0" in request.node.name:
+        return
 
     monkeypatch.setattr(ConseModel, "embed_texts", lambda self, texts: self.text_encoder.embed(texts))
 
@@ -202,3 +207,27 @@ def test_release_0_3_0_library_keeps_its_model_and_moves_to_milvus(tmp_path):
         library.migrate("faiss")
         assert library.backend == {"name": "faiss"}
         assert ranking(library, texts[0], media) == expected_ranking(texts[0])
+
+
+def test_release_0_4_0_library_keeps_its_class_mix_and_indexes_in_workers(tmp_path):
+    """0.5.0 changed no table, but a library choosing effnet-conse now records a flatter class mix (top-40,
+    temperature 2): a 0.4.0 library, which chose int8 at top-20, must keep that model (nothing re-embedded),
+    answer as 0.4.0 did, and take new files in two worker processes with the same model."""
+    lib, media, expected = install("0.4.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == []  # format 5 already
+        assert library.model_id == expected["catalog"]["meta"]["active_model"]
+        model = library.target_model
+        assert model.id == library.model_id and (model.precision, model.top_t, model.temperature) == ("int8", 20, 1.0)
+        for query in (q for q in expected["queries"] if "text" in q):
+            assert ranking(library, query, media) == expected_ranking(query), query["text"]
+            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
+            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+        assert library.index().embedded == 0
+        for i, name in enumerate(["chelsea.png", "rocket.jpg"]):  # new content: a changed pixel each
+            pixels = np.asarray(Image.open(media / name).convert("RGB")).copy()
+            pixels[0, 0] ^= 1
+            Image.fromarray(pixels).save(media / f"new-{i}.png")
+        report = library.index(workers=2)
+        assert (report.embedded, report.failed, report.workers) == (2, 0, 2)
+        assert library.model_id == model.id and len(library.models()) == 1
