@@ -397,11 +397,11 @@ def migrate(
 
 app.command(name="eval")(eval_command)
 
-if __name__ == "__main__":
-    app()
-
-
 def main() -> None:
     """The ``framefind`` console script and ``python -m framefind``."""
     run_and_leave(app)
+
+
+if __name__ == "__main__":
+    main()
 
