@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_vectors import dataset, exact_top, machine, pct, recall, source_pixels  # noqa: E402
+from bench_vectors import dataset, exact_top, machine, pct, recall, source_pixels, timed_search  # noqa: E402
 
 from framefind.store.vectors.factory import create_index  # noqa: E402
 
@@ -59,13 +59,7 @@ def start_server(directory: str) -> tuple[object, str]:
 
 def single_queries(index, queries: np.ndarray, allowed: np.ndarray | None = None) -> tuple[list[float], np.ndarray]:
     index.search(queries[:1], K, allowed=allowed)  # warm-up: connection, collection load, caches
-    times, found = [], []
-    for q in range(len(queries)):
-        started = time.perf_counter()
-        _, ids = index.search(queries[q:q + 1], K, allowed=allowed)
-        times.append((time.perf_counter() - started) * 1000)
-        found.append(ids[0])
-    return times, np.array(found)
+    return timed_search(index, queries, allowed)
 
 
 def measure(where: str, kind: str, options: dict, vectors: np.ndarray, queries: np.ndarray,

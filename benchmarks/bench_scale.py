@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_vectors import emit_report, machine  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 PHOTO_DIRS = (Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds"))
@@ -311,17 +313,6 @@ KINDS = {  # per space: kind -> the largest n it is measured at
 CLUSTERED_SIZES = (100_000, 1_000_000)  # auto's kind only
 
 
-def machine() -> dict:
-    import platform
-
-    import faiss
-
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown")
-    return {"cpu": model, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "faiss": faiss.__version__, "numpy": np.__version__}
-
-
 def series(name: str, space: str, vectors: np.ndarray, queries: np.ndarray, sizes, kinds: dict[str, int] | None,
            tmp: Path, rows: list[dict]) -> None:
     """Rows for each size and kind (``kinds``: kind -> largest n; None: only what auto picks)."""
@@ -390,10 +381,7 @@ def main() -> None:
                 gc.collect()
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "data": notes,
               "queries": N_QUERIES, "k": K, "total_s": round(time.perf_counter() - started), "results": rows}
-    print(json.dumps(report, indent=1))
-    print(markdown(rows), file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+    emit_report(report, markdown(rows), args.json)
 
 
 if __name__ == "__main__":
