@@ -213,3 +213,24 @@ def test_index_files_survive_deletion_and_staleness(tmp_path):
     with Library.open(tmp_path / "lib") as library:
         scores = [r.score for r in library.search("a rocket", k=5, cutoff=False)]
         assert np.allclose(scores, [hit[1] for hit in remaining])
+
+
+def test_copies_of_a_broken_file_fail_with_it_and_copies_of_a_good_one_are_linked(tmp_path):
+    """One file of a run decodes a content, its copies wait for it: a copy of a truncated JPEG must fail
+    as the original does (not be recorded as linked to content that never got in), whichever copy the
+    decode threads reach first."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    whole = (skimage_data() / "rocket.jpg").read_bytes()
+    for i in range(6):
+        (folder / f"broken-{i}.jpg").write_bytes(whole[: len(whole) // 3])
+        shutil.copy(skimage_data() / "chelsea.png", folder / f"cat-{i}.png")
+    with Library.open(tmp_path / "lib") as library:
+        report = library.index([folder])
+        assert (report.embedded, report.linked, report.failed) == (1, 5, 6)
+        rows = library.catalog.db.execute("SELECT path, status, hash IN (SELECT hash FROM contents) FROM files "
+                                          "ORDER BY path").fetchall()
+        assert [(Path(p).name.split("-")[0], status, known) for p, status, known in rows] == \
+            [("broken", "failed", 0)] * 6 + [("cat", "ok", 1)] * 6
+        again = library.index([folder])
+        assert (again.embedded, again.linked, again.failed, again.unchanged) == (0, 0, 0, 12)

@@ -257,10 +257,26 @@ class _BatchWriter:
         self.batch: list[Prepared] = []
         self.frames = 0
         self.new_hashes: dict[str, Prepared] = {}  # content first seen in this batch
+        self.failed: dict[str, str] = {}  # content hash -> why its first file failed (its copies fail alike)
+        self.waiting: dict[str, list[Prepared]] = {}  # copies whose first file (see ``claim``) is still coming
 
     def add(self, item: Prepared) -> None:
-        if item.is_new and item.hash in self.new_hashes:
-            item.pixels = item.vectors = None  # a duplicate of content already in this batch: store once
+        """Take a prepared file. A copy of content another file of this run decodes (``claim``) waits for
+        that file: it is linked once the content is in, or fails with it, never linked to nothing."""
+        if item.hash is not None and not item.is_new and not item.error and item.hash not in self.known \
+                and item.hash not in self.new_hashes:
+            if item.hash not in self.failed:
+                self.waiting.setdefault(item.hash, []).append(item)
+                return
+            item.error = self.failed[item.hash]
+        self._add(item)
+        if item.hash is not None and item.error:
+            self.failed.setdefault(item.hash, item.error)
+        for copy in self.waiting.pop(item.hash, []) if item.is_new or item.error else []:
+            copy.error = self.failed.get(copy.hash) if item.error else None
+            self._add(copy)
+
+    def _add(self, item: Prepared) -> None:
         self.batch.append(item)
         if item.is_new:
             self.new_hashes[item.hash] = item
