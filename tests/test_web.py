@@ -453,3 +453,17 @@ def test_screenshots(page, api, server):
     page.screenshot(path=ARTIFACTS / "web-phone-viewer.png")
     for name in ("desktop", "desktop-viewer", "desktop-map", "desktop-dark", "phone", "phone-viewer"):
         assert (ARTIFACTS / f"web-{name}.png").stat().st_size > 10_000
+
+
+def test_the_status_line_says_while_a_bigger_index_is_built_and_clears_after(page, library_dir):
+    """A background index build (store/rebuild.py) is shown, and the page keeps asking until it is over
+    (no reload): the build ends after the index run whose end stopped the usual polling."""
+    from playwright.sync_api import expect
+
+    from framefind.store.rebuild import _build_lock
+
+    with _build_lock(library_dir):
+        page.reload()
+        page.wait_for_selector("#stats >> text=optimising the index")
+    expect(page.locator("#stats")).not_to_contain_text("optimising", timeout=15_000)
+    assert "files" in page.inner_text("#stats")

@@ -28,6 +28,7 @@ export async function refreshStatus() {
   renderStatus(state.status);
   const running = Boolean(state.status.index?.running);
   if (running) pollTimer = setTimeout(refreshStatus, POLL_MS);
+  else if (state.status.rebuilding) pollTimer = setTimeout(refreshStatus, POLL_MS * 4); // until the build is in
   if ((wasRunning || indexAsked) && !running) {
     indexAsked = false;
     onIndexFinished();
