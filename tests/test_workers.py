@@ -59,6 +59,7 @@ def test_two_workers_make_the_library_one_process_makes(media, tmp_path):
     one, alone, errors_one = index(tmp_path / "one", media, workers=1)
     two, shared, errors_two = index(tmp_path / "two", media, workers=2)
     files = len(list(media.iterdir()))
+    assert (one.workers, two.workers) == (1, 2)  # two processes ran: the shares differ in file size
     assert (two.scanned, two.embedded, two.linked, two.failed) == (files, files - 3, 1, 2)
     assert (one.embedded, one.linked, one.failed) == (two.embedded, two.linked, two.failed)
     assert sorted(errors_two) == sorted(errors_one) == sorted(str(media / n) for n in ("broken.jpg", "empty.jpg"))
@@ -116,10 +117,14 @@ def test_a_killed_worker_loses_only_its_batch_and_the_next_run_finishes(media, t
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         orphans = db.execute("SELECT COUNT(*) FROM items WHERE hash NOT IN (SELECT hash FROM contents)").fetchone()
         assert orphans == (0,)
+        kept = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]  # what both workers committed
     db.close()
     monkeypatch.undo()
     finished, state, _ = index(tmp_path / "lib", media, workers=2)
-    assert not finished.interrupted and finished.embedded + finished.linked > 0
+    files = len(list(media.iterdir()))
+    assert 0 < kept < files and not finished.interrupted
+    assert finished.unchanged == kept  # nothing committed was lost or done again
+    assert finished.embedded + finished.linked + finished.failed == files - kept
     _, alone, _ = index(tmp_path / "one", media, workers=1)
     assert state["files"] == alone["files"] and state["items"].keys() == alone["items"].keys()
 
@@ -154,7 +159,8 @@ def test_a_worker_that_cannot_start_is_one_line(media, tmp_path):
             for name in ("coffee.png", "horse.png")]
     expected = r"^index worker \d: model effnet-conse has id \S+ here, not not-this-model$"
     with pytest.raises(FrameFindError, match=expected):
-        run_shares(str(tmp_path / "lib"), model, todo, 2, IndexReport(), print, print, lambda done, total: None)
+        run_shares(str(tmp_path / "lib"), model, split(todo, 2), IndexReport(), print, print,
+                   lambda done, total: None)
 
 
 def test_every_interface_takes_the_worker_count(media, tmp_path):
@@ -174,4 +180,5 @@ def test_every_interface_takes_the_worker_count(media, tmp_path):
         job = client.app.state.job
         job._thread.join(timeout=300)
         assert job.state.error is None and job.state.report["linked"] == 1
+        assert job.state.report["workers"] == 2  # the request's count reached the index run
         assert job.state.report["embedded"] == len(list(media.iterdir())) - 4  # chelsea.png was indexed before

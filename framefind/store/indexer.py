@@ -152,7 +152,7 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
                 progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
     """Bring the catalog up to date with the files under ``roots``; ``workers`` > 1: in that many processes
     (store/workers.py)."""
-    from framefind.store.workers import run_shares
+    from framefind.store.workers import run_shares, split
 
     started = time.perf_counter()
     report = IndexReport()
@@ -161,11 +161,11 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
     todo, gone, report.scanned = plan(catalog, known, resolved)
     report.unchanged = report.scanned - len(todo)
     catalog.add_roots(resolved)
-    report.workers = min(workers, max(1, len(todo)))
+    shares = split(todo, workers) if workers > 1 else [todo]
+    report.workers = max(1, len(shares))  # what runs: all files of one size make one share
     try:
         if report.workers > 1:
-            run_shares(str(catalog.path.parent), model, todo, report.workers, report, on_error, on_warning,
-                       progress)
+            run_shares(str(catalog.path.parent), model, shares, report, on_error, on_warning, progress)
         else:
             process_files(catalog, model, todo, report, known=known, on_error=on_error, on_warning=on_warning,
                           progress=progress)

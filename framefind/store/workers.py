@@ -118,12 +118,12 @@ class _Worker:
         self.errors.close()
 
 
-def run_shares(library: str, model: Model, todo: list[FileStat], workers: int, report: IndexReport,
+def run_shares(library: str, model: Model, shares: list[list[FileStat]], report: IndexReport,
                on_error: Callable[[str, str], None], on_warning: Callable[[str, str], None],
                progress: Callable[[float, int], None]) -> None:
-    """Index ``todo`` in ``workers`` processes; fills ``report`` (embedded, linked, failed, errors, warnings,
-    interrupted) as the workers report back. A worker that dies loses only its batch in flight."""
-    shares = split(todo, workers)
+    """Index each share (``split``) in a process of its own; fills ``report`` (embedded, linked, failed,
+    errors, warnings, interrupted) as the workers report back. A worker that dies loses only its batch in flight."""
+    total = sum(len(share) for share in shares)
     threads = max(1, (os.cpu_count() or 1) // len(shares))
     messages: queues.Queue = queues.Queue()
     running = [_Worker(Share(number, library, model.name, model.options(), model.id, files, threads), messages)
@@ -137,7 +137,7 @@ def run_shares(library: str, model: Model, todo: list[FileStat], workers: int, r
                 _check_exit(running[message[1]], state)
             else:
                 state.receive(message)
-                progress(sum(state.done.values()), len(todo))
+                progress(sum(state.done.values()), total)
     except KeyboardInterrupt:
         report.interrupted = True  # what the workers committed stays; the next run resumes after it
     finally:
