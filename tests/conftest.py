@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,3 +186,24 @@ def model_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FRAMEFIND_CACHE", str(directory))
         yield directory
+
+
+@contextlib.contextmanager
+def background_build_running(directory: Path):
+    """Hold a library's background-build lock as store/rebuild.py's process does (this process's pid in
+    it): to the library, a build is running until the block ends."""
+    import fcntl
+
+    from framefind.store.rebuild import LOCK_NAME
+
+    with open(directory / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+

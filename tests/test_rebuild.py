@@ -4,6 +4,7 @@ at a time, and an indexer waits for an install instead of refusing."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_photos
+from conftest import background_build_running, copy_photos
 
 from framefind import FrameFindError, Library
 from framefind.store import indexfiles
 from framefind.store.locks import INSTALL, WriterLock
-from framefind.store.rebuild import LOG_NAME, _build_lock, running, start
+from framefind.store.rebuild import LOG_NAME, running, start
 from framefind.store.vectors.factory import load_index
 
 
@@ -49,8 +50,11 @@ def test_a_pinned_type_change_builds_in_the_background_and_searches_go_on(photos
     monkeypatch.setenv(indexfiles.BACKGROUND_ENV, "1")  # every rebuild is "big" (the build process inherits it)
     with Library.open(lib, index_type="ivf-sq8") as library:
         report = library.index()
-        assert report.rebuild_pid is not None
-        assert top(library) == before  # from the flat file (or the new one, if already installed)
+        with WriterLock(lib).acquire():  # the build may train, but cannot install its file yet
+            assert report.rebuild_pid is not None and running(lib) == report.rebuild_pid
+            assert start(lib, library.model_id, {"semantic": 384}) is None  # one build at a time
+            assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
+            assert top(library) == before  # searches go on, from the flat files
         wait_for_build(lib)
         assert library.info()["index_files"] == {"visual": "ivf-sq8", "semantic": "ivf-sq8"}
         assert library.info()["rebuilding"] is None
@@ -80,7 +84,7 @@ def test_the_install_catches_up_with_what_was_committed_during_the_build(photos,
         for name in names[-3:]:  # meanwhile: three photos added, one removed
             shutil.copy(photos / name, first / name)
         (first / names[0]).unlink()
-        with _build_lock(tmp_path / "lib"):  # a build "runs": the index run must not start another
+        with background_build_running(tmp_path / "lib"):  # a build runs: the index run must not start another
             report = library.index()
         assert report.rebuild_pid is None and (report.embedded, report.removed) == (3, 1)
         assert library.store.kind("semantic") == "flat"  # brought up to date, not rebuilt in the foreground
@@ -92,15 +96,16 @@ def test_the_install_catches_up_with_what_was_committed_during_the_build(photos,
         assert len(installed.ids()) == len(names) - 1
 
 
-def test_one_build_at_a_time(tmp_path):
-    (tmp_path / "lib").mkdir()
-    assert running(tmp_path / "lib") is None
-    with _build_lock(tmp_path / "lib") as free:
-        assert free and running(tmp_path / "lib") == __import__("os").getpid()
-        assert start(tmp_path / "lib", "some-model") is None
-        with _build_lock(tmp_path / "lib") as second:
-            assert not second
-    assert running(tmp_path / "lib") is None
+def test_a_finished_or_dead_build_is_not_running(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    assert running(lib) is None  # no lock file yet
+    with background_build_running(lib):
+        assert running(lib) == os.getpid()
+        assert start(lib, "some-model", {"semantic": 384}) is None
+    assert running(lib) is None  # the pid is still in the file, the lock is not held
+    (lib / "rebuild.lock").write_text("999999999")  # a build that died: its pid is gone
+    assert running(lib) is None
 
 
 def test_an_indexer_waits_for_an_install_but_refuses_another_indexer(photos, tmp_path):
@@ -132,8 +137,6 @@ def test_an_indexer_waits_for_an_install_but_refuses_another_indexer(photos, tmp
 
 
 def test_the_rest_api_and_info_say_when_a_build_runs(photos, tmp_path):
-    import os
-
     from fastapi.testclient import TestClient
 
     from framefind.interfaces.server.app import create_app
@@ -142,7 +145,7 @@ def test_the_rest_api_and_info_say_when_a_build_runs(photos, tmp_path):
     Library.open(lib).index([photos / "chelsea.png"])
     with TestClient(create_app(lib)) as client:
         assert client.get("/api/status").json()["rebuilding"] is None
-        with _build_lock(lib):
+        with background_build_running(lib):
             assert client.get("/api/status").json()["rebuilding"] == os.getpid()
             assert Library.open(lib).info()["rebuilding"] == os.getpid()
         assert client.get("/api/status").json()["rebuilding"] is None

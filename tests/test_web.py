@@ -458,11 +458,10 @@ def test_screenshots(page, api, server):
 def test_the_status_line_says_while_a_bigger_index_is_built_and_clears_after(page, library_dir):
     """A background index build (store/rebuild.py) is shown, and the page keeps asking until it is over
     (no reload): the build ends after the index run whose end stopped the usual polling."""
+    from conftest import background_build_running
     from playwright.sync_api import expect
 
-    from framefind.store.rebuild import _build_lock
-
-    with _build_lock(library_dir):
+    with background_build_running(library_dir):
         page.reload()
         page.wait_for_selector("#stats >> text=optimising the index")
     expect(page.locator("#stats")).not_to_contain_text("optimising", timeout=15_000)

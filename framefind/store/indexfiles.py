@@ -232,18 +232,6 @@ class VectorStore:
             index.add(ids, vectors)
         return index
 
-    def due(self) -> dict[str, int]:
-        """{space: dim} of the spaces whose newest file is not the type their size calls for (what a
-        background build should rebuild); read from the files, so no model is needed."""
-        due = {}
-        spaces = {_FILE.match(p.name)["space"] for p in self.directory.glob("*.faiss") if _FILE.match(p.name)}
-        for space in sorted(spaces):
-            index = self._try_load(self.files(space)[-1][1])
-            n = len(self.catalog.vector_ids(self.model_id, space))
-            if index is not None and needs_rebuild(index, n, self.index_type):
-                due[space] = index.dim
-        return due
-
     def _try_load(self, path: Path) -> VectorIndex | None:
         try:
             return load_index(path, self.backend)

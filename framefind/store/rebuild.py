@@ -5,8 +5,9 @@ far fewer vectors), or the user pins another type, training at 100k-1M vectors t
 (docs/benchmarks.md, "Index at scale"). The writer (``VectorStore.write(defer=True)``) then brings the
 current file up to date instead, and ``start`` launches this module as a detached process:
 
-1. it takes ``rebuild.lock`` (one background build per library; a second start is a no-op);
-2. for each space that needs it, builds the new type from the catalog without any writer lock,
+1. ``start`` takes ``rebuild.lock`` (one background build per library; a second start is a no-op) and
+   hands it to the process with the spaces the writer deferred (no need to find them again);
+2. for each of them, builds the new type from the catalog without any writer lock,
    streaming the vectors in chunks (memory: the new index and one chunk);
 3. takes the writer lock in the "install" role, applies what indexers committed meanwhile (id set
    difference) and writes the file atomically: seconds. An indexer that finds the lock held for an
@@ -21,34 +22,17 @@ goes to ``rebuild.log`` in the library.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
 
 from framefind.store.locks import INSTALL, WriterLock
 
 LOCK_NAME = "rebuild.lock"
 LOG_NAME = "rebuild.log"
-
-
-@contextmanager
-def _build_lock(directory: Path) -> Iterator[bool]:
-    """Hold ``rebuild.lock`` if free (writing this pid into it): yields False when another build holds it."""
-    with open(directory / LOCK_NAME, "a+") as fh:
-        if not _try_lock(fh):
-            yield False
-            return
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _try_lock(fh) -> bool:
@@ -60,19 +44,34 @@ def _try_lock(fh) -> bool:
 
 
 def running(directory: Path) -> int | None:
-    """The pid of this library's background build, or None when none runs."""
+    """The pid of this library's background build, or None when none runs. Asked on every status poll:
+    the lock is probed only while the recorded process is alive, so a finished build costs one read and
+    a probe never makes a ``start`` at the same moment fail."""
     path = directory / LOCK_NAME
-    if not path.exists():
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    pid = int(text) if text.isdigit() else None
+    if pid is None or not _alive(pid):
         return None
     with open(path) as fh:
-        if _try_lock(fh):  # free: nobody builds (released when the file closes)
-            return None
-        text = fh.read().strip()
-    return int(text) if text.isdigit() else -1
+        return None if _try_lock(fh) else pid  # alive but not building: the pid was reused
 
 
-def start(directory: Path, model_id: str) -> int | None:
-    """Launch the background build of ``model_id``'s index files; its pid, or None if one runs already.
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def start(directory: Path, model_id: str, dims: dict[str, int]) -> int | None:
+    """Launch the background build of ``model_id``'s ``dims`` spaces ({space: dimension}); its pid, or None
+    if one runs already.
 
     The lock is taken here and handed to the child as an open file (a ``flock`` belongs to the open file,
     which the child inherits), so the build counts as running from this moment, not from its start-up.
@@ -82,10 +81,10 @@ def start(directory: Path, model_id: str) -> int | None:
         if not _try_lock(fh):
             return None
         code = "import sys; from framefind.store.rebuild import main; main(sys.argv[1:])"
+        args = [str(directory), model_id, json.dumps(dims), str(fh.fileno())]
         with open(directory / LOG_NAME, "a") as log:
-            process = subprocess.Popen([sys.executable, "-c", code, str(directory), model_id, str(fh.fileno())],
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[fh.fileno()],
-                                       start_new_session=True)
+            process = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=log, pass_fds=[fh.fileno()], start_new_session=True)
         fh.seek(0)
         fh.truncate()
         fh.write(str(process.pid))
@@ -101,47 +100,42 @@ def write_index_files(store, spaces: list[str], directory: Path,
     background build, started here); the pid of that build, if one was started."""
     for space in spaces:
         store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n), defer=True)
-    deferred = getattr(store, "deferred", set())  # index files only: Milvus builds its own indexes
-    return start(directory, store.model_id) if deferred else None
+    if not store.deferred:
+        return None
+    return start(directory, store.model_id, {space: store.dims[space] for space in sorted(store.deferred)})
 
 
-def rebuild(directory: Path, model_id: str, held: bool = False) -> list[str]:
-    """Rebuild each of ``model_id``'s spaces whose file is due another type; the spaces installed.
-    ``held``: the caller holds the build lock already (a process launched by ``start``)."""
+def rebuild(directory: Path, model_id: str, dims: dict[str, int]) -> None:
+    """Build and install each space of ``dims`` in the type its size calls for (the build lock held)."""
     from framefind.store.catalog import Catalog
     from framefind.store.indexfiles import VectorStore
 
-    with nullcontext(True) if held else _build_lock(directory) as free:
-        if not free:
-            return []
-        catalog = Catalog(directory, create=False)
-        try:
-            store = VectorStore(directory / "index", catalog, model_id, {}, catalog.meta("index_type") or "auto")
-            store.dims.update(store.due())
-            return [space for space in sorted(store.dims) if _rebuild_space(store, directory, space)]
-        finally:
-            catalog.close()
+    catalog = Catalog(directory, create=False)
+    try:
+        store = VectorStore(directory / "index", catalog, model_id, dims, catalog.meta("index_type") or "auto")
+        for space in dims:
+            _rebuild_space(store, directory, space)
+    finally:
+        catalog.close()
 
 
-def _rebuild_space(store, directory: Path, space: str) -> bool:
+def _rebuild_space(store, directory: Path, space: str) -> None:
     with store.catalog.snapshot():
         wanted = store.catalog.vector_ids(store.model_id, space)
     index = store.build(space, wanted, lambda kind, n: print(f"building {space}: {kind}, {n} vectors", flush=True))
     with WriterLock(directory).acquire(wait=True, role=INSTALL):
         path = store.install(space, index)
     print(f"installed {path}" if path else f"{space}: could not catch up; the next index run rebuilds", flush=True)
-    return path is not None
 
 
 def main(argv: list[str]) -> None:
-    """The background process: ``DIRECTORY MODEL_ID LOCK_FD`` (the build lock, held, from ``start``)."""
-    directory, model_id, fd = argv
+    """The background process: ``DIRECTORY MODEL_ID DIMS_JSON LOCK_FD`` (the build lock, held, from ``start``)."""
     import resource
     import time
 
+    directory, model_id, dims, fd = argv
     started = time.perf_counter()
-    with os.fdopen(int(fd), "a") as lock:  # released when this process ends, whatever the ending
-        lock.flush()
-        rebuild(Path(directory), model_id, held=True)
+    with os.fdopen(int(fd), "a"):  # the build lock: released when this process ends, whatever the ending
+        rebuild(Path(directory), model_id, json.loads(dims))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"done in {time.perf_counter() - started:.1f} s, peak RSS {peak:.0f} MB", flush=True)
