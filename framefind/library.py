@@ -94,7 +94,7 @@ class Library:
             chosen = load_model(choice["name"], choice["options"])  # a bad name or option fails here, in one line
             # chosen now: the model's recommended settings (effnet-conse: its class mix, int8) under the ones given;
             # a library that chose earlier keeps what it recorded, so its vectors are never silently re-made
-            choice["options"] = {**getattr(chosen, "recommended_options", {}), **choice["options"]}
+            choice["options"] = {**chosen.recommended_options, **choice["options"]}
             library.catalog.set_meta("model_choice", json.dumps(choice))
         if index_type is not None or library.catalog.meta("index_type") is None:
             check_backend(library.backend, index_type or "auto", connect=False)

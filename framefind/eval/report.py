@@ -18,7 +18,7 @@ import numpy as np
 from framefind.eval.metrics import DEFINITIONS
 from framefind.fsutil import atomic_write_text
 from framefind.linalg import pca_2d
-from framefind.media.files import register_heif
+from framefind.media.files import open_image
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#ad494a", "#8ca252", "#bd9e39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
@@ -91,11 +91,10 @@ def group_bars_svg(row: dict, k: int) -> str:
 
 
 def _thumbnail(path: str, size: int) -> str | None:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     try:
-        register_heif()
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im = ImageOps.exif_transpose(im).convert("RGB")
             im.thumbnail((size, size))
             buffer = io.BytesIO()

@@ -12,9 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from PIL import Image
-
-from framefind.media.files import register_heif
+from framefind.media.files import open_image
 
 _EXIF_IFD = 0x8769
 # (date tag, its offset tag, in the Exif IFD?): DateTimeOriginal, DateTimeDigitized, then IFD0 DateTime.
@@ -41,8 +39,7 @@ def capture_time(path: str | Path, kind: str) -> float | None:
 
 def _image_time(path: str | Path) -> float | None:
     """EXIF DateTimeOriginal, else DateTimeDigitized, else DateTime, with its OffsetTime* when recorded."""
-    register_heif()
-    with Image.open(path) as image:  # lazy: only the header is read
+    with open_image(path) as image:  # lazy: only the header is read
         if image.format == "PNG" and "exif" not in image.info:
             return None  # Pillow's getexif() would decode every pixel looking for an eXIf chunk after the data
         exif = image.getexif()

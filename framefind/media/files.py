@@ -23,13 +23,20 @@ _HASH_CHUNK = 1 << 20
 
 
 @functools.cache
-def register_heif() -> None:
-    """Teach Pillow HEIC/HEIF before opening a picture: on first use, not at import (14 ms that a search
-    process, which opens no picture, would pay for nothing)."""
+def _teach_pillow_heif() -> None:
     if HEIF_EXTENSIONS:
         from pillow_heif import register_heif_opener
 
         register_heif_opener()
+
+
+def open_image(path):
+    """``PIL.Image.open``, HEIC/HEIF included: the plugin is registered on the first picture opened, not at
+    import (14 ms that a search process, which opens no picture, would pay for nothing)."""
+    from PIL import Image
+
+    _teach_pillow_heif()
+    return Image.open(path)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framefind.errors import MediaError
-from framefind.media.files import register_heif
+from framefind.media.files import open_image
 
 MAX_PIXELS = 200_000_000  # decompression-bomb guard: larger images are refused before decoding
 Image.MAX_IMAGE_PIXELS = None  # our own check above replaces Pillow's warning-then-error pair
@@ -74,8 +74,7 @@ def _opened(path: str | Path) -> Iterator[Image.Image]:
     with media_errors(path):
         if os.path.getsize(path) == 0:
             raise MediaError(path, "empty file")
-        register_heif()
-        with Image.open(path) as im:
+        with open_image(path) as im:
             width, height = im.size
             if width * height > MAX_PIXELS:
                 raise MediaError(path, f"image too large ({width}x{height} pixels, limit {MAX_PIXELS:,})")

@@ -128,6 +128,14 @@ class Model(ABC):
         return [[name for name, _ in row] for row in self.labels(vectors)]
 
     has_labels = False  # a classifier's label vocabulary: filter and boost by label, say "why"
+    # Images embedded one at a time in the thread that decoded them (a single-threaded image graph, as fast
+    # per image at batch 1 as at 32), instead of in batches after decoding (store/indexer.py).
+    embed_while_decoding = False
+
+    @property
+    def recommended_options(self) -> dict:
+        """Options a library records when it chooses this model now (on top of the ones given); none here."""
+        return {}
 
     def labels(self, vectors: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
         """Each ``text_space`` vector's ``top`` classifier labels with their similarity, best first;
@@ -171,16 +179,16 @@ def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_siz
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
 
-def onnx_session(path: Path, threads: int | None = None, accelerate: bool = True, optimized: bool = False):
-    """An ONNX Runtime session: on a CUDA GPU when there is one (see :func:`providers`; ``accelerate``
-    False keeps it on the CPU: a query of a few tokens gains nothing from a GPU), else on the CPU with
-    a thread count that suits a small shared machine. ``optimized``: the file was saved already optimised
-    for the CPU (an ORT-format graph), so loading skips the optimiser (35 -> 21 ms for the query encoder,
-    the same outputs bit for bit)."""
+def onnx_session(path: Path, threads: int | None = None, accelerate: bool = False):
+    """An ONNX Runtime session on the CPU, with a thread count that suits a small shared machine; with
+    ``accelerate`` (image graphs: batches of pixels) on a CUDA GPU when there is one (see :func:`providers`).
+    Text encoders stay on the CPU: a query of a few tokens gains nothing from a GPU and would pay its
+    start-up in every ``framefind search``. An ORT-format file (``.ort``) was saved already optimised for
+    the CPU, so loading skips the optimiser (35 -> 21 ms for the query encoder, the same outputs bit for bit)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    if optimized:
+    if path.suffix == ".ort":
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = threads or ONNX_THREADS
     options.inter_op_num_threads = 1

@@ -16,6 +16,7 @@ what it recorded.
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import cached_property
 from importlib import resources
@@ -39,6 +40,7 @@ TEMPERATURE = 1.0  # softmax temperature of that mix (1: the classifier's own pr
 RECOMMENDED_MIX = {"top_t": 40, "temperature": 2.0}
 PRECISIONS = ("float", "int8")
 INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
+INT8_RECIPE = "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1"  # convert.py's recipe: bump when it changes
 
 
 def imagenet_labels() -> list[dict[str, str]]:
@@ -101,9 +103,7 @@ class ConseModel(Model):
         weights = {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
                    "text": f"{MiniLM.name}:{self.text_encoder.digest}", "graph": GRAPH_VERSION}
         if self.precision == "int8":
-            from framefind.models.convert import INT8_RECIPE
-
-            weights["int8"] = f"{INT8_RECIPE}:{text_digest([_int8_table_text()])}"
+            weights["int8"] = _int8_key()
         return weights
 
     @cached_property
@@ -116,7 +116,7 @@ class ConseModel(Model):
 
     @cached_property
     def _image_session(self):
-        return onnx_session(self.image_graph(), threads=1)  # parallel: one call per decode worker
+        return onnx_session(self.image_graph(), threads=1, accelerate=True)  # parallel: one call per decode worker
 
     def image_graph(self) -> Path:
         """The ONNX image graph of this precision, converted (and quantised) into the model cache once."""
@@ -128,15 +128,14 @@ class ConseModel(Model):
 
             convert_efficientnet_lite0(source)
 
-        ensure_file(source, convert)
         if self.precision == "float":
-            return source
-        target = self.directory / f"{name}-int8-{text_digest([_int8_table_text()])}" / "image.onnx"
+            return ensure_file(source, convert)
+        target = self.directory / f"{name}-int8-{text_digest([_int8_key()])}" / "image.onnx"
 
-        def quantize() -> None:
+        def quantize() -> None:  # the float graph is needed only to make the int8 one
             from framefind.models.convert import quantize_efficientnet_lite0
 
-            quantize_efficientnet_lite0(source, target, read_int8_table())
+            quantize_efficientnet_lite0(ensure_file(source, convert), target, read_int8_table())
 
         return ensure_file(target, quantize)
 
@@ -198,6 +197,12 @@ class ConseModel(Model):
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Query texts (the int8 query graph; label texts are embedded by the float one)."""
         return self.text_encoder.embed_query(texts)
+
+
+@functools.cache
+def _int8_key() -> str:
+    """What makes the int8 graph: the recipe and the shipped table (part of the model id and of its cache path)."""
+    return f"{INT8_RECIPE}:{text_digest([_int8_table_text()])}"
 
 
 def _int8_table_text() -> str:

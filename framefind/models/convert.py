@@ -113,7 +113,7 @@ def quantize_for_queries(source: Path, target: Path) -> None:
 # builds the same graph without calibration photos.
 INT8_OPS = ("Conv", "Clip", "Add")
 INT8_FLOAT_NODES = ("/_conv_stem/", "/_blocks.0/", "/_blocks.1/")  # node-name prefixes kept in float
-INT8_RECIPE = "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1"  # part of the model id: bump when the recipe changes
+# conse.INT8_RECIPE names this recipe in the model id: bump it when anything here changes.
 
 Int8Table = dict[str, tuple[float, int]]  # activation tensor -> (scale, uint8 zero point)
 

@@ -74,7 +74,7 @@ class ExportedModel(Model):
     @cached_property
     def _image_session(self):
         _ = self._meta
-        return onnx_session(self.directory / "image.onnx")
+        return onnx_session(self.directory / "image.onnx", accelerate=True)
 
     @cached_property
     def _text_session(self):

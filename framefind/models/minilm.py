@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from framefind.config import model_cache_dir
+from framefind.linalg import l2_normalize
 from framefind.models.base import GRAPH_VERSION, embed_text_batches, ensure_file, onnx_session
 from framefind.models.identity import files_digest
 
@@ -54,7 +55,7 @@ class MiniLM:
     @cached_property
     def _session(self):
         # One thread: a query is a few tokens (~4 ms either way), and a server runs many at once.
-        return onnx_session(self._float_graph, threads=1, accelerate=False)
+        return onnx_session(self._float_graph, threads=1)
 
     @cached_property
     def _query_session(self):
@@ -64,7 +65,7 @@ class MiniLM:
             quantize_for_queries(self._float_graph, path)
 
         path = self.directory / QUERY_GRAPH
-        return onnx_session(ensure_file(path, build), threads=1, accelerate=False, optimized=True)  # CPU-optimised
+        return onnx_session(ensure_file(path, build), threads=1)
 
     @cached_property
     def _tokenizer(self):
@@ -81,5 +82,4 @@ class MiniLM:
 
     def embed_query(self, texts: list[str]) -> np.ndarray:
         """Search queries: the int8 graph (see the module's docstring), L2-normalised again after it."""
-        vectors = embed_text_batches(self._query_session, self._tokenizer, texts, self.dim)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(embed_text_batches(self._query_session, self._tokenizer, texts, self.dim))

@@ -123,19 +123,13 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
             pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True,
                                                          fit=model.preprocess.fit)
             out.items = [Item()]
-            if embed_while_decoding(model):
+            if model.embed_while_decoding:
                 out.vectors = model.embed_images(pixels[None])
             else:
                 out.pixels = pixels[None]
     except MediaError as exc:
         out.error = exc.reason
     return out
-
-
-def embed_while_decoding(model: Model) -> bool:
-    """Whether images are embedded where they are decoded: for a model whose image graph is single-threaded
-    and as fast per image at batch 1 as at 32 (effnet-conse; measured in benchmarks/bench_index.py)."""
-    return bool(getattr(model, "embed_while_decoding", False))
 
 
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:

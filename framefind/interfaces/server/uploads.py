@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import UploadFile
-from PIL import Image
 
 from framefind.errors import ClientError, FrameFindError
-from framefind.media.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, register_heif
+from framefind.media.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, open_image
 
 CHUNK = 1 << 20
 LIMITS_MB = {"image": 50, "video": 500}
@@ -62,8 +61,7 @@ def region(image: Path, box: str | None) -> Iterator[Path]:
     if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-6 and 0 < h <= 1 - y + 1e-6):
         raise ClientError(f"box {box!r}: must lie inside the image (fractions from 0 to 1)")
     try:
-        register_heif()
-        with Image.open(image) as im:
+        with open_image(image) as im:
             width, height = im.size
             crop = im.convert("RGB").crop((round(x * width), round(y * height),
                                            max(round((x + w) * width), round(x * width) + 1),
