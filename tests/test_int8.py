@@ -69,7 +69,13 @@ def test_int8_graph_is_the_shipped_table(models):
 
 
 def test_indexed_vectors_are_the_models_own(tmp_path, models):
-    """Images are embedded in the decode workers: each file's stored vectors are its own picture's."""
+    """Images are embedded in the decode threads: each file's stored vectors are its own picture's."""
+    from framefind.media.files import FileStat
+    from framefind.store.indexer import prepare
+
+    path = skimage_data() / INDEXED[0]
+    decoded = prepare(FileStat(str(path), path.stat().st_size, 0, "image"), set(), chosen_now("int8"))
+    assert decoded.vectors is not None and decoded.pixels is None  # embedded where decoded, not handed back
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in INDEXED:
