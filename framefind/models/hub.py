@@ -107,8 +107,7 @@ def download(source: Source, saved_class: str) -> Path:
     try:
         files = {sibling.rfilename for sibling in HfApi().model_info(source.repo, timeout=TIMEOUT).siblings or []}
         weights = "model.safetensors" if "model.safetensors" in files else "pytorch_model.bin"
-        return Path(snapshot_download(source.repo, cache_dir=hub_cache_dir(), allow_patterns=[weights, *NEEDED],
-                                      etag_timeout=TIMEOUT))
+        return Path(snapshot_download(source.repo, cache_dir=hub_cache_dir(), allow_patterns=[weights, *NEEDED]))
     except Exception as exc:  # network, authentication, a missing repo: all end the same way, in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FrameFindError(missing_message(source, saved_class, f"download failed ({reason})")) from None
