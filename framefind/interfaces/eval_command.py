@@ -168,7 +168,8 @@ def _build_tasks(data, query_data, model_names: list[str], library: Path | None)
             if existing is not None and existing != name:
                 raise FrameFindError(f"{directory}: holds a library of model {existing}; evaluate {name} "
                                      "in another directory (or give --models " + existing + ")")
-            with Library.open(directory, model=name) as lib:
+            # a library that already evaluates this model keeps the options it chose (no re-embedding)
+            with Library.open(directory, model=None if existing == name else name) as lib:
                 notice(f"indexing {len(roots)} path(s) with {name} ...")
 
                 indexed = lib.index(roots, on_error=report_skipped)
