@@ -44,7 +44,8 @@ sys.path.insert(0, str(HERE.parent))
 from framefind import Library  # noqa: E402
 from framefind.media.files import FileStat, scan  # noqa: E402
 from framefind.media.images import load_image  # noqa: E402
-from framefind.models.base import Preprocess, load_model  # noqa: E402
+from framefind.models.base import Model, Preprocess, load_model  # noqa: E402
+from framefind.models.conse import RECOMMENDED_DRAFT_FILL  # noqa: E402
 from framefind.store.indexer import BATCH_SIZE, DECODE_THREADS, _prepared  # noqa: E402
 
 WALLPAPERS = [Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds")]
@@ -105,13 +106,17 @@ class DecodeOnly:
     """A stand-in model for the indexer's workers: they hash, decode and make thumbnails, and embed nothing."""
 
     image_size, preprocess, embed_while_decoding = 224, Preprocess(), False
+    decode_image = Model.decode_image
+
+    def __init__(self, draft_fill: float) -> None:
+        self.draft_fill = draft_fill
 
 
-def decode_only(folder: Path) -> tuple[float, float]:
+def decode_only(folder: Path, draft_fill: float) -> tuple[float, float]:
     """(images/s, CPU ms per image) of the indexer's workers without the model."""
     stats: list[FileStat] = list(scan([folder]))
     start, cpu = time.perf_counter(), time.process_time()
-    decoded = sum(1 for p in _prepared(stats, set(), DecodeOnly()) if p.pixels is not None)
+    decoded = sum(1 for p in _prepared(stats, set(), DecodeOnly(draft_fill)) if p.pixels is not None)
     return decoded / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / decoded
 
 
@@ -153,11 +158,13 @@ def measure(corpus: Path, files: list[Path], models: dict, copies: int, rounds: 
     megapixels = np.mean([np.prod(Image.open(f).size) for f in files[::copies]]) / 1e6
     result: dict = {"images": len(files), "mean_megapixels": round(float(megapixels), 2)}
     pixels = np.stack([load_image(p, 224)[0] for p in files[::copies]])
-    runs: dict = {key: [] for key in ("decode_only", *(f"{kind}_{p}" for kind in ("model_only", "end_to_end")
-                                                       for p in PRECISIONS))}
+    kinds = ("decode_only", "decode_only_recommended",
+             *(f"{kind}_{p}" for kind in ("model_only", "end_to_end") for p in PRECISIONS))
+    runs: dict = {key: [] for key in kinds}
     loads = []
     for r in range(rounds):
-        runs["decode_only"].append(decode_only(corpus))
+        runs["decode_only"].append(decode_only(corpus, 1.0))
+        runs["decode_only_recommended"].append(decode_only(corpus, RECOMMENDED_DRAFT_FILL))
         for p in PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]:
             runs[f"model_only_{p}"].append(model_only(pixels, models[p], len(files)))
             runs[f"end_to_end_{p}"].append(end_to_end(corpus, corpus.with_name(f"{corpus.name}-lib-{p}-{r}"), p))

@@ -14,4 +14,4 @@ from framefind.search.query import Filters, Query, Term  # noqa: E402
 from framefind.search.results import Result, ResultKey, SearchPage  # noqa: E402
 
 __all__ = ["FrameFindError", "Filters", "Library", "Query", "Result", "ResultKey", "SearchPage", "Term"]
-__version__ = "0.5.0"
+__version__ = "0.6.0"

@@ -15,7 +15,7 @@ from framefind.errors import FrameFindError
 from framefind.linalg import l2_normalize
 from framefind.media.images import load_image
 from framefind.models.base import load_model
-from framefind.models.conse import RECOMMENDED_MIX
+from framefind.models.conse import RECOMMENDED_DRAFT_FILL, RECOMMENDED_MIX
 
 
 def test_the_temperature_flattens_the_mix_as_softmax_of_scaled_logits():
@@ -54,9 +54,11 @@ def test_a_new_library_records_the_mix_and_an_older_one_keeps_its_own(tmp_path):
         assert {k: library.choice["options"][k] for k in RECOMMENDED_MIX} == RECOMMENDED_MIX
         library.index([photo])
         assert library.models()[0]["options"]["temperature"] == 2.0
+        assert library.models()[0]["options"]["draft_fill"] == RECOMMENDED_DRAFT_FILL
     with Library.open(tmp_path / "old") as library:
         library.catalog.set_meta("model_choice", json.dumps({"name": "effnet-conse", "options": {}}))  # as 0.4
     with Library.open(tmp_path / "old") as library:
         assert library.target_model.temperature == 1.0 and library.target_model.top_t == 20
+        assert library.target_model.draft_fill == 1.0  # and decodes JPEGs as it did
         library.index([photo])
         assert library.model_id == load_model("effnet-conse").id

@@ -14,7 +14,7 @@ from framefind import Library
 from framefind.errors import FrameFindError
 from framefind.media.images import load_image
 from framefind.models.base import load_model
-from framefind.models.conse import RECOMMENDED_MIX
+from framefind.models.conse import RECOMMENDED_DRAFT_FILL, RECOMMENDED_MIX
 
 INDEXED = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "astronaut.png"]
 
@@ -25,8 +25,9 @@ def models():
 
 
 def chosen_now(precision: str):
-    """The model a library gets when it chooses effnet-conse now with ``precision``: the re-tuned class mix too."""
-    return load_model("effnet-conse", {**RECOMMENDED_MIX, "precision": precision})
+    """The model a library gets when it chooses effnet-conse now with ``precision``: the re-tuned class mix and
+    JPEG draft too."""
+    return load_model("effnet-conse", {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL, "precision": precision})
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_indexed_vectors_are_the_models_own(tmp_path, models):
         for space in library.model.spaces:
             ids, vectors = library.catalog.vectors(library.model_id, space, [item for _, item in rows])
             stored = dict(zip(ids.tolist(), vectors, strict=True))
-            direct = model.embed_images(np.stack([load_image(path, 224)[0] for path, _ in rows]))[space]
+            direct = model.embed_images(np.stack([model.decode_image(path)[0] for path, _ in rows]))[space]
             for (_, item), vector in zip(rows, direct, strict=True):
                 assert float(stored[item] @ vector) > 0.9999
 
@@ -125,7 +126,8 @@ def test_a_float_library_keeps_float(tmp_path, models):
 def test_a_library_choosing_the_model_now_gets_int8(tmp_path, models):
     mixed = {p: chosen_now(p) for p in ("float", "int8")}
     with Library.open(tmp_path / "lib") as library:  # a new library: int8, and the re-tuned class mix
-        assert library.choice["options"] == {**RECOMMENDED_MIX, "precision": "int8"}
+        assert library.choice["options"] == {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL,
+                                             "precision": "int8"}
         assert library.target_model.id == mixed["int8"].id
     with Library.open(tmp_path / "lib") as library:  # reopened: what it chose
         assert library.target_model.precision == "int8"

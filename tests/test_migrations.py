@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from framefind import FrameFindError, Library, Query
+from framefind.media.images import load_image
 from framefind.models.base import load_model
 from framefind.store import schema
 
@@ -32,10 +33,11 @@ def queries_as_the_old_releases_embedded_them(monkeypatch, request):
     """Releases before 0.4.0 embedded query texts with MiniLM's float graph; queries now go through an int8
     copy (models/minilm.py: scores move by ~0.01, measured in bench_startup.py and test_text_encoder.py).
     What these tests check is that an upgrade keeps what was stored and answers from it as before, so
-    they ask with the float graph, as the releases that wrote the fixtures did (0.4.0 used the int8 one)."""
+    they ask with the float graph, as the releases that wrote the fixtures did (0.4.0 and 0.5.0 used the int8
+    one)."""
     from framefind.models.conse import ConseModel
 
-    if "release_0_4_0" in request.node.name:
+    if "release_0_4_0" in request.node.name or "release_0_5_0" in request.node.name:
         return
 
     monkeypatch.setattr(ConseModel, "embed_texts", lambda self, texts: self.text_encoder.embed(texts))
@@ -231,3 +233,38 @@ def test_release_0_4_0_library_keeps_its_class_mix_and_indexes_in_workers(tmp_pa
         report = library.index(workers=2)
         assert (report.embedded, report.failed, report.workers) == (2, 0, 2)
         assert library.model_id == model.id and len(library.models()) == 1
+
+
+def test_release_0_5_0_library_keeps_its_jpeg_draft(tmp_path):
+    """0.6.0 changed no table, but a library choosing effnet-conse now decodes JPEGs at smaller DCT drafts
+    (``draft_fill`` 0.75): a 0.5.0 library must keep decoding as it did (fill 1.0, the same model id, nothing
+    re-embedded), answer as 0.5.0 did, and embed a new JPEG, query and gallery alike, from 0.5.0's pixels."""
+    lib, media, expected = install("0.5.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == []  # format 5 already
+        model = library.target_model
+        assert model.id == library.model_id == expected["catalog"]["meta"]["active_model"]
+        assert model.draft_fill == 1.0 and (model.precision, model.top_t, model.temperature) == ("int8", 40, 2.0)
+        for query in expected["queries"]:
+            if "text" in query:
+                assert ranking(library, query, media) == expected_ranking(query), query["text"]
+                scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
+            else:
+                found = library.search(image=media / query["image"], k=query["k"], cutoff=False)
+                assert [str(Path(r.path).relative_to(media)) for r in found] == [r["path"] for r in query["results"]]
+                scores = [r.score for r in found]
+            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+        assert library.index().embedded == 0
+        # rocket.jpg is 640x427: at 0.5.0's draft decoded whole, at a new library's at half scale
+        new = media / "rocket-again.jpg"
+        Image.open(media / "rocket.jpg").save(new, quality=95)
+        assert library.index().embedded == 1 and library.model_id == model.id
+        item = library.catalog.db.execute("SELECT i.id FROM files f JOIN items i ON i.hash = f.hash WHERE f.path = ?",
+                                          (str(new),)).fetchone()[0]
+        _, stored = library.catalog.vectors(model.id, "visual", [item])
+        pixels = {fill: load_image(new, 224, draft_fill=fill)[0] for fill in (1.0, 0.75)}
+        assert not np.array_equal(pixels[1.0], pixels[0.75])
+        own = model.embed_images(pixels[1.0][None])["visual"][0]
+        assert float(stored[0] @ own) > 0.9999 and float(stored[0] @ model.embed_images(pixels[0.75][None])[
+            "visual"][0]) < 0.999
+        assert library.search(image=new, k=1, cutoff=False)[0].score > 0.9999  # the query decoded as the gallery

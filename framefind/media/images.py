@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framefind.errors import MediaError
 from framefind.media.files import open_image
+from framefind.media.jpeg_draft import dc_scans_only
 
 MAX_PIXELS = 200_000_000  # decompression-bomb guard: larger images are refused before decoding
 Image.MAX_IMAGE_PIXELS = None  # our own check above replaces Pillow's warning-then-error pair
@@ -26,20 +27,22 @@ IMAGE_PIXELS = "draft-exif-centre-crop-bilinear/1"
 Decoded = tuple[np.ndarray, tuple[int, int], bytes | None]  # (pixels, upright width x height, thumbnail JPEG)
 
 
-def load_image(path: str | Path, size: int, thumbnail: bool = False, fit: str = "crop") -> Decoded:
+def load_image(path: str | Path, size: int, thumbnail: bool = False, fit: str = "crop",
+               draft_fill: float = 1.0) -> Decoded:
     """Decode an image to ``size``x``size`` uint8 RGB, its upright (width, height), and with
     ``thumbnail`` a small JPEG of the whole picture (for grids: no UI decodes a 20 MP original).
 
     ``fit`` is the model's (``Preprocess.fit``): "crop" scales the shorter side to ``size`` and keeps
     the middle; "squash" scales the whole picture to ``size`` x ``size``, as SigLIP was trained.
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still covers ``size``:
-    for multi-megapixel photos, decoding costs more than the model. EXIF orientation is applied.
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still covers ``draft_fill``
+    of ``size`` on the shorter side (the model's option, 1.0 unless a library chose less): for
+    multi-megapixel photos, decoding costs more than the model. EXIF orientation is applied.
     """
     with _opened(path) as im:
         width, height = im.size
         quarter_turn = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
         upright = (height, width) if quarter_turn else (width, height)
-        im.draft("RGB", (size, size))
+        im = _draft(im, path, math.ceil(size * draft_fill))
         ImageOps.exif_transpose(im, in_place=True)  # no copy of the decoded picture (nor in _to_rgb): -0.3 ms
         im = _to_rgb(im)
         thumb = thumbnail_jpeg(im) if thumbnail else None
@@ -66,6 +69,23 @@ def load_upright(path: str | Path, max_side: int) -> np.ndarray:
         im = _to_rgb(ImageOps.exif_transpose(im))
         im.thumbnail((max_side, max_side))
         return np.asarray(im, dtype=np.uint8)
+
+
+def _draft(im: Image.Image, path: str | Path, side: int) -> Image.Image:
+    """``im`` set to decode at the smallest DCT scale whose shorter side is still ``side`` px (JPEG only).
+
+    At 1/8 scale a progressive JPEG is decoded from its DC scans alone (media/jpeg_draft.py): the same
+    pixels in a quarter of the time. The other picture stays open until ``_opened`` closes it."""
+    draft = im.draft("RGB", (side, side))
+    if draft is None or im.decoderconfig[:1] != (8,) or not im.info.get("progressive"):
+        return im
+    with open(path, "rb") as fh:
+        data = dc_scans_only(fh.read())
+    if data is None:
+        return im
+    lean = Image.open(io.BytesIO(data))
+    lean.draft("RGB", (side, side))
+    return lean if lean.size == im.size and lean.mode == im.mode else im
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from framefind.errors import FrameFindError
-from framefind.media.images import IMAGE_PIXELS
+from framefind.media.images import IMAGE_PIXELS, Decoded, load_image
 from framefind.media.video import FRAME_PIXELS, VideoSampling
 from framefind.models.identity import spec_id
 
@@ -87,6 +87,11 @@ class Model(ABC):
             self.sampling = VideoSampling(**video)
         except TypeError as exc:
             raise FrameFindError(f"model option video: {exc} (known: {', '.join(VideoSampling().to_dict())})") from None
+        self.draft_fill = options.pop("draft_fill", 1.0)
+        if isinstance(self.draft_fill, bool) or not isinstance(self.draft_fill, (int, float)) \
+                or not 0.5 <= self.draft_fill <= 1:
+            raise FrameFindError(f"model option draft_fill: a number from 0.5 to 1 (got {self.draft_fill!r})")
+        self.draft_fill = float(self.draft_fill)
         self._configure(options)
         if options:
             raise FrameFindError(f"{self.name}: unknown model option(s) {', '.join(sorted(options))}")
@@ -97,7 +102,14 @@ class Model(ABC):
 
     def options(self) -> dict:
         """The chosen settings, as recorded in a library (``load_model(name, options)`` rebuilds the model)."""
-        return {"video": self.sampling.to_dict()}
+        # draft_fill 1.0 is left unsaid: every library before the option existed decoded so, and keeps its id
+        fill = {"draft_fill": self.draft_fill} if self.draft_fill != 1.0 else {}
+        return {"video": self.sampling.to_dict(), **fill}
+
+    def decode_image(self, path: str | Path, thumbnail: bool = False) -> Decoded:
+        """A picture as this model takes it (``image_size``, its fit, the library's JPEG draft; see
+        ``load_image``), with its upright size and, asked for, a thumbnail."""
+        return load_image(path, self.image_size, thumbnail, self.preprocess.fit, self.draft_fill)
 
     @abstractmethod
     def weights(self) -> dict:

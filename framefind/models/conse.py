@@ -38,6 +38,10 @@ TEMPERATURE = 1.0  # softmax temperature of that mix (1: the classifier's own pr
 # (benchmarks/bench_quality.py, docs/benchmarks.md "Text -> image variants"), chosen on the tune split:
 # test MRR@10 0.389 -> 0.464 in int8 (paired +0.075, 95 % CI +0.040..+0.112), same model time.
 RECOMMENDED_MIX = {"top_t": 40, "temperature": 2.0}
+# ... and JPEG drafts down to 3/4 of the model's 224 px (1/8 scale from a 1344 px short side): progressive
+# JPEGs then decode from their DC scans (media/jpeg_draft.py), 2-4x faster. Caption set MRR@10: test -0.004
+# and +0.002, tune -0.012 and -0.010 (all re-encoded as progressive JPEG / as shipped; docs/benchmarks.md).
+RECOMMENDED_DRAFT_FILL = 0.75
 PRECISIONS = ("float", "int8")
 INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
 INT8_RECIPE = "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1"  # convert.py's recipe: bump when it changes
@@ -84,7 +88,8 @@ class ConseModel(Model):
         that chose earlier keeps what it recorded. The flatter class mix (RECOMMENDED_MIX); int8 on the CPU
         (issue #12: the same search quality, a ~1.9x faster image graph); a GPU gains nothing from int8
         (and it is untested there)."""
-        return {**RECOMMENDED_MIX, **({"precision": "int8"} if device() == "cpu" else {})}
+        return {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL,
+                **({"precision": "int8"} if device() == "cpu" else {})}
 
     @cached_property
     def embed_while_decoding(self) -> bool:

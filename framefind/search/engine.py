@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
-from framefind.media.images import load_image
 from framefind.models.base import Model
 from framefind.search.cutoff import Calibration
 from framefind.search.duplicates import THRESHOLD, fold_near_duplicates
@@ -57,7 +56,7 @@ def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
     if term.kind == "text":
         return model.embed_texts([term.value.strip()])[0]
     try:
-        pixels, _, _ = load_image(term.value, model.image_size, fit=model.preprocess.fit)
+        pixels, _, _ = model.decode_image(term.value)
     except MediaError as exc:
         raise FrameFindError(str(exc)) from None
     return model.embed_images(pixels[None])[space][0]

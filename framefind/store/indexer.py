@@ -26,7 +26,6 @@ import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
 from framefind.media.files import FileStat, content_hash, scan
-from framefind.media.images import load_image
 from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
 from framefind.models.base import Model
@@ -120,8 +119,7 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
         if stat.kind == "video":
             _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
-            pixels, out.size, out.thumbnail = load_image(stat.path, model.image_size, thumbnail=True,
-                                                         fit=model.preprocess.fit)
+            pixels, out.size, out.thumbnail = model.decode_image(stat.path, thumbnail=True)
             out.items = [Item()]
             if model.embed_while_decoding:
                 out.vectors = model.embed_images(pixels[None])
