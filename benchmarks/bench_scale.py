@@ -276,7 +276,7 @@ def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarr
     if index.kind in vfaiss.IVF_KINDS:
         row["params"] = {"nlist": index.nlist, "nprobe": vfaiss.nprobe_for(index.nlist)}
         if index.kind == "ivf-pq":
-            row["params"].update(pq_bytes=vfaiss.pq_m_for(dim), refine=vfaiss.refine_factory(dim),
+            row["params"].update(pq_bytes=vfaiss.pq_m_for(dim), refine=vfaiss.REFINE_CODES,
                                  candidates=vfaiss.REFINE_FACTOR * K)
     path = tmp / "index.faiss"
     index.save(path)

@@ -41,7 +41,7 @@ from framefind.store.indexfiles import VectorStore, adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
 from framefind.store.rebuild import running, write_index_files
-from framefind.store.remote import drop_collections, vector_store
+from framefind.store.remote import drop_collections, library_id, vector_store
 from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
 
@@ -120,6 +120,8 @@ class Library:
         if any(count for _, count in self.catalog.models()):
             self._pending_backend = target  # vectors to move first: index() migrates, under the writer lock
         else:
+            if target["name"] == "milvus":
+                library_id(self.catalog)  # made now, by the writer that chose Milvus, not by a search reading it
             self.catalog.set_meta("backend", json.dumps(target))
 
     def __enter__(self) -> Library:

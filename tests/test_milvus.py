@@ -95,8 +95,13 @@ def test_a_milvus_library_answers_as_the_faiss_one(target, photos, reference, tm
         assert moved.vectors == 2 * len(PHOTOS) and library.backend == {"name": "faiss"}
         assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
         assert answers(library, photos) == reference
-        again = library.migrate(target)  # the collections are still there: nothing to copy, only checked
-        assert again.vectors == 2 * len(PHOTOS) and library.backend["uri"] == target
+        added: list[int] = []
+        with pytest.MonkeyPatch.context() as patch:
+            real_add = MilvusIndex.add
+            patch.setattr(MilvusIndex, "add", lambda index, ids, vectors: added.append(len(ids)) or real_add(
+                index, ids, vectors))
+            again = library.migrate(target)  # the collections are still there: nothing to copy, only checked
+        assert added == [] and again.vectors == 2 * len(PHOTOS) and library.backend["uri"] == target
         assert answers(library, photos) == reference
 
 
@@ -221,6 +226,17 @@ def test_backend_choices_are_checked(tmp_path):
         Library.open(tmp_path / "b", backend="faiss", uri="http://127.0.0.1:19530")
     with pytest.raises(FrameFindError, match="'sq8' is not offered by the milvus backend"):
         Library.open(tmp_path / "c", backend="milvus", index_type="sq8")
+
+
+def test_the_writer_that_chooses_milvus_names_its_collections(tmp_path):
+    """An empty library set on Milvus gets its id (every collection's prefix) from the process that chose the
+    backend: a search process, which only reads the catalog, would otherwise write it on its first query."""
+    with Library.open(tmp_path / "lib", backend="milvus", uri=lite_uri(tmp_path)) as library:
+        made = library.catalog.meta("library_id")
+        assert made and library.backend["name"] == "milvus"
+    with Library.open(tmp_path / "lib", create=False) as library:
+        assert library.catalog.meta("library_id") == made and library.store.collection("visual").startswith(
+            f"ff_{made}_")
 
 
 def test_pymilvus_missing_is_one_line(photos, tmp_path):

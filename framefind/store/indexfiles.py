@@ -33,6 +33,8 @@ from framefind.store.catalog import Catalog
 from framefind.store.vectors.base import VectorIndex
 from framefind.store.vectors.factory import build_index, choose_kind, create_index, load_index, needs_rebuild
 
+Progress = Callable[[int], None]  # vectors written so far (in this call)
+
 BUILD_CHUNK = 100_000  # vectors read from the catalog at a time while building (the first chunk trains)
 # Rebuilds of at least this many vectors run in the background (store/rebuild.py): ~10 s and more of
 # training here (docs/benchmarks.md, "Index at scale": 384-d ivf-sq8 at 100k 10.7 s, 1M 66 s;
@@ -85,6 +87,8 @@ class IndexView:
 
 class VectorStore:
     """The index files of one model in one library: one index per vector space."""
+
+    sync_chunk = BUILD_CHUNK  # vectors read from the catalog and added at a time when bringing an index up to date
 
     def __init__(self, directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
                  index_type: str = "auto", backend: str = "faiss") -> None:
@@ -174,10 +178,11 @@ class VectorStore:
             rebuild = False
         if not rebuild and files[-1][0] == generation:
             return files[-1][1]  # already current
-        if not rebuild:
-            index = self._sync(index, wanted, space)
-        if index is None or rebuild:
+        if index is None or rebuild or self._sync(index, wanted, space) is None:
             index = self.build(space, wanted, on_rebuild)
+        if index.count() != len(wanted):  # a file that would silently miss vectors is never installed
+            raise FrameFindError(f"{self.directory}: the {space} index holds {index.count()} vectors, the catalog "
+                                 f"{len(wanted)}; run the same command again")
         return self._save(space, index, generation)
 
     def build(self, space: str, wanted: np.ndarray,
@@ -202,8 +207,7 @@ class VectorStore:
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)
             wanted = self.catalog.vector_ids(self.model_id, space)
-        synced = self._sync(index, wanted, space)
-        return None if synced is None else self._save(space, synced, generation)
+        return None if self._sync(index, wanted, space) is None else self._save(space, index, generation)
 
     def _save(self, space: str, index: VectorIndex, generation: int) -> Path:
         """Write ``index`` as the newest file (atomically) and delete all but the ``KEEP_FILES`` newest."""
@@ -221,16 +225,21 @@ class VectorStore:
             for path in self.directory.glob(f".{space}.*.tmp"):
                 path.unlink(missing_ok=True)
 
-    def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str) -> VectorIndex | None:
-        """Apply the catalog's changes by id set difference; None when the index type cannot remove."""
+    def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str,
+              progress: Progress = lambda done: None) -> int | None:
+        """Apply the catalog's changes by id set difference, reading what is missing in chunks (bounded
+        memory); returns how many vectors were added, None when the index type cannot remove."""
         have = index.ids()
         stale = np.setdiff1d(have, wanted)
         if len(stale) and not index.remove(stale):
             return None
-        ids, vectors = self.catalog.vectors(self.model_id, space, np.setdiff1d(wanted, have).tolist())
-        if len(ids):
-            index.add(ids, vectors)
-        return index
+        missing, done = np.setdiff1d(wanted, have), 0
+        for start in range(0, len(missing), self.sync_chunk):
+            ids, vectors = self.catalog.vectors(self.model_id, space, missing[start : start + self.sync_chunk].tolist())
+            index.add(ids, vectors.reshape(len(ids), self.dims[space]))
+            done += len(ids)
+            progress(done)
+        return done
 
     def _try_load(self, path: Path) -> VectorIndex | None:
         try:
@@ -251,11 +260,6 @@ class VectorStore:
         """The type of the newest index file (what searches use), or None before the first write."""
         files = self.files(space)
         return _FILE.match(files[-1][1].name)["kind"] if files else None
-
-    def stored_count(self, space: str) -> int:
-        """How many vectors the newest index file holds (0 before the first write): what a migration checks."""
-        files = self.files(space)
-        return load_index(files[-1][1], self.backend).count() if files else 0
 
 
 _V1_INDEX_FILE = re.compile(r"^(?P<space>\w+)\.(?P<gen>\d+)\.faiss$")

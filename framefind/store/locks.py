@@ -33,21 +33,17 @@ class WriterLock:
         build) or raise a one-line error."""
         fh = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is held
         told = False
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                pid, holder_role = _holder(self.path)
-                if not wait and holder_role != INSTALL:
-                    fh.close()
-                    who = f"(pid {pid}) " if pid else ""
-                    raise FrameFindError(f"{self.path.parent}: another framefind index {who}is updating this library; "
-                                         "wait for it to finish, or run again with --wait") from None
-                if not told:
-                    on_wait(pid)
-                    told = True
-                time.sleep(poll)
+        while not try_flock(fh):
+            pid, holder_role = _holder(self.path)
+            if not wait and holder_role != INSTALL:
+                fh.close()
+                who = f"(pid {pid}) " if pid else ""
+                raise FrameFindError(f"{self.path.parent}: another framefind index {who}is updating this library; "
+                                     "wait for it to finish, or run again with --wait")
+            if not told:
+                on_wait(pid)
+                told = True
+            time.sleep(poll)
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()} {role}")
@@ -70,6 +66,15 @@ class WriterLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def try_flock(fh) -> bool:
+    """Take an exclusive ``flock`` on the open file ``fh`` if no one holds it (never waits)."""
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _holder(path: Path) -> tuple[int | None, str | None]:

@@ -78,12 +78,12 @@ def check_backend(backend: dict, index_type: str, connect: bool = True) -> None:
         client(backend["uri"])
 
 
-def model_spaces(catalog: Catalog, model_id: str) -> dict[str, int]:
-    """The spaces a model has vectors in, with their dimension, read from the vectors themselves (a model
-    the library holds need not be loadable: its vectors still move)."""
-    rows = catalog.db.execute("SELECT v.space, length(v.vec) FROM items i JOIN vectors v ON v.item_id = i.id "
-                              "WHERE i.model = ? GROUP BY v.space", (model_id,)).fetchall()
-    return {space: size // 2 for space, size in rows}  # float16
+def model_spaces(catalog: Catalog, model_id: str) -> dict[str, tuple[int, int]]:
+    """The spaces a model has vectors in, with their dimension and number of vectors, read from the vectors
+    themselves (a model the library holds need not be loadable: its vectors still move)."""
+    rows = catalog.db.execute("SELECT v.space, length(v.vec), COUNT(*) FROM items i JOIN vectors v "
+                              "ON v.item_id = i.id WHERE i.model = ? GROUP BY v.space", (model_id,)).fetchall()
+    return {space: (size // 2, count) for space, size, count in rows}  # float16
 
 
 def migrate(catalog: Catalog, index_dir: Path, target: dict, index_type: str,
@@ -94,23 +94,22 @@ def migrate(catalog: Catalog, index_dir: Path, target: dict, index_type: str,
     if target["name"] == "milvus":
         library_id(catalog)  # made now, not by a reader
     plan = [(row.id, model_spaces(catalog, row.id)) for row, _ in catalog.models()]
-    counts = {(m, s): len(catalog.vector_ids(m, s)) for m, spaces in plan for s in spaces}
-    total, done = sum(counts.values()), 0
+    total, done = sum(count for _, spaces in plan for _, count in spaces.values()), 0
     progress(0, total)
     moved = Migration(target)
     for model_id, spaces in plan:
-        store = vector_store(index_dir, catalog, model_id, spaces, index_type, target)
-        for space in spaces:
-            if isinstance(store, RemoteStore):
-                store.write(space, progress=lambda n, before=done: progress(before + n, total))
-            else:
-                store.write(space)
-            expected, stored = counts[model_id, space], store.stored_count(space)
-            if stored != expected:
-                raise FrameFindError(f"{describe(target)}: {model_id}/{space} holds {stored} vectors, the catalog "
-                                     f"{expected}; the library still uses {describe(backend_of(catalog))}")
-            done += expected
+        dims = {space: dim for space, (dim, _) in spaces.items()}
+        store = vector_store(index_dir, catalog, model_id, dims, index_type, target)
+        for space, (_, count) in spaces.items():
+            try:  # write() checks that the target holds every vector of the catalog
+                if isinstance(store, RemoteStore):
+                    store.write(space, progress=lambda n, before=done: progress(before + n, total))
+                else:
+                    store.write(space)
+            except FrameFindError as exc:
+                raise FrameFindError(f"{exc}; the library still uses {describe(backend_of(catalog))}") from None
+            done += count
             progress(done, total)
-            moved.spaces.append((model_id, space, expected))
+            moved.spaces.append((model_id, space, count))
     catalog.set_meta("backend", json.dumps(target))
     return moved

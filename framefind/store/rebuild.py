@@ -21,7 +21,6 @@ goes to ``rebuild.log`` in the library.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -29,18 +28,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from framefind.store.locks import INSTALL, WriterLock
+from framefind.store.locks import INSTALL, WriterLock, try_flock
 
 LOCK_NAME = "rebuild.lock"
 LOG_NAME = "rebuild.log"
-
-
-def _try_lock(fh) -> bool:
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
 
 
 def running(directory: Path) -> int | None:
@@ -56,7 +47,7 @@ def running(directory: Path) -> int | None:
     if pid is None or not _alive(pid):
         return None
     with open(path) as fh:
-        return None if _try_lock(fh) else pid  # alive but not building: the pid was reused
+        return None if try_flock(fh) else pid  # alive but not building: the pid was reused
 
 
 def _alive(pid: int) -> bool:
@@ -78,7 +69,7 @@ def start(directory: Path, model_id: str, dims: dict[str, int]) -> int | None:
     """
     fh = open(directory / LOCK_NAME, "a+")  # noqa: SIM115 - handed over to the child, then closed here
     try:
-        if not _try_lock(fh):
+        if not try_flock(fh):
             return None
         code = "import sys; from framefind.store.rebuild import main; main(sys.argv[1:])"
         args = [str(directory), model_id, json.dumps(dims), str(fh.fileno())]

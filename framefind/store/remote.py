@@ -32,18 +32,16 @@ import numpy as np
 
 from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
-from framefind.store.indexfiles import IndexView, VectorStore
+from framefind.store.indexfiles import IndexView, Progress, VectorStore
 from framefind.store.vectors.factory import build_index, choose_kind, needs_rebuild
 from framefind.store.vectors.milvus import MilvusIndex
 from framefind.store.vectors.milvus_connection import MilvusBusy, calls, client, is_lite
 
-SYNC_BATCH = 20_000  # vectors read from the catalog and inserted at a time: bounded memory
 # A server seals and indexes segments on its own (size, idle time) and searches unsealed rows by brute
 # force meanwhile; its flush costs 2.5 s a collection (2.3.5 here), so the writer asks for one only
 # after a bulk insert, whose index should be ready when the command returns. Lite indexes only what is
 # flushed, and flushes in milliseconds: always.
 FLUSH_ROWS = 10_000
-Progress = Callable[[int], None]  # vectors written so far (in this call)
 
 
 def library_id(catalog: Catalog) -> str:
@@ -73,6 +71,8 @@ def vector_store(directory: Path, catalog: Catalog, model_id: str, dims: dict[st
 class RemoteStore(VectorStore):
     """One model's collections at a Milvus URI, with ``VectorStore``'s surface (view, search, write, kind)."""
 
+    sync_chunk = 20_000  # inserts a server takes in one request (1280-d: 100 MB)
+
     def __init__(self, directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
                  index_type: str, uri: str) -> None:
         super().__init__(directory, catalog, model_id, dims, index_type, backend="milvus")
@@ -85,9 +85,10 @@ class RemoteStore(VectorStore):
             self._library = library_id(self.catalog)
         return collection_name(self._library, self.model_id, space)
 
-    def _record(self, space: str) -> dict | None:
-        """What the writer last synced into this space's collection at this URI (None: nothing known)."""
-        raw = self.catalog.meta(f"milvus:{self.collection(space)}")
+    def _record(self, space: str, raw: str | None = None) -> dict | None:
+        """What the writer last synced into this space's collection at this URI (None: nothing known), from
+        the catalog, or from its ``raw`` meta value already read."""
+        raw = raw if raw is not None else self.catalog.meta(f"milvus:{self.collection(space)}")
         try:
             record = json.loads(raw) if raw else None
         except ValueError:
@@ -109,7 +110,7 @@ class RemoteStore(VectorStore):
         # view's handle (and the ids it knows) stays right, and only the delta moves
         unchanged = previous is not None and previous.base is not None and self._seen.get(space) == raw
         self._seen[space] = raw
-        record = self._record(space)
+        record = self._record(space, raw)
         none = np.zeros(0, np.int64)
         try:
             client(self.uri)  # connects (once): Milvus Lite may be held by another process
@@ -142,7 +143,7 @@ class RemoteStore(VectorStore):
         if record is not None and record["generation"] == generation \
                 and not self._rebuild(index, len(wanted)) and index.stored_count() == len(wanted):
             return name  # already current (and still there)
-        inserted = self._sync(index, wanted, space, progress)
+        inserted = self._sync(index, wanted, space, progress) or 0  # a collection removes any id
         if self._rebuild(index, len(wanted)):
             kind = self._kind(len(wanted), dim)
             on_rebuild(kind, len(wanted))
@@ -167,23 +168,7 @@ class RemoteStore(VectorStore):
     def _rebuild(self, index: MilvusIndex, n: int) -> bool:
         """``needs_rebuild`` with ``_kind``'s ladder (the same hysteresis: auto keeps an approximate kind
         until n falls below half the threshold)."""
-        if not (self.index_type == "auto" and is_lite(self.uri)):
-            return needs_rebuild(index, n, self.index_type)
-        return index.kind not in (self._kind(n, index.dim), self._kind(2 * n, index.dim)) or index.undersized(n)
-
-    def _sync(self, index: MilvusIndex, wanted: np.ndarray, space: str, progress: Progress) -> int:
-        """Delete what the catalog no longer has, insert what the collection lacks (in bounded batches);
-        returns how many were inserted."""
-        have = index.ids()
-        index.remove(np.setdiff1d(have, wanted))
-        missing = np.setdiff1d(wanted, have)
-        done = 0
-        for start in range(0, len(missing), SYNC_BATCH):
-            ids, vectors = self.catalog.vectors(self.model_id, space, missing[start:start + SYNC_BATCH].tolist())
-            index.add(ids, vectors.reshape(len(ids), self.dims[space]))
-            done += len(ids)
-            progress(done)
-        return done
+        return needs_rebuild(index, n, self.index_type, self._kind)
 
     def kind(self, space: str) -> str | None:
         record = self._record(space)
@@ -192,10 +177,6 @@ class RemoteStore(VectorStore):
     def files(self, space: str) -> list[tuple[int, Path]]:
         return []  # no index files: the collection is the index
 
-    def stored_count(self, space: str) -> int:
-        """How many vectors the collection holds now (0 when there is none)."""
-        index = MilvusIndex.existing(self.uri, self.collection(space))
-        return index.stored_count() if index is not None else 0
 
 
 def drop_collections(catalog: Catalog, model_id: str, uri: str) -> int:

@@ -7,6 +7,7 @@ Backend options (Milvus: ``uri=``, ``collection=``) pass through to the backend'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,14 +88,16 @@ def load_index(path: Path, backend: str = "faiss") -> VectorIndex:
     return _check_backend(backend).load(Path(path))
 
 
-def needs_rebuild(index: VectorIndex, n: int, pinned: str) -> bool:
+def needs_rebuild(index: VectorIndex, n: int, pinned: str,
+                  choose: Callable[[int, int], str] | None = None) -> bool:
     """Whether an index that will hold n vectors should be rebuilt rather than updated in place.
 
-    True when its kind is not what ``choose_kind`` picks, or it is sized for far fewer vectors than
-    n (an IVF with nlist < a quarter of what n calls for). With "auto", an index that crossed a
-    threshold upwards keeps its kind until n falls below half of that threshold, so a library
+    True when its kind is not what ``choose`` (default: ``choose_kind``) picks, or it is sized for far
+    fewer vectors than n (an IVF with nlist < a quarter of what n calls for). With "auto", an index that
+    crossed a threshold upwards keeps its kind until n falls below half of that threshold, so a library
     hovering at the boundary is not rebuilt back and forth on every few additions and deletions.
     """
-    wanted, above = (choose_kind(m, index.dim, pinned, index.kinds) for m in (n, 2 * n))
+    choose = choose or (lambda m, dim: choose_kind(m, dim, pinned, index.kinds))
+    wanted, above = (choose(m, index.dim) for m in (n, 2 * n))
     keep = index.kind == wanted or (pinned == "auto" and index.kind == above)
     return not keep or index.undersized(n)

@@ -6,7 +6,7 @@ Kinds (all METRIC_INNER_PRODUCT, i.e. cosine on the unit vectors callers store):
   hnsw     ``IDMap2,HNSW32,Flat``  graph search, fast queries, slow build, cannot remove
   ivf-sq8  ``IVF{nlist},SQ8``      k-means partitions of SQ8 codes, ids native, removable; nlist sized from n
   ivf-pq   ``IVF{nlist},PQ{m}`` + ``IDMap,<refine>`` in an ``IndexRefine``: coarse PQ codes propose
-           REFINE_FACTOR x k candidates, re-scored from finer codes (``refine_factory``); far smaller
+           REFINE_FACTOR x k candidates, re-scored from finer codes (``REFINE_CODES``); far smaller
            than SQ8 for wide vectors; both parts hold the ids and remove in place
 
 The kind of a loaded file is recovered from the index structure itself (the list above), so an index
@@ -98,9 +98,7 @@ def pq_m_for(dim: int) -> int:
     return min((c for c in range(1, dim + 1) if dim % c == 0), key=lambda c: (abs(c - m), -c))
 
 
-def refine_factory(dim: int) -> str:
-    """The codes ivf-pq re-scores candidates from (a FAISS factory string, wrapped in IDMap)."""
-    return "SQ8"
+REFINE_CODES = "SQ8"  # the codes ivf-pq re-scores candidates from (a FAISS factory string, wrapped in IDMap)
 
 
 @contextmanager
@@ -147,9 +145,8 @@ class FaissIndex(VectorIndex):
         if self.kind == "ivf-sq8":
             index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
         if self.kind == "ivf-pq":  # positions in the refine codes come from its id map (see _id_arrays)
-            codes = faiss.index_factory(self.dim, refine_factory(self.dim), faiss.METRIC_INNER_PRODUCT)
-            for pq in (index.pq, *([codes.pq] if isinstance(codes, faiss.IndexPQ) else [])):
-                pq.cp.niter, pq.cp.min_points_per_centroid = KMEANS_ITERATIONS, 1  # a small first batch is fine
+            codes = faiss.index_factory(self.dim, REFINE_CODES, faiss.METRIC_INNER_PRODUCT)
+            index.pq.cp.niter, index.pq.cp.min_points_per_centroid = KMEANS_ITERATIONS, 1  # a small first batch is fine
             index.do_polysemous_training = False  # the factory's default: 4.5x the training time, unused here
             refine = _owning(faiss.IndexIDMap(codes), codes)
             index = _owning(faiss.IndexRefine(index, refine), index, refine)
@@ -415,10 +412,8 @@ def _owning(outer: faiss.Index, *parts: faiss.Index) -> faiss.Index:
 
 
 def _scalar_quantizers(index: faiss.Index) -> list:
-    """The ScalarQuantizer of an SQ index, or of one behind a PCA (ivf-pq refine codes); none for PQ."""
+    """The ScalarQuantizer of an SQ index (sq8, ivf-sq8, ivf-pq's refine codes); none for the others."""
     index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexPreTransform):
-        index = faiss.downcast_index(index.index)
     return [index.sq] if isinstance(index, faiss.IndexScalarQuantizer | faiss.IndexIVFScalarQuantizer) else []
 
 
