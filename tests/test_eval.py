@@ -115,6 +115,27 @@ def test_golden_text_queries_on_photos(tmp_path, models_ready):
     assert "<svg" in (tmp_path / "g.html").read_text()
 
 
+def test_a_kept_library_is_evaluated_with_the_options_it_chose(tmp_path, models_ready):
+    """``--library`` reused: its model keeps the options the library recorded (here top_t 10, draft_fill 1.0),
+    nothing is re-embedded, and the second run answers as the first."""
+    from framefind import Library
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("coffee.png", "chelsea.png", "rocket.jpg", "horse.png"):
+        shutil.copy(skimage_data() / name, photos / name)
+    golden = photos / "golden.json"
+    golden.write_text(json.dumps({"a cup of coffee": ["coffee.png"], "a cat": ["chelsea.png"]}))
+    lib = tmp_path / "lib"
+    with Library.open(lib, model_options={"top_t": 10, "draft_fill": 1.0}) as library:
+        chosen = library.target_model.id
+    first, second = (json.loads(run_cli("eval", str(golden), "-k", "3", "--json", "--library", str(lib)).stdout)
+                     for _ in range(2))
+    with Library.open(lib, create=False) as library:
+        assert library.model_id == chosen and library.model.top_t == 10 and len(library.models()) == 1
+    assert first["rows"][0]["per_group"] == second["rows"][0]["per_group"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["-k", "80"], "-k 80 is larger than the gallery: a query can get at most 79 results"),
     (["--dims", "4096"], "--dims 4096: larger than the 1280 dimensions of effnet-conse"),
