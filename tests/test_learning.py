@@ -79,6 +79,24 @@ def test_cutoff_keeps_the_right_answer_and_stops_after_it(learning_library):
     assert all(r.score >= page.floor for r in page.results)
 
 
+def test_a_subtraction_is_judged_on_what_the_query_asks_for(learning_library, monkeypatch):
+    """ "an animal -cat": the difference vector is near no class, so gating it would say "nothing matched";
+    the floor is judged on "an animal" (the terms kept), and soup minus a word still names nothing."""
+    from framefind.search import cutoff
+
+    _, library = learning_library
+    page = library.search_page('an animal -"a cat"', k=10)
+    assert page.results and not page.nothing_matched and "chelsea.png" not in _names(page.results)[:3]
+    assert all(r.score >= page.floor for r in page.results)
+    assert library.search_page('zzqx flurble -"a cat"', k=10).nothing_matched
+    floors = []
+    real = cutoff.Calibration.floor
+    monkeypatch.setattr(cutoff.Calibration, "floor", lambda self, catalog, model, model_id, vector, asked=None:
+                        floors.append(real(self, catalog, model, model_id, vector, None)) or floors[-1])
+    library.search_page('an animal -"a cat"', k=10)  # the same query judged on its difference vector alone
+    assert floors[-1] == float("inf")
+
+
 def test_cli_says_nothing_matched_and_json_is_empty(learning_library):
     _, library = learning_library
     proc = run_cli("search", "zzqx flurble", "--library", str(library.directory))
