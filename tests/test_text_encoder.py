@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +38,18 @@ def test_query_graph_is_rebuilt_when_missing(tmp_path, monkeypatch):
     assert not path.exists()
     assert np.allclose(fresh.embed_query(TEXTS[:2]), before, atol=1e-6)
     assert path.exists() and sorted(p.name for p in path.parent.iterdir()) == sorted(p.name for p in shared.iterdir())
+
+
+def test_a_query_in_an_empty_model_cache_converts_both_graphs(tmp_path):
+    """A search before anything was converted (a library moved to another machine, a cleared cache): the
+    query graph is made from the float graph, both converted under the cache's one lock, which the
+    converting thread re-enters (it used to wait for itself forever)."""
+    code = "from framefind.models.minilm import MiniLM; print(MiniLM().embed_query(['a cat']).shape)"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "FRAMEFIND_CACHE": str(tmp_path)},
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and done.stdout.strip() == "(1, 384)", done.stderr
+    graphs = {p.name for p in tmp_path.rglob("*") if p.suffix in (".onnx", ".ort")}
+    assert {"text.onnx", QUERY_GRAPH} <= graphs
 
 
 def test_searches_embed_queries_with_the_int8_graph(tmp_path, monkeypatch):

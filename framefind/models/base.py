@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -245,13 +246,25 @@ def ensure_file(path: Path, build: Callable[[], None]) -> Path:
     return path
 
 
+_held = threading.local()  # the cache directories this thread holds the lock of
+
+
 @contextmanager
 def _cache_lock(directory: Path):
+    """One conversion at a time per cache directory, across processes. Re-entered by the thread holding
+    it when a build needs another file of the same directory (MiniLM's query graph is made from its float
+    graph): a second ``flock`` on a new descriptor would wait for this one forever."""
+    held = _held.__dict__.setdefault("directories", set())
+    if directory in held:
+        yield
+        return
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
+        held.add(directory)
         try:
             yield
         finally:
+            held.discard(directory)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
