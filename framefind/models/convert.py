@@ -93,9 +93,7 @@ def quantize_for_queries(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target.with_suffix(".int8.onnx")) as quantized, atomic_path(target) as tmp:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
-                _quiet_logging("root"):  # "consider pre-processing": not needed for dynamic quantisation
-            warnings.simplefilter("ignore")
+        with _quiet():  # "consider pre-processing": not needed for dynamic quantisation
             quantize_dynamic(str(source), str(quantized), per_channel=True, weight_type=QuantType.QInt8)
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -161,8 +159,7 @@ def _prepared(source: Path, tmp: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     target = tmp / "prepared.onnx"
-    with _quiet_logging("root"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet():
         quant_pre_process(str(source), str(target))
     return target
 
@@ -183,8 +180,7 @@ def _quantize(source: Path, target: Path, batches: Iterator, table: Int8Table) -
         raise FrameFindError(f"{source}: not the EfficientNet-Lite0 graph the int8 recipe expects")
     overrides = {name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero, np.uint8)}]
                  for name, (scale, zero) in table.items()}
-    with contextlib.redirect_stdout(io.StringIO()), _quiet_logging("root"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet():
         quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=list(INT8_OPS),
@@ -192,14 +188,18 @@ def _quantize(source: Path, target: Path, batches: Iterator, table: Int8Table) -
 
 
 @contextlib.contextmanager
-def _quiet_logging(name: str):
+def _quiet():
+    """No prints, warnings or root-logger chatter from a converter or quantiser (their advice is about
+    code paths these fixed graphs never take); errors still raise."""
     import logging
 
-    logger = logging.getLogger(name)
+    logger = logging.getLogger()
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logger.setLevel(level)
 
@@ -210,9 +210,7 @@ def _to_onnx(module, args, target: Path, inputs, outputs, axes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"framefind: converting {target.parent.name} to ONNX (once, ~10 s)", file=sys.stderr)
     # The tracer's warnings are about code paths these fixed-shape wrappers never take.
-    with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with atomic_path(target) as tmp, torch.no_grad(), _quiet():
         torch.onnx.export(
             module, args, str(tmp), input_names=inputs, output_names=outputs,
             dynamic_axes=axes, opset_version=17, dynamo=False,
