@@ -129,8 +129,8 @@ def test_a_kept_library_is_evaluated_with_the_options_it_chose(tmp_path, models_
     lib = tmp_path / "lib"
     with Library.open(lib, model_options={"top_t": 10, "draft_fill": 1.0}) as library:
         chosen = library.target_model.id
-    first, second = (json.loads(run_cli("eval", str(golden), "-k", "3", "--json", "--library", str(lib)).stdout)
-                     for _ in range(2))
+    first, second = (json.loads(run_cli("eval", str(golden), "-k", "3", "--json", "--library", str(lib),
+                                        "--report", str(tmp_path / f"{run}.html")).stdout) for run in range(2))
     with Library.open(lib, create=False) as library:
         assert library.model_id == chosen and library.model.top_t == 10 and len(library.models()) == 1
     assert first["rows"][0]["per_group"] == second["rows"][0]["per_group"]
