@@ -55,10 +55,33 @@ def test_a_new_library_records_the_mix_and_an_older_one_keeps_its_own(tmp_path):
         library.index([photo])
         assert library.models()[0]["options"]["temperature"] == 2.0
         assert library.models()[0]["options"]["draft_fill"] == RECOMMENDED_DRAFT_FILL
+        assert library.models()[0]["options"]["labels"] == "phrasings"
     with Library.open(tmp_path / "old") as library:
         library.catalog.set_meta("model_choice", json.dumps({"name": "effnet-conse", "options": {}}))  # as 0.4
     with Library.open(tmp_path / "old") as library:
         assert library.target_model.temperature == 1.0 and library.target_model.top_t == 20
         assert library.target_model.draft_fill == 1.0  # and decodes JPEGs as it did
+        assert library.target_model.label_kind == "sentence"  # and describes classes as it did
         library.index([photo])
         assert library.model_id == load_model("effnet-conse").id
+
+
+def test_label_phrasings_are_an_option_whose_vectors_are_the_mean_of_four():
+    """``labels: phrasings``: each class is the normalised mean of four texts' MiniLM vectors (the float graph,
+    as every label text is embedded); the default, one sentence a class, keeps the ids libraries recorded."""
+    from framefind.models.conse import imagenet_labels, label_phrasings, label_text
+
+    sentence, phrasings = load_model("effnet-conse"), load_model("effnet-conse", {"labels": "phrasings"})
+    assert "labels" not in sentence.options() and sentence.id == load_model("effnet-conse", {"labels": "sentence"}).id
+    assert phrasings.options()["labels"] == "phrasings" and phrasings.id != sentence.id
+    assert len(phrasings.label_texts) == 4000 and phrasings.label_vectors.shape == sentence.label_vectors.shape
+    labels = imagenet_labels()
+    for row in (0, 281, 999):  # tench, tabby cat, toilet tissue
+        texts = label_phrasings(labels[row])
+        assert texts[0] == label_text(labels[row]) and texts[2].startswith("a photo of a ")
+        mean = sentence.text_encoder.embed(texts).mean(axis=0)
+        assert np.allclose(phrasings.label_vectors[row], mean / np.linalg.norm(mean), atol=1e-5)
+    one = sentence.text_encoder.embed([label_text(labels[281])])[0]
+    assert np.allclose(sentence.label_vectors[281], one, atol=1e-6)
+    with pytest.raises(FrameFindError, match=r"^effnet-conse: labels must be sentence or phrasings \(got 'words'\)"):
+        load_model("effnet-conse", {"labels": "words"})

@@ -14,7 +14,7 @@ from framefind import Library
 from framefind.errors import FrameFindError
 from framefind.media.images import load_image
 from framefind.models.base import load_model
-from framefind.models.conse import RECOMMENDED_DRAFT_FILL, RECOMMENDED_MIX
+from framefind.models.conse import RECOMMENDED_DRAFT_FILL, RECOMMENDED_LABELS, RECOMMENDED_MIX
 
 INDEXED = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "astronaut.png"]
 
@@ -25,9 +25,9 @@ def models():
 
 
 def chosen_now(precision: str):
-    """The model a library gets when it chooses effnet-conse now with ``precision``: the re-tuned class mix and
-    JPEG draft too."""
-    return load_model("effnet-conse", {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL, "precision": precision})
+    """The model a library gets when it chooses effnet-conse now with ``precision``: the re-tuned class mix, label
+    phrasings and JPEG draft too."""
+    return load_model("effnet-conse", {**load_model("effnet-conse").recommended_options, "precision": precision})
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_a_library_choosing_the_model_now_gets_int8(tmp_path, models):
     mixed = {p: chosen_now(p) for p in ("float", "int8")}
     with Library.open(tmp_path / "lib") as library:  # a new library: int8, and the re-tuned class mix
         assert library.choice["options"] == {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL,
-                                             "precision": "int8"}
+                                             "labels": RECOMMENDED_LABELS, "precision": "int8"}
         assert library.target_model.id == mixed["int8"].id
     with Library.open(tmp_path / "lib") as library:  # reopened: what it chose
         assert library.target_model.precision == "int8"

@@ -42,6 +42,10 @@ RECOMMENDED_MIX = {"top_t": 40, "temperature": 2.0}
 # JPEGs then decode from their DC scans (media/jpeg_draft.py), 2-4x faster. Caption set MRR@10: test -0.004
 # and +0.002, tune -0.012 and -0.010 (all re-encoded as progressive JPEG / as shipped; docs/benchmarks.md).
 RECOMMENDED_DRAFT_FILL = 0.75
+# ... and each class as the mean of four phrasings instead of its one sentence (benchmarks/bench_text_variants.py,
+# chosen on tune among 7 label variants): test MRR@10 +0.046 (95 % CI +0.022..+0.072), tune +0.024, no query cost.
+LABEL_KINDS = ("sentence", "phrasings")
+RECOMMENDED_LABELS = "phrasings"
 PRECISIONS = ("float", "int8")
 INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
 INT8_RECIPE = "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1"  # convert.py's recipe: bump when it changes
@@ -60,6 +64,13 @@ def label_text(label: dict[str, str]) -> str:
     return f"{label['names']}: {label['definition']}; a kind of {label['hypernyms']}"
 
 
+def label_phrasings(label: dict[str, str]) -> list[str]:
+    """Four ways to say a class (its vector is their mean): the sentence, its names, "a photo of a NAME" (how
+    people search), and its definition alone. Each alone is worse than the sentence; together they are better."""
+    return [label_text(label), label["names"], f"a photo of a {label['names'].split(',')[0].strip()}",
+            label["definition"]]
+
+
 class ConseModel(Model):
     family = name = "effnet-conse"
     spaces = {"visual": 1280, "semantic": MiniLM.dim}
@@ -76,6 +87,9 @@ class ConseModel(Model):
             raise FrameFindError(f"effnet-conse: temperature must be a number from 0.1 to 10 "
                                  f"(got {self.temperature!r})")
         self.temperature = float(self.temperature)
+        self.label_kind = options.pop("labels", "sentence")
+        if self.label_kind not in LABEL_KINDS:
+            raise FrameFindError(f"effnet-conse: labels must be {' or '.join(LABEL_KINDS)} (got {self.label_kind!r})")
         self.precision = options.pop("precision", "float")
         if self.precision not in PRECISIONS:
             raise FrameFindError(f"effnet-conse: precision must be {' or '.join(PRECISIONS)} (got {self.precision!r})")
@@ -88,7 +102,7 @@ class ConseModel(Model):
         that chose earlier keeps what it recorded. The flatter class mix (RECOMMENDED_MIX); int8 on the CPU
         (issue #12: the same search quality, a ~1.9x faster image graph); a GPU gains nothing from int8
         (and it is untested there)."""
-        return {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL,
+        return {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL, "labels": RECOMMENDED_LABELS,
                 **({"precision": "int8"} if device() == "cpu" else {})}
 
     @cached_property
@@ -102,7 +116,8 @@ class ConseModel(Model):
         # float is left unsaid: it is what libraries recorded before int8 existed, and their ids stay the same
         precision = {"precision": self.precision} if self.precision != "float" else {}
         temperature = {"temperature": self.temperature} if self.temperature != TEMPERATURE else {}  # likewise
-        return {**super().options(), "top_t": self.top_t, **temperature, **precision}
+        labels = {"labels": self.label_kind} if self.label_kind != "sentence" else {}  # likewise
+        return {**super().options(), "top_t": self.top_t, **temperature, **labels, **precision}
 
     def weights(self) -> dict:
         weights = {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
@@ -113,7 +128,10 @@ class ConseModel(Model):
 
     @cached_property
     def label_texts(self) -> list[str]:
-        return [label_text(label) for label in self._labels]
+        """Every text embedded for the classes: one each ("sentence"), or four each, class after class."""
+        if self.label_kind == "sentence":
+            return [label_text(label) for label in self._labels]
+        return [text for label in self._labels for text in label_phrasings(label)]
 
     @cached_property
     def _labels(self) -> list[dict[str, str]]:
@@ -151,8 +169,11 @@ class ConseModel(Model):
         path = self.directory / "conse" / f"labels-{self.text_encoder.directory.name}-{text_digest(texts)}.npy"
 
         def build() -> None:
+            vectors = self.text_encoder.embed(texts)
+            if len(texts) > len(self._labels):  # several texts a class: one vector, their mean
+                vectors = l2_normalize(vectors.reshape(len(self._labels), -1, MiniLM.dim).mean(axis=1))
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, self.text_encoder.embed(texts))
+                np.save(fh, vectors.astype(np.float32))
 
         return np.load(ensure_file(path, build))
 
