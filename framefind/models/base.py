@@ -183,13 +183,18 @@ def embed_text_batches(session, tokenizer, texts: list[str], dim: int, batch_siz
     """
     chunks = []
     takes_mask = "attention_mask" in {i.name for i in session.get_inputs()}
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of like lengths: little padding
     for start in range(0, len(texts), batch_size):
-        encodings = tokenizer.encode_batch(texts[start : start + batch_size])
+        encodings = tokenizer.encode_batch([texts[i] for i in order[start : start + batch_size]])
         feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64)}
         if takes_mask:
             feeds["attention_mask"] = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         chunks.append(session.run(None, feeds)[0])
-    return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+    if not chunks:
+        return np.zeros((0, dim), np.float32)
+    out = np.empty((len(texts), chunks[0].shape[1]), chunks[0].dtype)
+    out[order] = np.concatenate(chunks)
+    return out
 
 
 def onnx_session(path: Path, threads: int | None = None, accelerate: bool = False):
