@@ -110,7 +110,7 @@ def main() -> None:
     lib = ["--library", str(work / "fashion-library")]
     dims = framefind_eval(str(fashion), *lib, "--dims", "full,256,128,64", "--metric", "cosine,l2",
                           "--report", str(work / "fashion-dims.html"))
-    indexes = framefind_eval(str(fashion), *lib, "--index", "flat,sq8,hnsw,ivf-flat,ivf-sq8",
+    indexes = framefind_eval(str(fashion), *lib, "--index", "flat,sq8,hnsw,ivf-sq8,ivf-pq",
                              "--report", str(work / "fashion-index.html"))
     baseline = raw_pixel_rows(images, labels)
     golden = work / "fashion-text.json"

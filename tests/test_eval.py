@@ -42,21 +42,25 @@ def _quality(result: dict) -> list[dict]:
 
 def test_eval_compares_configurations_deterministically_and_writes_a_report(fashion, tmp_path, models_ready):
     dataset, _ = fashion
-    args = ("eval", str(dataset), "--dims", "full,32", "--index", "flat,hnsw", "--json")
+    args = ("eval", str(dataset), "--dims", "full,32", "--index", "flat,hnsw,ivf-pq", "--json")
     first = json.loads(run_cli(*args, "--report", str(tmp_path / "a.html")).stdout)
     second = json.loads(run_cli(*args, "--report", str(tmp_path / "b.html")).stdout)
 
     assert first["split"] == "leave-one-out" and first["gallery"] == 80 and first["queries"] == 80
     configs = [row["config"] for row in first["rows"]]
     dims = ("full", "32 pca", "32 random")
-    assert configs == [f"effnet-conse cosine {d} {i}" for d in dims for i in ("flat", "hnsw")]
-    assert [row["dim"] for row in first["rows"]] == [1280, 1280, 32, 32, 32, 32]
+    assert configs == [f"effnet-conse cosine {d} {i}" for d in dims for i in ("flat", "hnsw", "ivf-pq")]
+    assert [row["dim"] for row in first["rows"]] == [1280] * 3 + [32] * 6
+    # ivf-pq is built as a library builds it (the store's factory): its candidate codes and re-scoring
+    assert first["rows"][2]["index_params"] == {"nlist": 2, "nprobe": 2, "m": 64, "refine": "SQ8",
+                                                "refine_factor": 20}
+    assert first["rows"][1]["index_params"] == {"M": 32, "efSearch": 128}
     for row in first["rows"]:
         assert all(0.0 <= row[key] <= 1.0 for key in QUALITY)
         assert row["mhr@10"] == pytest.approx(row["recall@10"])  # 7 relevant < k: both divide by 7
         assert row["index_bytes"] > 0 and row["latency_ms_p50"] > 0
         assert set(row["per_group"]) == set(FASHION_CLASSES)
-    full, pca = first["rows"][0], first["rows"][2]
+    full, pca = first["rows"][0], first["rows"][3]
     assert full["index_bytes"] > 20 * pca["index_bytes"] > 0  # 1280 vs 32 floats per vector
     assert first["rows"][0]["map@10"] > 0.3  # EfficientNet features group Fashion-MNIST classes well above chance
     assert _quality(first) == _quality(second)  # run to run, only latency may differ
@@ -177,6 +181,15 @@ def test_run_config_by_hand():
     task = query_set(vectors, ["a", "a", "b", "b"], ["p0", "p1", "p2", "p3"], vectors[[0]], ["b"], ["p0"])
     row = run_config(task, Config("test", metric="l2"), k=3)  # p0 itself is left out of its own results
     assert row["gallery"] == 4 and row["mrr@3"] == pytest.approx(1 / 2) and row["recall@3"] == 1.0
+
+
+def test_l2_ranks_by_euclidean_distance_through_the_librarys_inner_product_index():
+    """Not by inner product: the query is nearest to the short vector; the long one has the larger q.x."""
+    gallery = np.array([[0.5, 0.0], [3.0, 0.4], [0.0, 2.0]], np.float32)
+    task = query_set(gallery, ["near", "far", "x"], ["a", "b", "c"], np.array([[0.6, 0.0]], np.float32),
+                     ["near"], ["q"])
+    for index in ("flat", "sq8", "hnsw"):
+        assert run_config(task, Config("test", metric="l2", index=index), k=1)["mrr@1"] == 1.0, index
 
 
 def test_golden_targets_and_time_ranges(tmp_path):

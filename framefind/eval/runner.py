@@ -5,8 +5,10 @@ as relevant. Tasks come from a labelled dataset (leave-one-out: every item queri
 or an explicit query set) or from golden text queries (see evaldata.py).
 
 A *configuration* is model x metric (cosine / l2) x dimensions (full, or reduced by PCA or a random
-Gaussian projection) x FAISS index (flat, sq8, hnsw, ivf-flat, ivf-sq8). Each one gets its own FAISS
-index over the gallery, and every query is searched one at a time (single FAISS thread) to time it.
+Gaussian projection) x vector index (the library's own types: ``store.vectors.factory.INDEX_TYPES``).
+Each one gets its own index over the gallery, built by the store's factory exactly as a library builds
+it (one implementation: what eval measures is what searches run), and every query is searched one at
+a time (single FAISS thread) to time it.
 
 Deterministic: PCA is an SVD of the gallery, the random projection and FAISS's k-means / HNSW use
 fixed seeds, and indexes are built single-threaded. Latency is the only figure that varies run to run.
@@ -18,17 +20,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 
 from framefind.errors import FrameFindError
 from framefind.eval.metrics import mean_metrics, precision_recall_curve, query_metrics
 from framefind.linalg import l2_normalize
-from framefind.store.vectors.faiss import FACTORY, HNSW_EF_SEARCH, nlist_for, nprobe_for
+from framefind.store.vectors import factory
+from framefind.store.vectors.faiss import FaissIndex
 
 METRICS = ("cosine", "l2")
-# The library's own index types and sizing (row numbers are the ids here, so no IDMap), plus IVF-Flat.
-INDEXES = {kind: factory.removeprefix("IDMap2,") for kind, factory in FACTORY.items()} | {"ivf-flat": "IVF{nlist},Flat"}
+INDEXES = tuple(kind for kind in factory.INDEX_TYPES if kind != "auto")  # the types a library can pin
 REDUCTIONS = ("pca", "random")
 CURVE_DEPTH = 100  # ranks searched for the precision-recall curve (metrics use the first k)
 
@@ -181,24 +184,21 @@ def reduce(gallery: np.ndarray, queries: np.ndarray, config: Config, seed: int) 
     return gallery @ matrix, queries @ matrix
 
 
-def build_index(vectors: np.ndarray, config: Config) -> tuple[object, dict]:
-    """A trained, filled FAISS index for the gallery (row numbers are the ids), and its parameters."""
-    import faiss
+def build_index(vectors: np.ndarray, config: Config) -> FaissIndex:
+    """A filled index of ``config.index`` over the gallery (row numbers are the ids), as a library builds it.
 
-    n, dim = vectors.shape
-    params: dict = {}
-    nlist = nlist_for(n)
-    metric = faiss.METRIC_INNER_PRODUCT if config.metric == "cosine" else faiss.METRIC_L2
-    index = faiss.index_factory(dim, INDEXES[config.index].format(nlist=nlist), metric)
-    if config.index.startswith("ivf"):
-        params = {"nlist": nlist, "nprobe": nprobe_for(nlist)}
-        faiss.extract_index_ivf(index).nprobe = params["nprobe"]
-    if config.index == "hnsw":
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-        params = {"M": 32, "efSearch": HNSW_EF_SEARCH}
-    index.train(vectors)
-    index.add(vectors)
-    return index, params
+    The library's indexes rank by inner product. For ``l2`` each vector gets one more coordinate so that
+    the inner product ranks by Euclidean distance: with x' = [x, -|x|^2/2] and q' = [q, 1],
+    q'.x' = q.x - |x|^2/2 = (|q|^2 - |q - x|^2) / 2, largest for the nearest x (``l2_augment``).
+    """
+    ids = np.arange(len(vectors), dtype=np.int64)
+    return cast(FaissIndex, factory.build_index(ids, vectors, kind=config.index, backend="faiss"))
+
+
+def l2_augment(gallery: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gallery, queries) with the coordinate that makes inner product rank by L2 distance (see ``build_index``)."""
+    norms = np.einsum("ij,ij->i", gallery, gallery)[:, None] / -2
+    return np.hstack([gallery, norms]), np.hstack([queries, np.ones((len(queries), 1), queries.dtype)])
 
 
 def run_config(task: Task, config: Config, k: int, seed: int = 0) -> dict:
@@ -206,15 +206,18 @@ def run_config(task: Task, config: Config, k: int, seed: int = 0) -> dict:
     import faiss
 
     gallery, queries = reduce(task.gallery, task.queries, config, seed)
+    dim = gallery.shape[1]
     if config.metric == "cosine":
         gallery, queries = l2_normalize(gallery), l2_normalize(queries)
+    else:
+        gallery, queries = l2_augment(gallery, queries)
     gallery = np.ascontiguousarray(gallery, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # deterministic builds (HNSW, k-means) and single-core latency
     try:
         started = time.perf_counter()
-        index, params = build_index(gallery, config)
+        index = build_index(gallery, config)
         build_s = time.perf_counter() - started
         depth = min(max(k, CURVE_DEPTH), task.candidates)
         rels, latencies = [], []
@@ -234,8 +237,8 @@ def run_config(task: Task, config: Config, k: int, seed: int = 0) -> dict:
     precision, recall = precision_recall_curve(rels, [int(n) for n in n_relevant], depth)
     return {
         **asdict(config), "config": config.label, **mean_metrics(per_query),
-        "queries": len(per_query), "gallery": len(gallery), "dim": int(gallery.shape[1]),
-        "index_bytes": len(faiss.serialize_index(index)), "index_params": params,
+        "queries": len(per_query), "gallery": len(gallery), "dim": int(dim),
+        "index_bytes": index.nbytes(), "index_params": index.settings(),
         "build_s": round(build_s, 4),
         "latency_ms_p50": round(float(np.median(latencies)) * 1000, 4) if latencies else None,
         "per_group": {g: {"queries": len(rows), **mean_metrics(rows)} for g, rows in sorted(groups.items())},

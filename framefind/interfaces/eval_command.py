@@ -36,7 +36,8 @@ def eval_command(
         "--dims", help="Dimensions to compare, e.g. 1280,256,128 ('full' or the model's own: unreduced)")] = None,
     reduce: Annotated[str, typer.Option("--reduce", help="How --dims reduces: pca and/or random")] = "pca,random",
     index: Annotated[str, typer.Option(
-        "--index", help="FAISS indexes to compare: flat, sq8, hnsw, ivf-flat, ivf-sq8 (comma-separated)")] = "flat",
+        "--index", help="Index types to compare, as a library builds them: flat, sq8, hnsw, ivf-sq8, ivf-pq "
+        "(comma-separated)")] = "flat",
     queries: Annotated[Path | None, typer.Option(
         "--queries", help="Explicit query set instead of leave-one-out: a class folder or CSV (image queries) "
         "or a golden-query .json (text queries)")] = None,
@@ -66,7 +67,7 @@ def eval_command(
         notice(f"framefind: {note}")
     model_names = parse_list(models, None, "models") if models else [_library_model(library) or DEFAULT_MODEL]
     metrics = parse_list(metric, METRICS, "metric")
-    indexes = parse_list(index, tuple(INDEXES), "index")
+    indexes = parse_list(index, INDEXES, "index")
     reductions = parse_list(reduce, REDUCTIONS, "reduce")
     dim_list = parse_dims(dims)
     image_queries = data.kind == "classes" and (query_data is None or query_data.kind == "classes")

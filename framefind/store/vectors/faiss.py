@@ -37,8 +37,9 @@ from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.store.vectors.base import VectorIndex, as_ids, empty_result
 
-FACTORY = {"flat": "IDMap2,Flat", "sq8": "IDMap2,SQ8", "hnsw": "IDMap2,HNSW32,Flat", "ivf-sq8": "IVF{nlist},SQ8",
-           "ivf-pq": "IVF{nlist},PQ{m}"}
+HNSW_M = 32  # graph neighbours per node
+FACTORY = {"flat": "IDMap2,Flat", "sq8": "IDMap2,SQ8", "hnsw": f"IDMap2,HNSW{HNSW_M},Flat",
+           "ivf-sq8": "IVF{nlist},SQ8", "ivf-pq": "IVF{nlist},PQ{m}"}
 KINDS = tuple(FACTORY)
 IVF_KINDS = ("ivf-sq8", "ivf-pq")
 
@@ -177,6 +178,22 @@ class FaissIndex(VectorIndex):
 
     def count(self) -> int:
         return int(self._ivf.ntotal if self.kind == "ivf-pq" else self._index.ntotal)
+
+    def settings(self) -> dict:
+        """What shapes this index's answers, for reports (``framefind eval``): IVF lists and probes, ivf-pq's
+        candidate codes and re-scoring, HNSW's graph and search breadth; {} for the scans."""
+        if self.kind == "hnsw":
+            return {"M": HNSW_M, "efSearch": HNSW_EF_SEARCH}
+        if self.kind not in IVF_KINDS:
+            return {}
+        found = {"nlist": self.nlist, "nprobe": nprobe_for(self.nlist)}
+        if self.kind == "ivf-pq":
+            found |= {"m": int(self._ivf.pq.M), "refine": REFINE_CODES, "refine_factor": REFINE_FACTOR}
+        return found
+
+    def nbytes(self) -> int:
+        """Bytes of the index as ``save`` writes it."""
+        return len(faiss.serialize_index(self._index))
 
     def ids(self) -> np.ndarray:
         return self._id_arrays()[1]
