@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 
-METRIC_KEYS = ("map", "map_towhee", "mhr", "recall", "precision", "ndcg", "mrr")
 DEFINITIONS = {
     "map": "mean over queries of standard AP@k: sum of precision@i at the ranks i<=k of hits / min(k, relevant)",
     "map_towhee": "mean over queries of the Towhee notebook's AP: mean of precision@i over every rank i=1..k",
