@@ -29,3 +29,13 @@ def test_the_public_names_are_there_when_asked_for():
         import framefind
 
         framefind.Libary  # noqa: B018 - a typo fails as for any module
+
+
+def test_one_reason_for_every_library_error():
+    from framefind.errors import reason
+
+    faiss_error = RuntimeError("Error in void faiss::read_index(IOReader*) at /faiss/impl/index_read.cpp:123: "
+                               "Error: 'ret == (1)' failed:\n read error")
+    assert reason(faiss_error) == "'ret == (1)' failed: read error"  # no C++ location, one line
+    assert reason(FileNotFoundError(2, "No such file or directory", "/x/a.mp4")) == "No such file or directory"
+    assert reason(ValueError()) == "ValueError" and len(reason(ValueError("x" * 5000))) == 300

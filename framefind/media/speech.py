@@ -23,8 +23,8 @@ from typing import Any
 import av
 import numpy as np
 
-from framefind.errors import FrameFindError
-from framefind.media.video import _reason, time_origin
+from framefind.errors import FrameFindError, reason
+from framefind.media.video import time_origin
 
 RATE = 16000  # Whisper's sample rate
 CHUNK = 600.0  # longest stretch of audio handed to Whisper at once, in seconds
@@ -89,7 +89,7 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        return Transcript(note=f"not a readable media file ({_reason(exc)})")
+        return Transcript(note=f"not a readable media file ({reason(exc)})")
     with container:
         if not container.streams.audio:
             return Transcript(note=NO_AUDIO)
@@ -163,7 +163,7 @@ def _decode(container, stream, out: Transcript, stopped: Callable[[], bool]) -> 
             for frame in frames:
                 yield (None if frame.time is None else float(frame.time)), _mono(resampler.resample(frame))
     except av.error.FFmpegError as exc:  # keep what decoded
-        out.note = f"audio decoded up to {out.audio_seconds:.1f} s, then: {_reason(exc)}"
+        out.note = f"audio decoded up to {out.audio_seconds:.1f} s, then: {reason(exc)}"
     yield None, _mono(resampler.resample(None))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from framefind.errors import MediaError
+from framefind.errors import MediaError, reason
 from framefind.linalg import l2_normalize
 from framefind.media.images import fit_square, thumbnail_jpeg
 from framefind.media.units import Item, ItemFrames
@@ -134,7 +134,7 @@ def scan_video(path: str | Path, size: int, embed: Embed, sampling: VideoSamplin
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not a readable video ({_reason(exc)})") from None
+        raise MediaError(path, f"not a readable video ({reason(exc)})") from None
     with container:
         if not container.streams.video:
             raise MediaError(path, "no video stream (audio-only or not a video)")
@@ -167,8 +167,8 @@ def scan_video(path: str | Path, size: int, embed: Embed, sampling: VideoSamplin
                     last_report = time
         except av.error.FFmpegError as exc:  # keep what decoded; say where it stopped
             if not scan.times:
-                raise MediaError(path, f"corrupt video ({_reason(exc)})") from None
-            scan.stopped = f"decoded up to {scan.duration:.1f} s, then: {_reason(exc)}"
+                raise MediaError(path, f"corrupt video ({reason(exc)})") from None
+            scan.stopped = f"decoded up to {scan.duration:.1f} s, then: {reason(exc)}"
         if pending:
             _embed_chunk(scan, pending, embed)
         if not scan.times:
@@ -202,10 +202,6 @@ def declared_duration(container, stream) -> float | None:
         offset = time_origin(stream) - (container.start_time or 0) / 1e6
         return container.duration / 1e6 - max(0.0, offset)
     return None
-
-
-def _reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__
 
 
 def pool_segments(scan: VideoScan, window: float) -> tuple[list[Item], list[ItemFrames], Vectors]:

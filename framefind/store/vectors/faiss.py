@@ -25,7 +25,6 @@ threads are searching (it mutates a private copy and swaps).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from framefind.errors import FrameFindError
+from framefind.errors import FrameFindError, reason
 from framefind.fsutil import atomic_path
 from framefind.store.vectors.base import VectorIndex, as_ids, empty_result
 
@@ -360,7 +359,7 @@ class FaissIndex(VectorIndex):
             with atomic_path(path) as tmp:
                 faiss.write_index(self._index, str(tmp))
         except RuntimeError as exc:
-            raise FrameFindError(f"{path}: cannot write vector index ({_reason(exc)})") from None
+            raise FrameFindError(f"{path}: cannot write vector index ({reason(exc)})") from None
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:
@@ -398,7 +397,7 @@ def _read(path: Path, flags: int) -> faiss.Index:
     try:
         return faiss.read_index(str(path), flags)
     except (RuntimeError, MemoryError) as exc:  # truncated/corrupt files raise from deep in FAISS
-        raise FrameFindError(f"{path}: not a readable FAISS index ({_reason(exc)})") from None
+        raise FrameFindError(f"{path}: not a readable FAISS index ({reason(exc)})") from None
 
 
 def _kind_of(index: faiss.Index) -> str | None:
@@ -433,8 +432,3 @@ def _scalar_quantizers(index: faiss.Index) -> list:
     index = faiss.downcast_index(index)
     return [index.sq] if isinstance(index, faiss.IndexScalarQuantizer | faiss.IndexIVFScalarQuantizer) else []
 
-
-def _reason(exc: BaseException) -> str:
-    """FAISS's message without its C++ location prefix, on one line."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return re.sub(r"^Error in .*? at \S+:\d+: (Error: )?", "", text)

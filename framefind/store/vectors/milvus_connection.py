@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from framefind.errors import FrameFindError
+from framefind.errors import FrameFindError, reason
 
 SERVER_URI = re.compile(r"^(https?|tcp)://[^/\s]+|^unix:")
 URI_HELP = "give http://host:19530 for a Milvus server or cluster, or a path ending in .db for Milvus Lite"
@@ -99,7 +99,7 @@ def _connect(uri: str):
                              "at a time: use a Milvus server to index and search at once)") from None
         hint = "" if is_lite(uri) else (f"; a server with authentication needs {TOKEN_ENV}=user:password"
                                          + (" (it is set: check it)" if token else ""))
-        raise FrameFindError(f"{uri}: cannot connect to Milvus ({_reason(exc)}){hint}") from None
+        raise FrameFindError(f"{uri}: cannot connect to Milvus ({reason(exc)}){hint}") from None
 
 
 def _lite_locked(uri: str) -> bool:
@@ -118,11 +118,6 @@ def _lite_locked(uri: str) -> bool:
         os.close(fd)
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(getattr(exc, "message", None) or exc).split()) or type(exc).__name__
-    return text[:300]
-
-
 @contextmanager
 def calls(uri: str, what: str) -> Iterator[None]:
     """Milvus and gRPC failures (server gone, timeouts, refused requests) as one-line errors naming the uri."""
@@ -131,4 +126,4 @@ def calls(uri: str, what: str) -> Iterator[None]:
     except FrameFindError:
         raise
     except Exception as exc:  # noqa: BLE001 - see above
-        raise FrameFindError(f"{uri}: Milvus {what} failed ({_reason(exc)})") from None
+        raise FrameFindError(f"{uri}: Milvus {what} failed ({reason(exc)})") from None
