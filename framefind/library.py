@@ -37,13 +37,14 @@ from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.enrich import enrich
 from framefind.store.filtering import item_ids_where, label_counts
 from framefind.store.indexer import IndexReport, index_files
-from framefind.store.indexfiles import VectorStore, adopt_v1_index_files
+from framefind.store.indexfiles import adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
 from framefind.store.rebuild import running, write_index_files
-from framefind.store.remote import drop_collections, library_id, vector_store
+from framefind.store.remote import drop_collections, library_id
 from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
+from framefind.store.vectorstore import VectorStore, vector_store
 
 
 class Library:

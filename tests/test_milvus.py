@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from framefind import FrameFindError, Library
 from framefind.interfaces.cli import app
 from framefind.search.query import Query
-from framefind.store.remote import RemoteStore
+from framefind.store.remote import MilvusStore
 from framefind.store.vectors.milvus import MilvusIndex
 from framefind.store.vectors.milvus_connection import TOKEN_ENV, release
 
@@ -70,7 +70,7 @@ def test_a_milvus_library_answers_as_the_faiss_one(target, photos, reference, tm
     lib = tmp_path / "lib"
     with Library.open(lib, backend="milvus", uri=target) as library:
         assert library.index([photos]).embedded == len(PHOTOS)
-        assert isinstance(library.store, RemoteStore) and library.info()["backend"] == f"milvus at {target}"
+        assert isinstance(library.store, MilvusStore) and library.info()["backend"] == f"milvus at {target}"
         assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
         assert answers(library, photos) == reference
         assert reference[0][0][0] == "coffee.png" and [n for n, _ in reference[6]] == ["chelsea.png", "horse.png"]

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +29,8 @@ from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
 from framefind.store.vectors.base import VectorIndex
 from framefind.store.vectors.factory import build_index, choose_kind, create_index, load_index, needs_rebuild
+from framefind.store.vectorstore import BUILD_CHUNK, IndexView, OnRebuild, Progress, VectorStore
 
-Progress = Callable[[int], None]  # vectors written so far (in this call)
-
-BUILD_CHUNK = 100_000  # vectors read from the catalog at a time while building (the first chunk trains)
 # Rebuilds of at least this many vectors run in the background (store/rebuild.py): ~10 s and more of
 # training here (docs/benchmarks.md, "Index at scale": 384-d ivf-sq8 at 100k 10.7 s, 1M 66 s;
 # 1280-d ivf-pq 48 s and 267 s); smaller ones take under a few seconds and are simply done in place.
@@ -51,77 +46,20 @@ def background_minimum() -> int:
     return int(os.environ.get(BACKGROUND_ENV) or BACKGROUND_MIN)
 
 
-@dataclass(frozen=True)
-class IndexView:
-    """What a reader searches: a loaded index file, the vectors committed after it, the ids deleted since."""
-
-    generation: int
-    base: VectorIndex | None
-    base_path: Path | None  # the newest file when the view was made (even if it could not be read)
-    delta: VectorIndex | None
-    removed: np.ndarray  # sorted ids in ``base`` that the catalog no longer has
-
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each ``(n_queries, <= k)``, best first; -1 ids are dropped by callers."""
-        parts = []
-        if self.base is not None and self.base.count():
-            if allowed is not None:
-                keep = np.setdiff1d(allowed, self.removed, assume_unique=False)
-                parts.append(self.base.search(queries, k, keep))
-            elif len(self.removed):  # over-fetch past the deleted ids, then drop them
-                scores, ids = self.base.search(queries, min(k + len(self.removed), self.base.count()))
-                gone = np.isin(ids, self.removed)
-                parts.append((np.where(gone, -np.inf, scores), np.where(gone, -1, ids)))
-            else:
-                parts.append(self.base.search(queries, k))
-        if self.delta is not None and self.delta.count():
-            parts.append(self.delta.search(queries, k, allowed))
-        if not parts:
-            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        scores = np.concatenate([p[0] for p in parts], axis=1)
-        ids = np.concatenate([p[1] for p in parts], axis=1)
-        scores = np.where(ids < 0, -np.inf, scores)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(scores, order, 1).astype(np.float32), np.take_along_axis(ids, order, 1)
-
-
-class VectorStore:
-    """The index files of one model in one library: one index per vector space."""
-
-    sync_chunk = BUILD_CHUNK  # vectors read from the catalog and added at a time when bringing an index up to date
+class IndexFileStore(VectorStore):
+    """One model's index files in a library: ``index/<model id>/<space>.<generation>.<write>.<kind>.faiss``."""
 
     def __init__(self, directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
-                 index_type: str = "auto", backend: str = "faiss") -> None:
+                 index_type: str = "auto") -> None:
+        super().__init__(catalog, model_id, dims, index_type)
         self.directory = directory / model_id
-        self.catalog, self.model_id, self.dims = catalog, model_id, dims
-        self.index_type, self.backend = index_type, backend
-        self._views: dict[str, IndexView] = {}
-        self._lock = threading.Lock()
-        self.deferred: set[str] = set()  # spaces whose rebuild ``write`` left to the background
 
     # -- readers ---------------------------------------------------------------------------------
-    def view(self, space: str) -> IndexView:
-        """The current view of ``space``: rebuilt when the catalog's generation moved, or when the
-        writer wrote a newer file (e.g. another index type at the same generation)."""
-        view = self._views.get(space)
-        if view is not None and self._current(view, space):
-            return view
-        with self._lock:  # one thread builds the new view; the others then find it
-            view = self._views.get(space)
-            if view is None or not self._current(view, space):
-                view = self._open_view(space, view)
-                self._views[space] = view
-        return view
-
     def _current(self, view: IndexView, space: str) -> bool:
         if view.generation != self.catalog.generation(self.model_id):
             return False
         files = self.files(space)  # one directory listing: microseconds
         return (files[-1][1] if files else None) == view.base_path
-
-    def search(self, space: str, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self.view(space).search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed)
 
     def _open_view(self, space: str, previous: IndexView | None) -> IndexView:
         base, path = self._load_newest(space, previous)
@@ -137,7 +75,7 @@ class VectorStore:
         delta = None
         if len(missing):
             ids, vectors = self.catalog.vectors(self.model_id, space, missing.tolist())
-            delta = build_index(ids, vectors, kind="flat", backend=self.backend)
+            delta = build_index(ids, vectors, kind="flat")
         return IndexView(generation, base, path, delta, np.setdiff1d(have, wanted))
 
     def _load_newest(self, space: str, previous: IndexView | None) -> tuple[VectorIndex | None, Path | None]:
@@ -150,7 +88,7 @@ class VectorStore:
             if previous is not None and previous.base_path == path:
                 return previous.base, path  # unchanged file: keep the loaded index
             try:
-                return load_index(path, self.backend), path
+                return load_index(path), path
             except (FileNotFoundError, FrameFindError):
                 if not path.exists():
                     continue  # deleted by the writer after we listed it: list again
@@ -158,8 +96,8 @@ class VectorStore:
         return None, None
 
     # -- the writer --------------------------------------------------------------------------------
-    def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None,
-              defer: bool = False) -> Path:
+    def write(self, space: str, on_rebuild: OnRebuild = lambda kind, n: None, progress: Progress = lambda done: None,
+              defer: bool = False) -> str:
         """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock.
 
         ``defer``: a rebuild of at least ``background_minimum()`` vectors is left to a background process
@@ -177,21 +115,20 @@ class VectorStore:
             self.deferred.add(space)
             rebuild = False
         if not rebuild and files[-1][0] == generation:
-            return files[-1][1]  # already current
-        if index is None or rebuild or self._sync(index, wanted, space) is None:
+            return str(files[-1][1])  # already current
+        if index is None or rebuild or self._sync(index, wanted, space, progress) is None:
             index = self.build(space, wanted, on_rebuild)
         if index.count() != len(wanted):  # a file that would silently miss vectors is never installed
             raise FrameFindError(f"{self.directory}: the {space} index holds {index.count()} vectors, the catalog "
                                  f"{len(wanted)}; run the same command again")
-        return self._save(space, index, generation)
+        return str(self._save(space, index, generation))
 
-    def build(self, space: str, wanted: np.ndarray,
-              on_rebuild: Callable[[str, int], None] = lambda kind, n: None) -> VectorIndex:
+    def build(self, space: str, wanted: np.ndarray, on_rebuild: OnRebuild = lambda kind, n: None) -> VectorIndex:
         """A new index of the type ``wanted``'s size calls for, streamed from the catalog in chunks (memory:
         the index and one chunk, not every vector); an IVF trains on a random sample of all of them."""
         dim = self.dims[space]
         on_rebuild(choose_kind(len(wanted), dim, self.index_type), len(wanted))
-        index = create_index(dim, self.index_type, n_hint=len(wanted), backend=self.backend)
+        index = create_index(dim, self.index_type, n_hint=len(wanted))
         sample = np.sort(np.random.default_rng(0).permutation(wanted)[:BUILD_CHUNK])  # the first add trains
         rest = np.setdiff1d(wanted, sample)
         for part in [sample, *(rest[i : i + BUILD_CHUNK] for i in range(0, len(rest), BUILD_CHUNK))]:
@@ -225,25 +162,9 @@ class VectorStore:
             for path in self.directory.glob(f".{space}.*.tmp"):
                 path.unlink(missing_ok=True)
 
-    def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str,
-              progress: Progress = lambda done: None) -> int | None:
-        """Apply the catalog's changes by id set difference, reading what is missing in chunks (bounded
-        memory); returns how many vectors were added, None when the index type cannot remove."""
-        have = index.ids()
-        stale = np.setdiff1d(have, wanted)
-        if len(stale) and not index.remove(stale):
-            return None
-        missing, done = np.setdiff1d(wanted, have), 0
-        for start in range(0, len(missing), self.sync_chunk):
-            ids, vectors = self.catalog.vectors(self.model_id, space, missing[start : start + self.sync_chunk].tolist())
-            index.add(ids, vectors.reshape(len(ids), self.dims[space]))
-            done += len(ids)
-            progress(done)
-        return done
-
     def _try_load(self, path: Path) -> VectorIndex | None:
         try:
-            return load_index(path, self.backend)
+            return load_index(path)
         except (FileNotFoundError, FrameFindError):
             return None
 

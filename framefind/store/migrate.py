@@ -17,9 +17,10 @@ from pathlib import Path
 
 from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
-from framefind.store.remote import RemoteStore, library_id, vector_store
+from framefind.store.remote import library_id
 from framefind.store.vectors.milvus import KINDS as MILVUS_KINDS
 from framefind.store.vectors.milvus_connection import client, normalise_uri
+from framefind.store.vectorstore import vector_store
 
 BACKEND_NAMES = ("faiss", "milvus")
 LITE_FILE = "milvus.db"  # ``--backend milvus`` without ``--uri``: a Milvus Lite file inside the library
@@ -102,10 +103,7 @@ def migrate(catalog: Catalog, index_dir: Path, target: dict, index_type: str,
         store = vector_store(index_dir, catalog, model_id, dims, index_type, target)
         for space, (_, count) in spaces.items():
             try:  # write() checks that the target holds every vector of the catalog
-                if isinstance(store, RemoteStore):
-                    store.write(space, progress=lambda n, before=done: progress(before + n, total))
-                else:
-                    store.write(space)
+                store.write(space, progress=lambda n, before=done: progress(before + n, total))
             except FrameFindError as exc:
                 raise FrameFindError(f"{exc}; the library still uses {describe(backend_of(catalog))}") from None
             done += count

@@ -2,7 +2,7 @@
 
 When a library grows past a size where another index type is due (flat -> IVF, or an IVF trained for
 far fewer vectors), or the user pins another type, training at 100k-1M vectors takes 10 s to minutes
-(docs/benchmarks.md, "Index at scale"). The writer (``VectorStore.write(defer=True)``) then brings the
+(docs/benchmarks.md, "Index at scale"). The writer (``IndexFileStore.write(defer=True)``) then brings the
 current file up to date instead, and ``start`` launches this module as a detached process:
 
 1. ``start`` takes ``rebuild.lock`` (one background build per library; a second start is a no-op) and
@@ -27,8 +27,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from framefind.store.locks import INSTALL, WriterLock, try_flock
+
+if TYPE_CHECKING:
+    from framefind.store.indexfiles import IndexFileStore
+    from framefind.store.vectorstore import VectorStore
 
 LOCK_NAME = "rebuild.lock"
 LOG_NAME = "rebuild.log"
@@ -85,7 +90,7 @@ def start(directory: Path, model_id: str, dims: dict[str, int]) -> int | None:
         fh.close()  # the child's copy keeps the lock
 
 
-def write_index_files(store, spaces: list[str], directory: Path,
+def write_index_files(store: VectorStore, spaces: list[str], directory: Path,
                       on_rebuild: Callable[[str, str, int], None]) -> int | None:
     """The writer's last step of an index run: every space's index written (a big rebuild deferred to a
     background build, started here); the pid of that build, if one was started."""
@@ -99,18 +104,18 @@ def write_index_files(store, spaces: list[str], directory: Path,
 def rebuild(directory: Path, model_id: str, dims: dict[str, int]) -> None:
     """Build and install each space of ``dims`` in the type its size calls for (the build lock held)."""
     from framefind.store.catalog import Catalog
-    from framefind.store.indexfiles import VectorStore
+    from framefind.store.indexfiles import IndexFileStore
 
     catalog = Catalog(directory, create=False)
     try:
-        store = VectorStore(directory / "index", catalog, model_id, dims, catalog.meta("index_type") or "auto")
+        store = IndexFileStore(directory / "index", catalog, model_id, dims, catalog.meta("index_type") or "auto")
         for space in dims:
             _rebuild_space(store, directory, space)
     finally:
         catalog.close()
 
 
-def _rebuild_space(store, directory: Path, space: str) -> None:
+def _rebuild_space(store: IndexFileStore, directory: Path, space: str) -> None:
     with store.catalog.snapshot():
         wanted = store.catalog.vector_ids(store.model_id, space)
     index = store.build(space, wanted, lambda kind, n: print(f"building {space}: {kind}, {n} vectors", flush=True))

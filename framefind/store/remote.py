@@ -15,8 +15,8 @@ catalog stays the source of truth and holds every vector; the collection is deri
   Milvus Lite file open in another process (Lite serves one at a time) is answered exactly from
   the catalog instead.
 
-The view logic (caching, swapping, merging base and delta) is ``VectorStore``'s own: only how a view
-is made and when it is stale differ.
+The view logic (caching, swapping, merging base and delta) and the sync are ``VectorStore``'s
+(store/vectorstore.py); this module says how a view is made, when it is stale and how the writer writes.
 """
 
 from __future__ import annotations
@@ -25,17 +25,15 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from framefind.errors import FrameFindError
 from framefind.store.catalog import Catalog
-from framefind.store.indexfiles import IndexView, Progress, VectorStore
 from framefind.store.vectors.factory import build_index, choose_kind, needs_rebuild
 from framefind.store.vectors.milvus import MilvusIndex
 from framefind.store.vectors.milvus_connection import MilvusBusy, calls, client, is_lite
+from framefind.store.vectorstore import IndexView, OnRebuild, Progress, VectorStore
 
 # A server seals and indexes segments on its own (size, idle time) and searches unsealed rows by brute
 # force meanwhile; its flush costs 2.5 s a collection (2.3.5 here), so the writer asks for one only
@@ -59,23 +57,13 @@ def collection_name(library: str, model_id: str, space: str) -> str:
     return f"ff_{library}_{model}_{re.sub(r'[^A-Za-z0-9_]', '_', space)}"
 
 
-def vector_store(directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
-                 index_type: str = "auto", backend: dict | None = None) -> VectorStore:
-    """The store of one model's vectors in the library's backend: index files, or Milvus collections."""
-    backend = backend or {"name": "faiss"}
-    if backend["name"] == "faiss":
-        return VectorStore(directory, catalog, model_id, dims, index_type)
-    return RemoteStore(directory, catalog, model_id, dims, index_type, backend["uri"])
-
-
-class RemoteStore(VectorStore):
-    """One model's collections at a Milvus URI, with ``VectorStore``'s surface (view, search, write, kind)."""
+class MilvusStore(VectorStore):
+    """One model's collections at a Milvus URI."""
 
     sync_chunk = 20_000  # inserts a server takes in one request (1280-d: 100 MB)
 
-    def __init__(self, directory: Path, catalog: Catalog, model_id: str, dims: dict[str, int],
-                 index_type: str, uri: str) -> None:
-        super().__init__(directory, catalog, model_id, dims, index_type, backend="milvus")
+    def __init__(self, catalog: Catalog, model_id: str, dims: dict[str, int], index_type: str, uri: str) -> None:
+        super().__init__(catalog, model_id, dims, index_type)
         self.uri = uri
         self._seen: dict[str, str | None] = {}  # per space: the sync record the current view was made from
         self._library: str | None = None
@@ -129,8 +117,8 @@ class RemoteStore(VectorStore):
         return IndexView(generation, base, None, delta, np.setdiff1d(have, wanted))
 
     # -- the writer --------------------------------------------------------------------------------
-    def write(self, space: str, on_rebuild: Callable[[str, int], None] = lambda kind, n: None,
-              progress: Progress = lambda done: None, defer: bool = False) -> str:
+    def write(self, space: str, on_rebuild: OnRebuild = lambda kind, n: None, progress: Progress = lambda done: None,
+              defer: bool = False) -> str:
         """Bring ``space``'s collection up to the catalog; needs the writer lock. Returns the collection.
         ``defer`` is for index files: Milvus builds its indexes itself, asynchronously, on its own nodes."""
         name = self.collection(space)
@@ -173,10 +161,6 @@ class RemoteStore(VectorStore):
     def kind(self, space: str) -> str | None:
         record = self._record(space)
         return record["kind"] if record is not None else None
-
-    def files(self, space: str) -> list[tuple[int, Path]]:
-        return []  # no index files: the collection is the index
-
 
 
 def drop_collections(catalog: Catalog, model_id: str, uri: str) -> int:

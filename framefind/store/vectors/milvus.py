@@ -22,7 +22,7 @@ does not record deletes in its session, so a handle that removed ids searches at
 every handle also drops ids it does not know from results (``ids()``, kept by the handle that writes).
 
 ``save`` flushes and writes a small JSON pointer (uri, collection): the data lives in Milvus, the file
-says where. The library's ``RemoteStore`` needs no pointer files (the catalog remembers what it synced).
+says where. The library's ``MilvusStore`` needs no pointer files (the catalog remembers what it synced).
 """
 
 from __future__ import annotations
