@@ -96,6 +96,20 @@ def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.
     return proc
 
 
+WAIT_LIMIT = 120.0  # seconds: only bounds a wait for something that must happen; never judges a speed
+
+
+def wait_until(ready, what: str, limit: float = WAIT_LIMIT, poll: float = 0.02) -> None:
+    """Return once ``ready()`` is true; fail naming ``what`` if it has not become true within ``limit`` s.
+    The limit is generous on purpose: a slow or busy machine only makes the wait longer."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not ready():
+        assert time.monotonic() < deadline, f"waited {limit:.0f} s for {what}"
+        time.sleep(poll)
+
+
 def cli_json(*args: str) -> list | dict:
     return json.loads(run_cli(*args, "--json").stdout)
 

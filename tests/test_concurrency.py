@@ -1,5 +1,8 @@
 """Concurrent use of one library: readers in threads and processes beside a real indexer process, a
-second indexer, and a writer killed in the middle of an index rebuild."""
+second indexer, and a writer killed in the middle of an index rebuild.
+
+The other writer is ``framefind index`` stopped at a chosen step (tests/paused_cli.py): what must happen
+while it runs happens while it is certainly running, on any machine, fast or slow."""
 
 from __future__ import annotations
 
@@ -9,27 +12,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
-from conftest import grow_library, run_cli, write_fashion_pngs
+from conftest import grow_library, run_cli, wait_until, write_fashion_pngs
+from paused_cli import PausedIndex
 
 from framefind import Library
 
 QUERIES = ["a pair of sneakers", "a leather handbag", "a summer dress", "a wool coat", "trousers"]
-
-
-def _indexer(photos: Path, lib: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "framefind", "index", str(photos), "--library", str(lib), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
+READERS = 8
+SEARCHES_WHILE_PAUSED = 5  # per reader thread: 40 in all, as many as the test asked for before it was timed
 
 
 @pytest.mark.slow
@@ -51,9 +43,8 @@ def test_eight_threads_and_other_processes_search_while_an_indexer_adds_and_dele
 
     errors: list[str] = []
     seen: set[str] = set()
-    searches = [0]
+    searches = [0] * READERS  # each reader's count
     library = Library.open(lib, create=False)  # one library object shared by every thread, as a server has
-    writer = _indexer(photos, lib, "-q")
     stop = threading.Event()
 
     def reader(number: int) -> None:
@@ -67,25 +58,31 @@ def test_eight_threads_and_other_processes_search_while_an_indexer_adds_and_dele
                     if not os.path.exists(result.path):
                         errors.append(f"not a live file: {result.path}")
                     seen.add(result.path)
-                searches[0] += 1
             except Exception as exc:  # noqa: BLE001 - any error at all fails the test
                 errors.append(f"{type(exc).__name__}: {exc}")
+            searches[number] += 1
 
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    cli_runs = []
-    while writer.poll() is None and len(cli_runs) < 3:  # separate reader processes too
-        cli_runs.append(run_cli("search", "a handbag", "--library", str(lib), "--json", check=False))
-    _, stderr = writer.communicate(timeout=300)
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
+    with PausedIndex("files:600", str(photos), "--library", str(lib), "-q") as writer:
+        for thread in threads:
+            thread.start()
+        writer.paused()  # 600 of the 1,200 new files in, 18 batches committed; the writer holds the library
+        before = list(searches)
+        wait_until(lambda: all(now - then >= SEARCHES_WHILE_PAUSED
+                               for now, then in zip(searches, before, strict=True)),
+                   "every reader searching while the indexer holds the library")
+        new_seen = seen & {str(p) for p in paths[300:]}
+        cli_runs = [run_cli("search", "a handbag", "--library", str(lib), "--json", check=False)
+                    for _ in range(3)]  # separate reader processes too, while the indexer holds the library
+        writer.go()
+        returncode, stderr = writer.finish(timeout=300)
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
-    assert writer.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert not errors, errors[:5]
-    assert searches[0] >= 40, searches[0]
     assert all(proc.returncode == 0 and "Traceback" not in proc.stderr for proc in cli_runs), cli_runs
-    assert seen & {str(p) for p in paths[300:]}, "searches during the run should see newly committed batches"
+    assert new_seen, "searches during the run should see newly committed batches"
     final = library.search(image=paths[1000], k=1)[0]
     assert final.path == str(paths[1000])
     assert not {r.path for q in QUERIES for r in library.search(q, k=50)} & {str(p) for p in deleted}
@@ -96,35 +93,39 @@ def test_eight_threads_and_other_processes_search_while_an_indexer_adds_and_dele
 def test_a_second_indexer_refuses_in_one_line_or_waits(tmp_path, models_ready):
     write_fashion_pngs(tmp_path / "photos", 1200)
     lib = tmp_path / "lib"
-    first = _indexer(tmp_path / "photos", lib, "-q")
-    lock = lib / "writer.lock"  # holds "PID ROLE"
-    _wait_for(lambda: lock.exists() and lock.read_text().split()[:1] == [str(first.pid)])
-    second = run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q", check=False)
-    assert first.poll() is None, "the first indexer must still be running for this test to mean anything"
-    assert second.returncode == 1 and "Traceback" not in second.stderr
-    assert second.stderr.strip().splitlines() == [
-        f"framefind: error: {lib}: another framefind index (pid {first.pid}) is updating this library; "
-        "wait for it to finish, or run again with --wait"]
-    waiting = run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q", "--wait")
-    assert first.wait(timeout=120) == 0
-    assert f"waiting for another index run (pid {first.pid})" in waiting.stderr
-    assert "1200 files: 0 embedded" in waiting.stderr and "1200 unchanged" in waiting.stderr
+    with PausedIndex("files:1", str(tmp_path / "photos"), "--library", str(lib), "-q") as first:
+        first.paused()  # it holds the writer lock ("PID ROLE" in writer.lock) until told to go on
+        second = run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q", check=False)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert second.stderr.strip().splitlines() == [
+            f"framefind: error: {lib}: another framefind index (pid {first.pid}) is updating this library; "
+            "wait for it to finish, or run again with --wait"]
+        waiting = subprocess.Popen([sys.executable, "-m", "framefind", "index", str(tmp_path / "photos"), "--library",
+                                    str(lib), "-q", "--wait"], stderr=subprocess.PIPE, text=True)
+        told = waiting.stderr.readline()  # said before it waits: the first run cannot end before this line
+        first.go()
+        returncode, stderr = first.finish(timeout=300)
+        _, rest = waiting.communicate(timeout=300)
+    assert returncode == 0, stderr
+    assert f"waiting for another index run (pid {first.pid})" in told and waiting.returncode == 0, told + rest
+    assert "1200 files: 0 embedded" in rest and "1200 unchanged" in rest
 
 
 @pytest.mark.slow
-def test_kill_9_during_an_index_rebuild_leaves_a_consistent_library(tmp_path, models_ready):
+@pytest.mark.parametrize("step", ["build:1", "build:2"], ids=["as-the-first-space-builds", "as-the-second-builds"])
+def test_kill_9_during_an_index_rebuild_leaves_a_consistent_library(tmp_path, models_ready, step):
+    """Killed as the first space's build begins (old files only), or as the second begins (one space's
+    new file in, the other's not yet)."""
     paths = write_fashion_pngs(tmp_path / "photos", 200)
     lib = tmp_path / "lib"
     run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q")
     grow_library(lib, 12_000)
-    writer = subprocess.Popen([sys.executable, "-m", "framefind", "index", "--library", str(lib), "--index-type",
-                               "hnsw", "-q"], stderr=subprocess.PIPE, text=True)
-    line = writer.stderr.readline()  # "building the visual index (hnsw, ...)": the rebuild has begun
-    assert "building the" in line and "hnsw" in line, line
-    time.sleep(1.0)
-    assert writer.poll() is None, "the rebuild must still be running for this test to mean anything"
-    writer.send_signal(signal.SIGKILL)
-    writer.wait(timeout=30)
+    with PausedIndex(step, "--library", str(lib), "--index-type", "hnsw", "-q") as writer:
+        writer.paused()  # the rebuild has begun and cannot end: it waits for a line that never comes
+        writer.signal(signal.SIGKILL)
+        returncode, stderr = writer.finish(timeout=60)
+    assert returncode == -signal.SIGKILL
+    assert stderr.count("framefind: building the") == int(step[-1]) and "hnsw" in stderr, stderr
 
     with Library.open(lib, create=False) as library:  # readers: the old files, or the catalog, never a crash
         hit = library.search(image=paths[42], k=3)[0]
