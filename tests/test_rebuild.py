@@ -4,15 +4,15 @@ at a time, and an indexer waits for an install instead of refusing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import background_build_running, copy_photos
+from conftest import background_build_running, copy_photos, wait_until
 
 from framefind import FrameFindError, Library
 from framefind.store import indexfiles
@@ -30,11 +30,21 @@ def newest(library: Library, space: str):
     return load_index(library.store.files(space)[-1][1])
 
 
-def wait_for_build(directory: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while running(directory) is not None:
-        assert time.monotonic() < deadline, "the background build did not finish"
-        time.sleep(0.1)
+def wait_for_build(directory: Path) -> None:
+    wait_until(lambda: running(directory) is None, "the background build to finish", poll=0.1)
+
+
+@contextlib.contextmanager
+def kept(lock: WriterLock):
+    """The writer lock that ``library.index()`` takes stays held when the run ends, until the block ends: a
+    background build the run started cannot install its file before the test has looked (however fast)."""
+    release = lock.release
+    lock.release = lambda: None
+    try:
+        yield
+    finally:
+        del lock.release
+        release()
 
 
 def top(library: Library, text: str = "a cat") -> list[str]:
@@ -49,8 +59,8 @@ def test_a_pinned_type_change_builds_in_the_background_and_searches_go_on(photos
         assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
     monkeypatch.setenv(indexfiles.BACKGROUND_ENV, "1")  # every rebuild is "big" (the build process inherits it)
     with Library.open(lib, index_type="ivf-sq8") as library:
-        report = library.index()
-        with WriterLock(lib).acquire():  # the build may train, but cannot install its file yet
+        with kept(library.lock):  # the build may train, but cannot install its file yet
+            report = library.index()
             assert report.rebuild_pid is not None and running(lib) == report.rebuild_pid
             assert start(lib, library.model_id, {"semantic": 384}) is None  # one build at a time
             assert library.info()["index_files"] == {"visual": "flat", "semantic": "flat"}
@@ -112,28 +122,35 @@ def test_an_indexer_waits_for_an_install_but_refuses_another_indexer(photos, tmp
     lib = tmp_path / "lib"
     with Library.open(lib) as library:
         library.index([photos / "chelsea.png"])
-    held = threading.Event()
+    held, done = threading.Event(), threading.Event()
 
     def hold(role: str) -> None:
         with WriterLock(lib).acquire(role=role):
             held.set()
-            time.sleep(1.0)
+            done.wait()  # released once the other side has waited, or refused
 
     waited: list = []
     thread = threading.Thread(target=hold, args=(INSTALL,))
     thread.start()
     held.wait()
-    with Library.open(lib) as library:
-        report = library.index([photos / "coffee.png"], on_wait=waited.append)
-    thread.join()
-    assert report.embedded == 1 and len(waited) == 1
+    try:
+        with Library.open(lib) as library:
+            report = library.index([photos / "coffee.png"], on_wait=lambda pid: (waited.append(pid), done.set()))
+    finally:
+        done.set()
+        thread.join()
+    assert report.embedded == 1 and waited == [os.getpid()]
     held.clear()
+    done.clear()
     thread = threading.Thread(target=hold, args=("index",))
     thread.start()
     held.wait()
-    with Library.open(lib) as library, pytest.raises(FrameFindError, match="another framefind index"):
-        library.index([photos / "horse.png"])
-    thread.join()
+    try:
+        with Library.open(lib) as library, pytest.raises(FrameFindError, match="another framefind index"):
+            library.index([photos / "horse.png"])
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_the_rest_api_and_info_say_when_a_build_runs(photos, tmp_path):
