@@ -46,8 +46,7 @@ class PausedIndex:
         self.proc.stdin.flush()
 
     def finish(self, timeout: float = 600) -> tuple[int, str]:
-        """(exit status, stderr) once the run ends; the child is told to go on if it still waits."""
-        self.proc.stdin.close()  # a paused child reads the end of its input as "go"
+        """(exit status, stderr) once the run ends (after ``go`` or a signal)."""
         self.proc.wait(timeout=timeout)
         return self.proc.returncode, self.stderr()
 

@@ -7,15 +7,13 @@ import shutil
 import signal
 import sqlite3
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import run_cli, skimage_data, write_fashion_pngs
+from paused_cli import PausedIndex
 from PIL import Image
 
 from framefind import Library
@@ -62,7 +60,8 @@ def test_incremental_add_edit_delete_move(tmp_path):
 
         # Edit: same name, new content (and mtime) -> re-embedded, old vectors gone.
         Image.open(skimage_data() / "coffee.png").save(photos / "horse.png")
-        os.utime(photos / "horse.png", ns=(time.time_ns(), time.time_ns() + 10**9))
+        written = (photos / "horse.png").stat()  # a second later than that: an mtime no filesystem rounds away
+        os.utime(photos / "horse.png", ns=(written.st_atime_ns, written.st_mtime_ns + 10**9))
         edited = library.index([photos])
         assert (edited.embedded, edited.unchanged) == (1, 6)
         assert Path(library.search("a horse", k=1, cutoff=False)[0].path).name != "horse.png"
@@ -164,20 +163,14 @@ def test_interrupted_indexing_resumes_without_loss_or_duplicates(tmp_path, model
     n = 1500
     write_fashion_pngs(tmp_path / "photos", n)
     lib = tmp_path / "lib"
-    # A shell that starts jobs in the background (as CI runners may) leaves SIGINT ignored in
-    # children; restore the default so Python turns Ctrl-C into KeyboardInterrupt as in a terminal.
-    proc = subprocess.Popen([sys.executable, "-m", "framefind", "index", str(tmp_path / "photos"),
-                             "--library", str(lib), "-q"], stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while _committed_files(lib) < 100 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    with PausedIndex("files:100", str(tmp_path / "photos"), "--library", str(lib), "-q") as proc:
+        proc.paused()  # 100 files through, 96 of them committed (batches of 32); the run cannot end before the signal
+        proc.signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+        returncode, stderr = proc.finish(timeout=60)
     committed = _committed_files(lib)
     assert 0 < committed < n, "the run must be stopped part-way for this test to mean anything"
     if how == "ctrl-c":
-        assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+        assert returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
 
     resumed = run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q")
     assert f"{n - committed} embedded" in resumed.stderr and f"{committed} unchanged" in resumed.stderr
