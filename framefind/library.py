@@ -9,7 +9,6 @@ with half a library, and switching back to a model whose vectors are still here 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from functools import cached_property
@@ -19,30 +18,29 @@ import numpy as np
 
 from framefind.config import DEFAULT_MODEL, default_library_dir
 from framefind.errors import FrameFindError, MediaError
-from framefind.linalg import l2_normalize, pca_2d
+from framefind.linalg import pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
 from framefind.models.minilm import MiniLM
-from framefind.search.cutoff import calibration, store_calibrations
-from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
+from framefind.search.cutoff import store_calibrations
 from framefind.search.duplicates import find_duplicates
-from framefind.search.engine import query_vector, resolve, run_query, to_result
-from framefind.search.feedback import FeedbackMemory, Votes, golden_queries, rocchio
-from framefind.search.hybrid import with_texts
-from framefind.search.moments import on_disk, rank_videos, video_query_vectors
-from framefind.search.query import Filters, Query, Term, feedback_key
+from framefind.search.engine import resolve
+from framefind.search.feedback import golden_queries
+from framefind.search.moments import on_disk
+from framefind.search.query import Query, feedback_key
 from framefind.search.results import Result, ResultKey, SearchPage
+from framefind.search.searcher import Searcher
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.enrich import enrich
-from framefind.store.filtering import item_ids_where, label_counts
+from framefind.store.events import IndexEvents
+from framefind.store.filtering import label_counts
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
 from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, library_id
-from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
 from framefind.store.vectorstore import VectorStore, vector_store
 
@@ -207,47 +205,42 @@ class Library:
         return moved
 
     # -- indexing ------------------------------------------------------------------------------------
-    def index(self, paths: Iterable[str | Path] | None = None, *, wait: bool = False,
-              on_error: Callable[[str, str], None] = lambda path, reason: None,
-              on_warning: Callable[[str, str], None] = lambda path, reason: None,
-              on_wait: Callable[[int | None], None] = lambda pid: None,
-              on_rebuild: Callable[[str, str, int], None] = lambda space, kind, n: None,
-              progress: Callable[[float, int], None] = lambda done, total: None,
-              on_annotate: Callable[[int, int], None] = lambda done, total: None,
-              on_enrich: Callable[[str, int, int], None] = lambda name, done, total: None,
-              on_migrate: Callable[[str, int, int], None] = lambda where, done, total: None,
-              transcribe: bool | None = None, ocr: bool | None = None, workers: int = 1) -> IndexReport:
+    def index(self, paths: Iterable[str | Path] | None = None, *, events: IndexEvents | None = None,
+              wait: bool = False, transcribe: bool | None = None, ocr: bool | None = None,
+              workers: int = 1) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
-        then fill in capture dates and labels (``on_annotate`` hears that part's progress).
+        then fill in capture dates, labels and missing thumbnails; ``events`` hears how it goes (progress,
+        skipped files, index builds: store/events.py).
 
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
         ``workers`` > 1: embed in that many processes, each committing its own batches (store/workers.py).
         """
         if not isinstance(workers, int) or workers < 1:
             raise FrameFindError(f"workers: {workers!r} is not a number of processes (1 or more)")
+        events = events or IndexEvents()
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
-        with self.lock.acquire(wait=wait, on_wait=on_wait):
+        with self.lock.acquire(wait=wait, on_wait=events.on_wait):
             if self._pending_backend is not None:  # chosen at open: move the vectors there first
                 where = describe(self._pending_backend)
-                self._move(self._pending_backend, lambda done, total: on_migrate(where, done, total))
+                self._move(self._pending_backend, lambda done, total: events.on_migrate(where, done, total))
             check_backend(self.backend, self.catalog.meta("index_type") or "auto")  # fail before embedding
             model = self.target_model
             self.catalog.register_model(model.id, model.name, model.options(), model.spec())
             if self.catalog.meta("active_model") is None:
                 self.catalog.set_meta("active_model", model.id)
-            report = index_files(self.catalog, model, roots, workers=workers, on_error=on_error,
-                                 on_warning=on_warning, progress=progress)
+            report = index_files(self.catalog, model, roots, workers=workers, on_error=events.on_error,
+                                 on_warning=events.on_warning, progress=events.progress)
             if not report.interrupted:
-                annotate(self.catalog, model, on_annotate)
+                annotate(self.catalog, model, events.on_annotate)
                 store = self._store(model.id, model)  # index files now, not on the first search
-                report.rebuild_pid = write_index_files(store, model.spaces, self.directory, on_rebuild)
+                report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild)
                 store_calibrations(self.catalog, store, model)
                 passes = self.enrichment(transcribe, ocr)
                 if passes:  # searches already work; what is said and written joins them as it is read
-                    report.enrichment = enrich(self.catalog, passes, self.text_encoder, progress=on_enrich,
-                                               on_note=on_warning)
+                    report.enrichment = enrich(self.catalog, passes, self.text_encoder, progress=events.on_enrich,
+                                               on_note=events.on_warning)
                     report.interrupted = report.enrichment.interrupted
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)
@@ -282,119 +275,61 @@ class Library:
         read from the words, the feedback that moved the ranking."""
         if not isinstance(query, Query):
             query = Query.of(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff)
-        query = query.checked()
-        dates = query.filters.dates
-        said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
-        if query.terms[0].kind == "video":
-            return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
-        page = self._visual_page(query) if query.weight("visual") else SearchPage([])
-        page.dates = said
-        if query.words and (query.weight("speech") or query.weight("text")) and has_texts(self.catalog):
-            allowed = item_ids_where(self.catalog, self.model_id, query.filters, self.model.label_names) \
-                if query.filters.active else None
-            page.results = with_texts(self.catalog, self.model_id, query, page.results, self.text_encoder, allowed)
-        return page
+        return self._searcher.page(query.checked())
 
-    def _visual_page(self, query: Query) -> SearchPage:
-        """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
-        space, vector, asked = query_vector(self.model, query, self._item_vector)
-        votes = self._memory.votes(query.said) if query.learn and query.said else Votes()
-        if votes:
-            vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
-        # Words can name what is not there; an example picture always has neighbours (and the z-floor
-        # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
-        # is the classifier's own judgement of relevance: what carries the label is not cut either.
-        cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
-        found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
-        return run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
-                         self.duplicate_threshold(), asked)
+    @cached_property
+    def _searcher(self) -> Searcher:
+        """The search orchestration (search/searcher.py), with what it reuses between searches."""
+        return Searcher(self)
 
     @cached_property
     def text_encoder(self) -> MiniLM:
         """MiniLM for transcripts and on-screen text (ConSE's own when it is the model: loaded once)."""
         return getattr(self.model, "text_encoder", None) or MiniLM()
 
-    @cached_property
-    def _memory(self) -> FeedbackMemory:
-        return FeedbackMemory(self.catalog, self.model)
-
-    @cached_property
-    def _calibrations(self) -> dict:
-        return {}
-
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
                 **filters) -> SearchPage:
         """More like this: results nearest to a library result (its stored vector), itself excluded;
         ``filters``: the ``Filters.of`` arguments (kinds, under, dates, durations, labels)."""
-        query = Query((Term("item", key),), k=k + 1, filters=Filters.of(**filters), boost_labels=boost_labels,
-                      cutoff=cutoff).checked()
-        page = self.search_page(query)
-        page.results = [r for r in page.results if r.key != key][:k]
-        return page
-
-    def _vector_or_none(self, key: str, space: str) -> np.ndarray | None:
-        try:
-            return self._item_vector(key, space)
-        except FrameFindError:  # a liked file deleted since: its vote no longer counts
-            return None
-
-    def _item_vector(self, key: str, space: str) -> np.ndarray:
-        """The stored vector of a result key (a moment: the mean of its segments' vectors)."""
-        items = self.resolve(key)
-        if not items:
-            raise FrameFindError(f"{key}: no such item in this library (deleted, or not indexed yet)")
-        _, vectors = self.catalog.vectors(self.model_id, space, [info.item_id for info in items])
-        return l2_normalize(vectors.mean(axis=0, keepdims=True))[0]
+        return self._searcher.similar(key, k=k, cutoff=cutoff, boost_labels=boost_labels, **filters)
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
                        method: str = "aligned", under: tuple[str | Path, ...] = ()) -> list[Result]:
         """Reverse video search: library videos ranked by how well their segments match the query's,
         in order (``method="average"``: the whole-video mean-vector baseline), with the matched span."""
-        if not Path(video).is_file():
-            raise FrameFindError(f"{video}: no such file")
-        try:
-            query = video_query_vectors(self.model, video)
-        except MediaError as exc:
-            raise FrameFindError(str(exc)) from None
-        allowed = item_ids_where(self.catalog, self.model_id, Filters.of(("video",), under))
-        ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method, allowed)
-        return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
+        return self._searcher.similar_videos(video, k=k, min_score=min_score, method=method, under=under)
 
     def resolve(self, key: str | ResultKey) -> list[ItemInfo]:
         """What a stable result key refers to now (after re-indexing, moves or a model change)."""
-        key = ResultKey.parse(key) if isinstance(key, str) else key
-        return resolve(self.catalog, self.model_id, key)
+        return resolve(self.catalog, self.model_id, ResultKey.of(key))
 
     def thumbnail(self, target: Result | str | ResultKey, at: float | None = None) -> bytes | None:
         """A small JPEG: of an image, or of a video moment's frame nearest to ``at`` (default: its best frame)."""
         if isinstance(target, Result):
             target, at = target.key, target.frame_time if at is None else at
-        key = ResultKey.parse(target) if isinstance(target, str) else target
+        key = ResultKey.of(target)
         at = at if at is not None else key.start
         jpeg = self.catalog.thumbnail(key.content, at or 0.0, key.start, key.end)
         return jpeg or self._image_thumbnail(key.content)
 
     def _image_thumbnail(self, content: str) -> bytes | None:
-        """Images indexed by 0.1.0 have no thumbnail yet: make it from the file once, and keep it."""
+        """Images indexed by 0.1.0 have no thumbnail until the next ``index`` stores one (readers never
+        write: a search or a server must work on a library it cannot lock): made from the file meanwhile."""
         from framefind.media.images import load_image
 
         for info in self.catalog.content_items(content, self.model_id)[:1]:
             if info.kind != "image":
                 return None
             try:
-                jpeg = load_image(info.paths[0], self.model.image_size, thumbnail=True)[2]
+                return load_image(info.paths[0], self.model.image_size, thumbnail=True)[2]
             except MediaError:
                 return None
-            with self.catalog.transaction():
-                self.catalog.put_thumbnail(content, 0.0, jpeg)
-            return jpeg
         return None
 
     def duplicate_threshold(self) -> float:
         """Similarity from which two items are near-duplicates in this library: 0.85, higher in a
         collection of look-alikes (see ``cutoff.duplicate_threshold``)."""
-        found = calibration(self.catalog, self.store, self.model, self.model.image_space, self._calibrations)
-        return found.duplicate if found is not None else DUPLICATE_THRESHOLD
+        return self._searcher.duplicate_threshold()
 
     def duplicates(self, threshold: float | None = None,
                    kinds: tuple[str, ...] = ("image", "video")) -> list[list[ItemInfo]]:
@@ -420,16 +355,7 @@ class Library:
 
     def key_of(self, target: str) -> ResultKey:
         """A result key, a path, or ``PATH#START-END`` -> the stable key of that image or moment."""
-        try:
-            return ResultKey.parse(target)
-        except FrameFindError:
-            pass
-        match = re.match(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$", target)
-        path = match["path"] if match else target
-        content = self.catalog.content_of(str(Path(path).expanduser().resolve()))
-        if content is None:
-            raise FrameFindError(f"{path}: not in this library (index it first)")
-        return ResultKey(content, float(match["start"]), float(match["end"])) if match else ResultKey(content)
+        return ResultKey.of_target(target, self.catalog.content_of)
 
     def golden_queries(self) -> dict:
         """Feedback as golden queries for ``framefind eval``: each query with the results liked for it."""
@@ -450,21 +376,46 @@ class Library:
         xy = pca_2d(vectors) * 2 - 1
         return [(described[int(i)], float(x), float(y)) for i, (x, y) in zip(ids, xy, strict=True)]
 
+    # -- what the library holds ------------------------------------------------------------------------
+    @staticmethod
+    def exists(directory: str | Path) -> bool:
+        """Whether ``directory`` holds a framefind library (``open(create=False)`` would find one)."""
+        return (Path(directory).expanduser() / DB_NAME).exists()
+
+    @property
+    def upgrades(self) -> list[str]:
+        """What opening this library upgraded (a format of an earlier release), one line each."""
+        return self.catalog.upgrades
+
+    def roots(self) -> list[str]:
+        """The folders and files indexed so far: what ``index()`` without paths indexes again."""
+        return self.catalog.roots()
+
+    def duration(self, key: str | ResultKey) -> float | None:
+        """Seconds of the video a result key is in (None for an image)."""
+        return self.catalog.duration(ResultKey.of(key).content)
+
+    def feedback_given(self, query: str | None = None) -> list[tuple[str, str, int, float]]:
+        """Thumbs up and down given so far, newest first: (query, key, vote, at), all or one query's."""
+        return self.catalog.feedback(query)
+
+    def status(self) -> dict:
+        """What the library holds and is doing, cheap enough to poll (the web app asks every few seconds):
+        model, counts, roots, enrichment passes, and the pid of a background index build (or None)."""
+        return {"library": str(self.directory), "model": self.model.name, "model_id": self.model_id,
+                **self.catalog.stats(self.model_id), "roots": self.catalog.roots(), "passes": self.enrichment(),
+                "rebuilding": running(self.directory)}
+
     def info(self) -> dict:
+        """``status``, and what costs more to gather: index types, backend, every model, disk use, failures."""
         disk = sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
         store = self.store
         return {
-            "library": str(self.directory),
-            "model": self.model.name,
-            "model_id": self.model_id,
+            **self.status(),
             "index": self.catalog.meta("index_type"),
             "backend": describe(self.backend),
             "index_files": {space: store.kind(space) for space in self.model.spaces},
-            "rebuilding": running(self.directory),  # pid of a background index build
-            **self.catalog.stats(self.model_id),
             "models": self.models(),
-            "roots": self.catalog.roots(),
-            "passes": self.enrichment(),
             "disk_bytes": disk,
             "recent_failures": [{"path": p, "error": e} for p, e in self.catalog.failures(5)],
         }

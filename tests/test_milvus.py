@@ -18,7 +18,7 @@ from conftest import cli_json, grow_library, run_cli, skimage_data
 from milvus_helpers import lite_uri, server_uri
 from typer.testing import CliRunner
 
-from framefind import FrameFindError, Library
+from framefind import FrameFindError, IndexEvents, Library
 from framefind.interfaces.cli import app
 from framefind.search.query import Query
 from framefind.store.remote import MilvusStore
@@ -144,13 +144,13 @@ def test_an_existing_faiss_library_moves_when_indexed_with_another_backend(photo
     with Library.open(tmp_path / "lib", backend="milvus", uri=uri) as library:
         assert library.backend == {"name": "faiss"}  # searches stay on FAISS until the vectors are there
         notes = []
-        assert library.index(on_migrate=lambda *note: notes.append(note)).embedded == 0
+        assert library.index(events=IndexEvents(on_migrate=lambda *note: notes.append(note))).embedded == 0
         assert notes[-1] == (f"milvus at {uri}", 2 * len(PHOTOS), 2 * len(PHOTOS))
         assert library.backend == {"name": "milvus", "uri": uri}
         assert answers(library, photos) == reference
     with Library.open(tmp_path / "lib", index_type="hnsw") as library:  # re-indexed in place
         rebuilt = []
-        library.index(on_rebuild=lambda space, kind, n: rebuilt.append((space, kind, n)))
+        library.index(events=IndexEvents(on_rebuild=lambda space, kind, n: rebuilt.append((space, kind, n))))
         assert sorted(rebuilt) == [("semantic", "hnsw", len(PHOTOS)), ("visual", "hnsw", len(PHOTOS))]
         assert library.info()["index_files"] == {"visual": "hnsw", "semantic": "hnsw"}
         assert answers(library, photos) == reference

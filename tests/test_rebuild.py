@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import background_build_running, copy_photos, wait_until
 
-from framefind import FrameFindError, Library
+from framefind import FrameFindError, IndexEvents, Library
 from framefind.store import indexfiles
 from framefind.store.locks import INSTALL, WriterLock
 from framefind.store.rebuild import LOG_NAME, running, start
@@ -135,7 +135,8 @@ def test_an_indexer_waits_for_an_install_but_refuses_another_indexer(photos, tmp
     held.wait()
     try:
         with Library.open(lib) as library:
-            report = library.index([photos / "coffee.png"], on_wait=lambda pid: (waited.append(pid), done.set()))
+            report = library.index([photos / "coffee.png"],
+                                   events=IndexEvents(on_wait=lambda pid: (waited.append(pid), done.set())))
     finally:
         done.set()
         thread.join()

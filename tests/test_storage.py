@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import run_cli, skimage_data, write_fashion_pngs
 
-from framefind import FrameFindError, Library
+from framefind import FrameFindError, IndexEvents, Library
 from framefind.media.units import Item
 from framefind.models.base import load_model
 from framefind.search.query import Filters, Query, Term
@@ -99,7 +99,7 @@ def test_an_interrupted_switch_keeps_searching_the_old_model(tmp_path):
             raise KeyboardInterrupt
 
     with Library.open(tmp_path / "lib", model_options={"top_t": 3}) as library:
-        report = library.index(progress=stop_after_first_batch)
+        report = library.index(events=IndexEvents(progress=stop_after_first_batch))
         assert report.interrupted and library.model_id == first_id
         assert len(library.search("a cat", k=len(PHOTOS), cutoff=False)) == len(PHOTOS)  # the old model, complete
 
@@ -227,6 +227,30 @@ def test_image_thumbnails_are_stored_once_per_content(tmp_path):
             assert thumb.format == "JPEG" and 160 < max(thumb.size) <= 320
             original = np.asarray(Image.open(photos / "rocket.jpg").convert("RGB").resize(thumb.size), float)
             assert np.abs(np.asarray(thumb.convert("RGB"), float) - original).mean() < 12
+
+
+def test_a_missing_thumbnail_is_made_by_the_writer_never_by_a_reader(tmp_path):
+    """Images indexed by 0.1.0 have none: a reader shows one made from the file, the next index stores it."""
+    photos = _photos(tmp_path / "photos", ["coffee.png", "rocket.jpg"])
+    with Library.open(tmp_path / "lib") as library:
+        library.index([photos])
+        hit = library.search("a rocket", k=1)[0]
+        with library.catalog.transaction() as db:
+            db.execute("DELETE FROM thumbnails")  # as 0.1.0 left them
+    catalog = tmp_path / "lib" / "catalog.sqlite"
+    before = catalog.stat().st_mtime_ns, catalog.read_bytes()
+    with Library.open(tmp_path / "lib", create=False) as library:
+        shown = library.thumbnail(hit)  # made from the file
+        assert shown[:2] == b"\xff\xd8"
+    assert (catalog.stat().st_mtime_ns, catalog.read_bytes()) == before  # the reader wrote nothing
+    with sqlite3.connect(catalog) as db:
+        assert db.execute("SELECT COUNT(*) FROM thumbnails").fetchone()[0] == 0
+    db.close()
+    with Library.open(tmp_path / "lib", create=False) as library:
+        report = library.index()
+        assert (report.embedded, report.unchanged) == (0, 2)
+        assert library.catalog.db.execute("SELECT COUNT(*) FROM thumbnails WHERE at = 0").fetchone()[0] == 2
+        assert library.catalog.thumbnail(hit.key, 0.0) == library.thumbnail(hit) == shown
 
 
 def test_a_damaged_index_file_is_answered_around_and_replaced_by_the_writer(tmp_path):

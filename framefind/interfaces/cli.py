@@ -66,24 +66,25 @@ def index(
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded. With
     --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""
     from framefind.library import Library
+    from framefind.store.events import IndexEvents
 
     with Library.open(library, model=model, index_type=index_type, backend=backend, uri=uri) as lib:
-        for line in lib.catalog.upgrades:
+        for line in lib.upgrades:
             notice(f"framefind: {lib.directory}: {line}")
         with progress_bar(quiet, rate=True) as bar:
             task = bar.add_task("indexing", total=None)
-            report = lib.index(
-                paths, wait=wait, on_error=report_skipped, on_warning=report_warning,
+            events = IndexEvents(
+                on_error=report_skipped, on_warning=report_warning,
                 on_wait=lambda pid: notice(f"framefind: waiting for another index run (pid {pid}) to finish"),
                 on_rebuild=_announce_rebuild,
                 progress=lambda done, total: bar.update(task, description="indexing", completed=done, total=total),
-                on_annotate=lambda done, total: bar.update(task, description="dates, labels", completed=done,
-                                                           total=total),
+                on_annotate=lambda done, total: bar.update(task, description="dates, labels, thumbnails",
+                                                           completed=done, total=total),
                 on_enrich=lambda name, done, total: bar.update(task, description=PASS_NAMES[name], completed=done,
                                                                total=total),
                 on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
-                                                                 completed=done, total=total),
-                transcribe=transcribe, ocr=ocr, workers=workers)
+                                                                 completed=done, total=total))
+            report = lib.index(paths, events=events, wait=wait, transcribe=transcribe, ocr=ocr, workers=workers)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s"
@@ -337,7 +338,7 @@ def feedback(
             notice(f"wrote {len(golden['queries'])} golden queries to {export} (framefind eval --queries {export})")
         if query is not None or export is not None:
             return
-        rows = lib.catalog.feedback()
+        rows = lib.feedback_given()
     if as_json:
         print(json.dumps([{"query": q, "key": k, "vote": "up" if v > 0 else "down", "at": at} for q, k, v, at in rows]))
         return

@@ -122,9 +122,8 @@ def eval_command(
 
 def _library_model(library: Path | None) -> str | None:
     from framefind.library import Library
-    from framefind.store.catalog import DB_NAME
 
-    if library is None or not (library.expanduser() / DB_NAME).exists():
+    if library is None or not Library.exists(library):
         return None
     with Library.open(library.expanduser(), create=False) as lib:
         return lib.choice["name"]
@@ -159,6 +158,7 @@ def _build_tasks(data, query_data, model_names: list[str], library: Path | None)
     """Index the dataset with each model (a temporary library unless --library) and read its task."""
     from framefind.eval.datasets import library_task
     from framefind.library import Library
+    from framefind.store.events import IndexEvents
 
     tasks, units, map_vectors = {}, [], None
     roots = data.roots + (query_data.roots if query_data and query_data.kind == "classes" else [])
@@ -173,7 +173,7 @@ def _build_tasks(data, query_data, model_names: list[str], library: Path | None)
             with Library.open(directory, model=None if existing == name else name) as lib:
                 notice(f"indexing {len(roots)} path(s) with {name} ...")
 
-                indexed = lib.index(roots, on_error=report_skipped)
+                indexed = lib.index(roots, events=IndexEvents(on_error=report_skipped))
                 if indexed.interrupted:
                     raise KeyboardInterrupt
                 task, task_units = library_task(lib, data, query_data)

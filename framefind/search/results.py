@@ -8,12 +8,15 @@ index of the same bytes, resolves it again (``Library.resolve``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from framefind.errors import FrameFindError
 from framefind.store.catalog import ItemInfo
 
 _KEY = re.compile(r"^(?P<content>[0-9a-f]{32})(?:@(?P<start>\d+(?:\.\d+)?)-(?P<end>\d+(?:\.\d+)?))?$")
+_MOMENT = re.compile(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$")  # PATH#START-END
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,26 @@ class ResultKey:
             raise FrameFindError(f"{text!r}: not a result key (CONTENTHASH or CONTENTHASH@START-END)")
         start, end = match["start"], match["end"]
         return cls(match["content"], float(start) if start else None, float(end) if end else None)
+
+    @classmethod
+    def of(cls, key: str | ResultKey) -> ResultKey:
+        """A key given as its text (``str(key)``) or as a key."""
+        return cls.parse(key) if isinstance(key, str) else key
+
+    @classmethod
+    def of_target(cls, target: str, content_of: Callable[[str], str | None]) -> ResultKey:
+        """What a user names a result by: its key, a file path, or ``PATH#START-END`` (a video moment).
+        ``content_of`` gives a live file's content hash by absolute path (None: not in the library)."""
+        try:
+            return cls.parse(target)
+        except FrameFindError:
+            pass
+        match = _MOMENT.match(target)
+        path = match["path"] if match else target
+        content = content_of(str(Path(path).expanduser().resolve()))
+        if content is None:
+            raise FrameFindError(f"{path}: not in this library (index it first)")
+        return cls(content, float(match["start"]), float(match["end"])) if match else cls(content)
 
     def overlaps(self, start: float | None, end: float | None) -> bool:
         if self.start is None or start is None or end is None:

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from framefind.errors import FrameFindError
 from framefind.interfaces.server.schemas import IndexState
 from framefind.library import Library
+from framefind.store.events import IndexEvents
 
 
 class IndexJob:
@@ -37,7 +38,7 @@ class IndexJob:
             progress(done, total)
 
         try:
-            report = self.library.index(paths, progress=progress, on_enrich=passing, **options)
+            report = self.library.index(paths, events=IndexEvents(progress=progress, on_enrich=passing), **options)
             summary = asdict(report)
             summary["errors"] = summary["errors"][:50]
             summary["warnings"] = summary["warnings"][:50]

@@ -30,7 +30,7 @@ def _items(request: Request, key: str) -> tuple[ResultKey, list[ItemInfo]]:
 
 def served_path(request: Request, items: list[ItemInfo]) -> Path:
     """The first file of these items that exists and lies inside an indexed root (after resolving links)."""
-    roots = [Path(os.path.realpath(r)) for r in request.app.state.library.catalog.roots()]
+    roots = [Path(os.path.realpath(r)) for r in request.app.state.library.roots()]
     for info in items:
         for path in info.paths:
             real = Path(os.path.realpath(path))
@@ -44,7 +44,7 @@ def item(request: Request, key: str) -> ItemOut:
     parsed, items = _items(request, key)
     first = items[0]
     video = first.kind == "video"
-    duration = request.app.state.library.catalog.duration(parsed.content)
+    duration = request.app.state.library.duration(parsed)
     start = parsed.start if parsed.start is not None else (first.start if video else None)
     end = parsed.end if parsed.end is not None else (items[-1].end if video else None)
     return ItemOut(key=key, kind=first.kind, paths=first.paths, width=first.width, height=first.height,

@@ -25,7 +25,6 @@ from framefind.interfaces.server.schemas import (
 from framefind.search.duplicates import THRESHOLD, as_rows
 from framefind.search.engine import key_of
 from framefind.search.query import feedback_key
-from framefind.store.rebuild import running
 
 router = APIRouter(prefix="/api", tags=["library"], responses={400: {"model": ErrorOut}})
 VOTES = {"up": 1, "down": -1}
@@ -33,13 +32,7 @@ VOTES = {"up": 1, "down": -1}
 
 @router.get("/status", response_model=Status, summary="Library statistics and indexing progress")
 def status(request: Request) -> Status:
-    library = request.app.state.library
-    stats = library.catalog.stats(library.model_id)
-    return Status(library=str(library.directory), model=library.model.name, model_id=library.model_id,
-                  files=stats["files"], images=stats["images"], videos=stats["videos"], items=stats["items"],
-                  failed=stats["failed"], roots=library.catalog.roots(), passes=library.enrichment(),
-                  passages=stats["passages"], rebuilding=running(library.directory),
-                  index=request.app.state.job.state)
+    return Status(**request.app.state.library.status(), index=request.app.state.job.state)
 
 
 @router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",
@@ -70,7 +63,7 @@ def labels(request: Request) -> LabelsOut:
 
 @router.get("/feedback", response_model=FeedbackList, summary="Stored feedback, newest first")
 def feedback_list(request: Request, query: str | None = None) -> FeedbackList:
-    rows = request.app.state.library.catalog.feedback(query)
+    rows = request.app.state.library.feedback_given(query)
     return FeedbackList(feedback=[FeedbackOut(query=q, key=k, vote="up" if v > 0 else "down", at=at)
                                   for q, k, v, at in rows])
 
