@@ -6,11 +6,10 @@ import io
 import os
 import shutil
 import threading
-import time
 
 import httpx
 import pytest
-from conftest import skimage_data
+from conftest import skimage_data, wait_until
 from fastapi.testclient import TestClient
 from PIL import Image
 from videos import slideshow, transcode
@@ -181,10 +180,8 @@ def test_index_runs_in_the_background_with_progress(served):
     shutil.copy(skimage_data() / "astronaut.png", served["media"] / "astronaut-copy.png")
     Image.open(skimage_data() / "page.png").save(served["media"] / "page.png")
     assert client.post("/api/index", json={}).status_code == 202
-    deadline = time.time() + 120
-    while (state := client.get("/api/status").json()["index"])["running"]:
-        assert time.time() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: not client.get("/api/status").json()["index"]["running"], "the index job to end", poll=0.1)
+    state = client.get("/api/status").json()["index"]
     assert state["error"] is None and state["report"]["embedded"] == 1 and state["report"]["linked"] == 1
     assert state["done"] == state["total"] == 2
     assert _search(client, "a page of text", k=1)[0]["name"] == "page.png"
@@ -207,10 +204,8 @@ def test_many_concurrent_clients_over_real_http(served):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), "the server to start")
+    assert server.started
     port = server.servers[0].sockets[0].getsockname()[1]
     errors, done = [], []
 
