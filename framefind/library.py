@@ -18,31 +18,29 @@ import numpy as np
 
 from framefind.config import DEFAULT_MODEL, default_library_dir
 from framefind.errors import FrameFindError, MediaError
-from framefind.linalg import l2_normalize, pca_2d
+from framefind.linalg import pca_2d
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
 from framefind.models.minilm import MiniLM
-from framefind.search.cutoff import calibration, store_calibrations
-from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
+from framefind.search.cutoff import store_calibrations
 from framefind.search.duplicates import find_duplicates
-from framefind.search.engine import query_vector, resolve, run_query, to_result
-from framefind.search.feedback import FeedbackMemory, Votes, golden_queries, rocchio
-from framefind.search.hybrid import with_texts
-from framefind.search.moments import on_disk, rank_videos, video_query_vectors
-from framefind.search.query import Filters, Query, Term, feedback_key
+from framefind.search.engine import resolve
+from framefind.search.feedback import golden_queries
+from framefind.search.moments import on_disk
+from framefind.search.query import Query, feedback_key
 from framefind.search.results import Result, ResultKey, SearchPage
+from framefind.search.searcher import Searcher
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.enrich import enrich
 from framefind.store.events import IndexEvents
-from framefind.store.filtering import item_ids_where, label_counts
+from framefind.store.filtering import label_counts
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
 from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, library_id
-from framefind.store.texts import has_texts
 from framefind.store.vectors.factory import INDEX_TYPES
 from framefind.store.vectorstore import VectorStore, vector_store
 
@@ -277,83 +275,29 @@ class Library:
         read from the words, the feedback that moved the ranking."""
         if not isinstance(query, Query):
             query = Query.of(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff)
-        query = query.checked()
-        dates = query.filters.dates
-        said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
-        if query.terms[0].kind == "video":
-            return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
-        page = self._visual_page(query) if query.weight("visual") else SearchPage([])
-        page.dates = said
-        if query.words and (query.weight("speech") or query.weight("text")) and has_texts(self.catalog):
-            allowed = item_ids_where(self.catalog, self.model_id, query.filters, self.model.label_names) \
-                if query.filters.active else None
-            page.results = with_texts(self.catalog, self.model_id, query, page.results, self.text_encoder, allowed)
-        return page
+        return self._searcher.page(query.checked())
 
-    def _visual_page(self, query: Query) -> SearchPage:
-        """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
-        space, vector, asked = query_vector(self.model, query, self._item_vector)
-        votes = self._memory.votes(query.said) if query.learn and query.said else Votes()
-        if votes:
-            vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
-        # Words can name what is not there; an example picture always has neighbours (and the z-floor
-        # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
-        # is the classifier's own judgement of relevance: what carries the label is not cut either.
-        cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
-        found = calibration(self.catalog, self.store, self.model, space, self._calibrations) if cut else None
-        return run_query(self.catalog, self.store, self.model, space, vector, query, votes, found,
-                         self.duplicate_threshold(), asked)
+    @cached_property
+    def _searcher(self) -> Searcher:
+        """The search orchestration (search/searcher.py), with what it reuses between searches."""
+        return Searcher(self)
 
     @cached_property
     def text_encoder(self) -> MiniLM:
         """MiniLM for transcripts and on-screen text (ConSE's own when it is the model: loaded once)."""
         return getattr(self.model, "text_encoder", None) or MiniLM()
 
-    @cached_property
-    def _memory(self) -> FeedbackMemory:
-        return FeedbackMemory(self.catalog, self.model)
-
-    @cached_property
-    def _calibrations(self) -> dict:
-        return {}
-
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
                 **filters) -> SearchPage:
         """More like this: results nearest to a library result (its stored vector), itself excluded;
         ``filters``: the ``Filters.of`` arguments (kinds, under, dates, durations, labels)."""
-        query = Query((Term("item", key),), k=k + 1, filters=Filters.of(**filters), boost_labels=boost_labels,
-                      cutoff=cutoff).checked()
-        page = self.search_page(query)
-        page.results = [r for r in page.results if r.key != key][:k]
-        return page
-
-    def _vector_or_none(self, key: str, space: str) -> np.ndarray | None:
-        try:
-            return self._item_vector(key, space)
-        except FrameFindError:  # a liked file deleted since: its vote no longer counts
-            return None
-
-    def _item_vector(self, key: str, space: str) -> np.ndarray:
-        """The stored vector of a result key (a moment: the mean of its segments' vectors)."""
-        items = self.resolve(key)
-        if not items:
-            raise FrameFindError(f"{key}: no such item in this library (deleted, or not indexed yet)")
-        _, vectors = self.catalog.vectors(self.model_id, space, [info.item_id for info in items])
-        return l2_normalize(vectors.mean(axis=0, keepdims=True))[0]
+        return self._searcher.similar(key, k=k, cutoff=cutoff, boost_labels=boost_labels, **filters)
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
                        method: str = "aligned", under: tuple[str | Path, ...] = ()) -> list[Result]:
         """Reverse video search: library videos ranked by how well their segments match the query's,
         in order (``method="average"``: the whole-video mean-vector baseline), with the matched span."""
-        if not Path(video).is_file():
-            raise FrameFindError(f"{video}: no such file")
-        try:
-            query = video_query_vectors(self.model, video)
-        except MediaError as exc:
-            raise FrameFindError(str(exc)) from None
-        allowed = item_ids_where(self.catalog, self.model_id, Filters.of(("video",), under))
-        ranked = rank_videos(self.catalog, self.store, self.model.image_space, query, k, method, allowed)
-        return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
+        return self._searcher.similar_videos(video, k=k, min_score=min_score, method=method, under=under)
 
     def resolve(self, key: str | ResultKey) -> list[ItemInfo]:
         """What a stable result key refers to now (after re-indexing, moves or a model change)."""
@@ -385,8 +329,7 @@ class Library:
     def duplicate_threshold(self) -> float:
         """Similarity from which two items are near-duplicates in this library: 0.85, higher in a
         collection of look-alikes (see ``cutoff.duplicate_threshold``)."""
-        found = calibration(self.catalog, self.store, self.model, self.model.image_space, self._calibrations)
-        return found.duplicate if found is not None else DUPLICATE_THRESHOLD
+        return self._searcher.duplicate_threshold()
 
     def duplicates(self, threshold: float | None = None,
                    kinds: tuple[str, ...] = ("image", "video")) -> list[list[ItemInfo]]:

@@ -21,7 +21,7 @@ a library indexed before this release is calibrated in memory on first use.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class Calibration:
     sample_ids: tuple[int, ...]
     gate: float | None = None  # attainable score a query must exceed to name anything (vocabulary models)
     duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates
+    _samples: dict = field(default_factory=dict, compare=False, repr=False)  # model id -> the sample's vectors
 
     def floor(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray,
               asked: np.ndarray | None = None) -> float:
@@ -58,7 +59,9 @@ class Calibration:
             return RHO * float(attainable[0]) if float(attainable[-1]) > self.gate else float("inf")
         if len(self.sample_ids) < MIN_ITEMS:
             return float("-inf")
-        _, vectors = catalog.vectors(model_id, self.space, list(self.sample_ids))
+        vectors = self._samples.get(model_id)
+        if vectors is None:  # read once: a calibration is kept (by searchers) as long as its generation lasts
+            vectors = self._samples[model_id] = catalog.vectors(model_id, self.space, list(self.sample_ids))[1]
         scores = vectors @ vector[0]
         return float(scores.mean() + self.z * scores.std())
 

@@ -11,6 +11,10 @@ similarity along the alignment, not the best single segment, must pass the thres
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from framefind.search.moments import Hit, align, on_disk
 from framefind.search.results import NearDuplicate, key_of
 from framefind.store.catalog import Catalog, ItemInfo
@@ -19,6 +23,9 @@ from framefind.store.indexfiles import VectorStore
 
 THRESHOLD = 0.85
 NEIGHBOURS = 10
+SLACK = 1e-4  # far above what summing 1,280 float32 products in another order can change
+
+VectorsOf = Callable[[str, str, list[int]], tuple[np.ndarray, np.ndarray]]  # (model id, space, ids) -> (ids, vectors)
 
 
 def find_duplicates(catalog: Catalog, store: VectorStore, space: str, threshold: float = THRESHOLD,
@@ -98,20 +105,33 @@ def videos_match(catalog: Catalog, model_id: str, space: str, a: str, b: str, th
 
 
 def fold_near_duplicates(catalog: Catalog, model_id: str, space: str, shown: list[tuple[Hit, bool]],
-                         threshold: float = THRESHOLD) -> list[tuple[Hit, bool, list[NearDuplicate]]]:
+                         threshold: float = THRESHOLD, vectors_of: VectorsOf | None = None,
+                         ) -> list[tuple[Hit, bool, list[NearDuplicate]]]:
     """Results that look nearly the same as a better one above them are listed under it instead of
     taking a place of their own (a resized copy, a screenshot, a re-encode). Images are compared by
-    their vectors; moments of two videos only when the whole videos are near-duplicates."""
-    ids, vectors = catalog.vectors(model_id, space, [hit[1].item_id for hit, _ in shown])
-    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+    their vectors; moments of two videos only when the whole videos are near-duplicates.
+    ``vectors_of``: where the vectors come from (default ``catalog.vectors``; a searcher's cache).
+
+    Every pair is first judged at once by one matrix product; only pairs within ``SLACK`` of the
+    threshold are judged again by their own dot product, exactly as one pair at a time did (a
+    matrix product may sum in another order: the last bits may differ, the decisions may not)."""
+    ids, vectors = (vectors_of or catalog.vectors)(model_id, space, [hit[1].item_id for hit, _ in shown])
+    row_of = {item_id: row for row, item_id in enumerate(ids.tolist())}
+    none = len(ids)  # the row of an item without a vector: close to nothing
+    close = np.zeros((none + 1, none + 1), bool)
+    if none:
+        close[:none, :none] = vectors @ vectors.T >= threshold - SLACK
+    rows = [row_of.get(hit[1].item_id, none) for hit, _ in shown]
+    # a hit close to no hit above it is kept without looking further (most are)
+    alone = ~np.tril(close[np.ix_(rows, rows)], -1).any(axis=1) if rows else []
     kept: list[tuple[Hit, bool, list[NearDuplicate]]] = []
+    kept_rows: list[int] = []
     segments: dict = {}
-    for hit, pinned in shown:
-        info, vector = hit[1], by_id.get(hit[1].item_id)
-        for home, _, near in kept:
-            other = by_id.get(home[1].item_id)
-            if (vector is None or other is None or home[1].kind != info.kind or home[1].content == info.content
-                    or float(vector @ other) < threshold):
+    for (hit, pinned), row, lonely in zip(shown, rows, alone, strict=True):
+        info = hit[1]
+        for (home, _, near), other in ([] if lonely else zip(kept, kept_rows, strict=True)):
+            if (not close[row, other] or home[1].kind != info.kind or home[1].content == info.content
+                    or float(vectors[row] @ vectors[other]) < threshold):
                 continue
             if info.kind == "image" or videos_match(catalog, model_id, space, home[1].content, info.content,
                                                     threshold, segments):
@@ -119,6 +139,7 @@ def fold_near_duplicates(catalog: Catalog, model_id: str, space: str, shown: lis
                 break
         else:
             kept.append((hit, pinned, []))
+            kept_rows.append(row)
     return kept
 
 

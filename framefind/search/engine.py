@@ -14,6 +14,7 @@ import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
 from framefind.models.base import Model
+from framefind.search.cache import SearchCache
 from framefind.search.cutoff import Calibration
 from framefind.search.duplicates import THRESHOLD, fold_near_duplicates
 from framefind.search.feedback import Votes
@@ -28,20 +29,24 @@ OVERFETCH = 5  # several segments of one video may merge into one moment: fetch 
 
 
 ItemVector = Callable[[str, str], np.ndarray]  # (result key, space) -> the stored vector of that result
+EmbedText = Callable[[str], np.ndarray]  # words -> their vector in the model's text space
 
 
-def query_vector(model: Model, query: Query, item_vector: ItemVector) -> tuple[str, np.ndarray, np.ndarray | None]:
+def query_vector(model: Model, query: Query, item_vector: ItemVector,
+                 embed_text: EmbedText | None = None) -> tuple[str, np.ndarray, np.ndarray | None]:
     """(space, 1 x dim unit vector, what is asked): the weighted sum of the terms' vectors (negative
     weights subtract), and, when terms were subtracted, the sum of the positive ones alone (what the
     query asks for: subtracted terms only steer; see Calibration.floor), else None.
 
     With any text term the query lives in the text space (an image or library-item term then
     contributes its vector in that space); with image and item terms alone, in the image space.
+    ``embed_text``: how words become a vector (default ``model.embed_texts``; a searcher passes a cached one).
     """
     space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
     total, asked = np.zeros(model.spaces[space], np.float32), np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
-        vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space)
+        vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space,
+                                                                                         embed_text)
         total += term.weight * vector
         asked += max(term.weight, 0.0) * vector
     norm = float(np.linalg.norm(total))
@@ -52,9 +57,9 @@ def query_vector(model: Model, query: Query, item_vector: ItemVector) -> tuple[s
     return space, (total / norm)[None], (asked / float(np.linalg.norm(asked)))[None] if subtracted else None
 
 
-def _term_vector(model: Model, term: Term, space: str) -> np.ndarray:
+def _term_vector(model: Model, term: Term, space: str, embed_text: EmbedText | None = None) -> np.ndarray:
     if term.kind == "text":
-        return model.embed_texts([term.value.strip()])[0]
+        return embed_text(term.value.strip()) if embed_text else model.embed_texts([term.value.strip()])[0]
     try:
         pixels, _, _ = model.decode_image(term.value)
     except MediaError as exc:
@@ -67,38 +72,55 @@ Tier = tuple[np.ndarray | None, bool]  # (allowed item ids or None for all, pinn
 
 def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
               votes: Votes | None = None, calibration: Calibration | None = None,
-              fold_at: float = THRESHOLD, asked: np.ndarray | None = None) -> SearchPage:
+              fold_at: float = THRESHOLD, asked: np.ndarray | None = None,
+              cache: SearchCache | None = None) -> SearchPage:
     """Images and video moments nearest to ``vector``, best first, within the query's filters, each
     with the words that say what it shows (``why``): liked results first, then those with a boosted
     label, then the rest, down to the relevance floor, near-duplicates folded into their best.
-    ``asked``: the vector of what the query asks for, when terms were subtracted (see Calibration.floor)."""
+    ``asked``: the vector of what the query asks for, when terms were subtracted (see Calibration.floor).
+    ``cache``: one library's reusable reads (item vectors, explanations); the same results without it."""
     votes = votes or Votes()
     floor = None
     if query.cutoff and calibration is not None:
         floor = calibration.floor(catalog, model, store.model_id, vector, asked)
-    hidden = [ResultKey.parse(key) for key in votes.hidden]
+    hidden: dict[str, list[ResultKey]] = {}  # disliked for this very query, by content
+    for text in votes.hidden:
+        parsed = ResultKey.parse(text)
+        hidden.setdefault(parsed.content, []).append(parsed)
     shown: list[tuple[Hit, bool]] = []
+    shown_at: dict[str, list[ItemInfo]] = {}  # what is shown, by content: one look-up per hit, not a scan
     below: dict[str, Hit] = {}  # under the floor, by key (a later tier may meet them again)
     for allowed, pinned in _tiers(catalog, store.model_id, model, query, votes):
-        for hit in _search(catalog, store, space, vector, allowed, query, 2 * query.k + len(hidden) + 10):
+        want = 2 * query.k + len(votes.hidden) + 10
+        for hit in _search(catalog, store, space, vector, allowed, query, want):
             key = key_of(hit[1])
-            if any(key.content == h.content and h.overlaps(key.start, key.end) for h in hidden) or _shown(key, shown):
+            if any(h.overlaps(key.start, key.end) for h in hidden.get(key.content, ())) \
+                    or any(key.overlaps(info.start, info.end) for info in shown_at.get(key.content, ())):
                 continue
             if not pinned and floor is not None and hit[0] < floor:
                 below[str(key)] = hit
                 continue
             shown.append((hit, pinned))
-    folded = fold_near_duplicates(catalog, store.model_id, model.image_space, shown, fold_at)[: query.k]
+            shown_at.setdefault(key.content, []).append(hit[1])
+    vectors_of = cache.vectors if cache else None
+    folded = fold_near_duplicates(catalog, store.model_id, model.image_space, shown, fold_at, vectors_of)[: query.k]
     hidden_below = fold_near_duplicates(catalog, store.model_id, model.image_space,
-                                        [(hit, False) for hit in below.values()], fold_at) if below else []
+                                        [(hit, False) for hit in below.values()], fold_at, vectors_of) if below else []
     results = [to_result(hit, pinned, near) for hit, pinned, near in folded]
-    ids, vectors = catalog.vectors(store.model_id, model.text_space, [hit[1].item_id for hit, _, _ in folded])
-    why = dict(zip(ids.tolist(), model.explain(vectors), strict=True))
+    why = _why(catalog, store.model_id, model, [hit[1].item_id for hit, _, _ in folded], cache)
     for result, (hit, _, _) in zip(results, folded, strict=True):
         result.why = why.get(hit[1].item_id, [])
     learned = len(votes.liked) + len(votes.disliked)
     floor = None if floor is None else round(min(floor, 9.0), 4)  # 9: nothing can match (JSON has no inf)
     return SearchPage(results, len(hidden_below), floor, learned=learned)  # as many as --all would add
+
+
+def _why(catalog: Catalog, model_id: str, model: Model, ids: list[int], cache: SearchCache | None) -> dict:
+    """item id -> the words that say what it shows (from its ``text_space`` vector)."""
+    if cache is not None:
+        return cache.why(model_id, model.text_space, ids, model.explain)
+    found, vectors = catalog.vectors(model_id, model.text_space, ids)
+    return dict(zip(found.tolist(), model.explain(vectors), strict=True))
 
 
 def _tiers(catalog: Catalog, model_id: str, model: Model, query: Query, votes: Votes) -> list[Tier]:
@@ -117,11 +139,6 @@ def _tiers(catalog: Catalog, model_id: str, model: Model, query: Query, votes: V
 
 def _within(ids: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     return ids if allowed is None else np.intersect1d(ids, allowed)
-
-
-def _shown(key: ResultKey, shown: list[tuple[Hit, bool]]) -> bool:
-    """Already shown: the same image, or an overlapping moment of the same video (found by an earlier tier)."""
-    return any(key_of(hit[1]).content == key.content and key.overlaps(hit[1].start, hit[1].end) for hit, _ in shown)
 
 
 def _search(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, allowed: np.ndarray | None,

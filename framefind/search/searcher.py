@@ -1,0 +1,129 @@
+"""One library's searches, orchestrated: a Query in, a SearchPage out.
+
+``Library`` is the facade (``search_page``, ``similar``, ``similar_videos``, ``duplicate_threshold``
+delegate here); this module decides what runs: the visual ranking (query vector, feedback, relevance
+floor, engine.run_query), then speech and on-screen text fused in (hybrid.py), or reverse video search
+(moments.py). It also owns what a library's searches reuse between requests: calibrations, the
+feedback memory and the ``SearchCache`` (cache.py), all checked against the library's generation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from framefind.errors import FrameFindError, MediaError
+from framefind.linalg import l2_normalize
+from framefind.search.cache import SearchCache
+from framefind.search.cutoff import calibration
+from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
+from framefind.search.engine import query_vector, run_query, to_result
+from framefind.search.feedback import FeedbackMemory, Votes, rocchio
+from framefind.search.hybrid import with_texts
+from framefind.search.moments import rank_videos, video_query_vectors
+from framefind.search.query import Filters, Query, Term
+from framefind.search.results import Result, SearchPage
+from framefind.store.filtering import item_ids_where
+from framefind.store.texts import has_texts
+
+if TYPE_CHECKING:
+    from framefind.library import Library
+
+
+class Searcher:
+    """Runs the searches of one ``Library`` (its model and store are read from it on every search:
+    an index run may switch them)."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.cache = SearchCache(library.catalog)
+        self.calibrations: dict = {}
+        self._memory: FeedbackMemory | None = None
+
+    @property
+    def memory(self) -> FeedbackMemory:
+        model = self.library.model
+        if self._memory is None or self._memory.model is not model:
+            self._memory = FeedbackMemory(self.library.catalog, model)
+        return self._memory
+
+    def page(self, query: Query) -> SearchPage:
+        """``Library.search_page`` for a checked query."""
+        library = self.library
+        dates = query.filters.dates
+        said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
+        if query.terms[0].kind == "video":
+            return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
+        page = self._visual_page(query) if query.weight("visual") else SearchPage([])
+        page.dates = said
+        if query.words and (query.weight("speech") or query.weight("text")) and has_texts(library.catalog):
+            allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
+                if query.filters.active else None
+            page.results = with_texts(library.catalog, library.model_id, query, page.results, library.text_encoder,
+                                      allowed)
+        return page
+
+    def _visual_page(self, query: Query) -> SearchPage:
+        """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
+        library, cache = self.library, self.cache
+        model, store = library.model, library.store
+        cache.check(store.model_id, library.catalog.generation(store.model_id))
+        space, vector, asked = query_vector(model, query, self.item_vector,
+                                            lambda text: cache.query(model.id, text, model.embed_texts))
+        votes = self.memory.votes(query.said) if query.learn and query.said else Votes()
+        if votes:
+            vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
+        # Words can name what is not there; an example picture always has neighbours (and the z-floor
+        # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
+        # is the classifier's own judgement of relevance: what carries the label is not cut either.
+        cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
+        found = calibration(library.catalog, store, model, space, self.calibrations) if cut else None
+        return run_query(library.catalog, store, model, space, vector, query, votes, found,
+                         self.duplicate_threshold(), asked, cache)
+
+    def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
+                **filters) -> SearchPage:
+        """``Library.similar``: results nearest to a library result (its stored vector), itself excluded."""
+        query = Query((Term("item", key),), k=k + 1, filters=Filters.of(**filters), boost_labels=boost_labels,
+                      cutoff=cutoff).checked()
+        page = self.page(query)
+        page.results = [r for r in page.results if r.key != key][:k]
+        return page
+
+    def _vector_or_none(self, key: str, space: str) -> np.ndarray | None:
+        try:
+            return self.item_vector(key, space)
+        except FrameFindError:  # a liked file deleted since: its vote no longer counts
+            return None
+
+    def item_vector(self, key: str, space: str) -> np.ndarray:
+        """The stored vector of a result key (a moment: the mean of its segments' vectors)."""
+        library = self.library
+        items = library.resolve(key)
+        if not items:
+            raise FrameFindError(f"{key}: no such item in this library (deleted, or not indexed yet)")
+        _, vectors = library.catalog.vectors(library.model_id, space, [info.item_id for info in items])
+        return l2_normalize(vectors.mean(axis=0, keepdims=True))[0]
+
+    def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
+                       method: str = "aligned", under: tuple[str | Path, ...] = ()) -> list[Result]:
+        """``Library.similar_videos``: library videos ranked by how well their segments match the query's."""
+        library = self.library
+        if not Path(video).is_file():
+            raise FrameFindError(f"{video}: no such file")
+        try:
+            query = video_query_vectors(library.model, video)
+        except MediaError as exc:
+            raise FrameFindError(str(exc)) from None
+        allowed = item_ids_where(library.catalog, library.model_id, Filters.of(("video",), under))
+        ranked = rank_videos(library.catalog, library.store, library.model.image_space, query, k, method, allowed)
+        return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
+
+    def duplicate_threshold(self) -> float:
+        """``Library.duplicate_threshold``: from the image space's calibration, else the default."""
+        library = self.library
+        found = calibration(library.catalog, library.store, library.model, library.model.image_space,
+                            self.calibrations)
+        return found.duplicate if found is not None else DUPLICATE_THRESHOLD
