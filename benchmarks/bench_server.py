@@ -6,7 +6,13 @@ The library is bench_search.py's (a real 10k Fashion-MNIST library grown to 100k
 ``python benchmarks/bench_search.py --keep DIR`` and pass the same DIR here (or let this script build
 it). The server runs as its own process, exactly as a user starts it.
 
+Side by side (``--against TREE``): the same load on the 10k library, served in turn by another source
+tree (e.g. 0.6.0 checked out with ``git worktree add /tmp/ff060 4bcf364``) and by this one, rounds
+alternating so that whatever else the machine does falls on both alike. Both servers stay up (an idle
+one costs nothing); each serves its rounds from the same library, with the same Python environment.
+
 Usage: python benchmarks/bench_server.py --keep DIR [--seconds 60] [--clients 8] [--json out.json]
+       python benchmarks/bench_server.py --keep DIR --against /tmp/ff060 [--rounds 3] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -39,10 +45,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(library: Path) -> tuple[subprocess.Popen, str]:
+def start_server(library: Path, tree: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``framefind serve`` on a free port, from ``tree`` (a source checkout; default: the installed one)."""
     port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree is not None else None
     proc = subprocess.Popen([sys.executable, "-m", "framefind", "serve", "--library", str(library), "--port",
-                             str(port)], stderr=subprocess.DEVNULL)
+                             str(port)], stderr=subprocess.DEVNULL, cwd=tree, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -69,7 +77,9 @@ def load(url: str, clients: int, seconds: float) -> dict:
                 started = time.perf_counter()
                 try:
                     response = http.get("/api/search", params={"q": QUERIES[i % len(QUERIES)], "k": 24})
-                    ok = response.status_code == 200 and len(response.json()["results"]) == 24
+                    page = response.json() if response.status_code == 200 else {}
+                    # a full page, or a short one that says the relevance cutoff left the rest out
+                    ok = len(page.get("results", ())) == 24 or page.get("below_cutoff", 0) > 0
                 except httpx.HTTPError as exc:
                     ok, response = False, exc
                 latencies.append(time.perf_counter() - started) if ok else errors.append(str(response))
@@ -120,17 +130,50 @@ def first_thumbnails_ms(url: str, runs: int = 5) -> dict | None:
     return {"runs": [round(t) for t in times], "median_ms": round(statistics.median(times))}
 
 
+def side_by_side(library: Path, trees: dict[str, Path | None], rounds: int, clients: int, seconds: float) -> dict:
+    """The same load on each tree's server in turn, ``rounds`` times; per tree every round and the pooled
+    medians (p50, p99, requests/s over rounds; errors summed)."""
+    servers = {name: start_server(library, tree) for name, tree in trees.items()}
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    try:
+        for number in range(rounds):
+            order = list(trees) if number % 2 == 0 else list(trees)[::-1]  # neither always goes first
+            for name in order:
+                runs[name].append(load(servers[name][1], clients, seconds))
+                print(name, json.dumps(runs[name][-1]), flush=True)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait()
+    summary = {}
+    for name, measured in runs.items():
+        summary[name] = {"tree": str(trees[name] or HERE.parent), "rounds": measured,
+                         **{key: statistics.median(r[key] for r in measured)
+                            for key in ("p50_ms", "p99_ms", "requests_per_s")},
+                         "errors": sum(r["errors"] for r in measured)}
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", type=Path, required=True, help="bench_search.py's directory (built if missing)")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--against", type=Path, help="another source tree (e.g. 0.6.0): side by side at 10k")
+    parser.add_argument("--rounds", type=int, default=3, help="side by side: rounds per tree, alternating")
     args = parser.parse_args()
     library = args.keep / "library"
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
     if not library.exists():
         build_10k(args.keep)
+    if args.against is not None:
+        trees = {"baseline": args.against.resolve(), "this tree": HERE.parent}
+        results["load_10k"] = side_by_side(library, trees, args.rounds, args.clients, args.seconds)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
     from framefind import Library
 
     with Library.open(library) as lib:
