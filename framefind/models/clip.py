@@ -34,6 +34,8 @@ class CheckpointModel(ExportedModel):
     @cached_property
     def checkpoint(self) -> Path:
         """The local checkpoint directory; finding it may download (online) or fail in one line (offline)."""
+        if self.source.directory is None and hub.cached_snapshot(self.source.repo) is None:
+            hub.require_conversion_packages(self.name)  # a download this install cannot convert would be wasted
         return hub.resolve(self.source, self.saved_class)
 
     @cached_property
@@ -53,6 +55,7 @@ class CheckpointModel(ExportedModel):
         return model_cache_dir() / "models" / f"{self.family}-{self.digest}-g{GRAPH_VERSION}"
 
     def _build(self) -> None:
+        hub.require_conversion_packages(self.name)
         from framefind.models.convert import convert_checkpoint
 
         convert_checkpoint(self.family, self.checkpoint, self.directory, self.name)

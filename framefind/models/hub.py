@@ -71,6 +71,17 @@ def parse(family: str, name: str, saved_class: str) -> Source:
     return Source(family, name, repo=name)
 
 
+def require_conversion_packages(name: str) -> None:
+    """Converting a checkpoint traces it with torch and transformers, which a plain install leaves out
+    (7 GB; the default model needs neither): the ``hub`` extra brings them. One line, before any download."""
+    import importlib.util
+
+    missing = [package for package in ("torch", "transformers") if importlib.util.find_spec(package) is None]
+    if missing:
+        raise FrameFindError(f"{name}: converting a checkpoint to ONNX needs {' and '.join(missing)}: "
+                             "pip install 'framefind[hub]'")
+
+
 def hub_cache_dir() -> Path:
     """The Hugging Face cache, read from the environment now (huggingface_hub reads it once, at import)."""
     if os.environ.get("HF_HUB_CACHE"):
