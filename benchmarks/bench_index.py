@@ -415,8 +415,9 @@ def calibration_set() -> tuple[np.ndarray, dict[str, int]]:
 
 
 def calibrate() -> dict:
-    from framefind.models.conse import INT8_TABLE, write_int8_table
-    from framefind.models.convert import calibrate_efficientnet_lite0
+    from int8_calibration import calibrate_efficientnet_lite0, write_int8_table
+
+    from framefind.models.conse import INT8_TABLE
 
     pixels, sources = calibration_set()
     source = load_model("effnet-conse", {"precision": "float"}).image_graph()

@@ -9,9 +9,14 @@ embedded by the same MiniLM lands near images of the classes it describes.
 Model options ``top_t`` and ``temperature``: how many classes, how flatly mixed (new libraries record
 ``RECOMMENDED_MIX``; older ones keep T = 20 at temperature 1). Model option ``precision``: "float" (what
 every library made before it existed recorded, so their ids are unchanged) or "int8" (the image graph
-statically quantised, ~1.9x faster on CPU; convert.py).
-``recommended_options``: the flatter mix and int8, for a library choosing its model now; a library keeps
-what it recorded.
+statically quantised, ~1.9x faster on CPU; convert.py). With int8, ``int8_recipe``: which quantisation
+(convert.INT8_RECIPES). Absent means 1, the 0.4.0-0.6.0 recipe, whose vectors differ in the third or fourth
+decimal between CPUs with and without VNNI; 2 gives the same vectors on every x86-64 CPU (issue #18).
+A separate option rather than a new ``precision`` value: "int8" keeps meaning what the library's vectors are
+(the query path, label vectors and every check of ``precision`` stay as they are), the recipe is only how the
+graph is made, and the options, and so the ids, of libraries that recorded int8 before it existed stay the same.
+``recommended_options``: the flatter mix and int8 by the newest recipe, for a library choosing its model now; a
+library keeps what it recorded.
 """
 
 from __future__ import annotations
@@ -48,7 +53,12 @@ LABEL_KINDS = ("sentence", "phrasings")
 RECOMMENDED_LABELS = "phrasings"
 PRECISIONS = ("float", "int8")
 INT8_TABLE = "data/efficientnet_lite0_int8.tsv"  # activation scales, calibrated by benchmarks/bench_index.py
-INT8_RECIPE = "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1"  # convert.py's recipe: bump when it changes
+# convert.py's recipes as named in the model id (the key of a graph): never change one, add a recipe.
+INT8_RECIPES = {1: "qdq-s8-per-channel-u8-minmax-float-stem-b0-b1/1",
+                2: "qdq-s8-per-channel-7bit-gemm-u8-minmax-float-stem-b0-b1/2"}
+# What a library choosing int8 now records: the same vectors on every x86-64 CPU (docs/benchmarks.md, "int8 on
+# any x86-64 CPU"), same speed, feature cosine to float 0.990 instead of 0.996 on real photos.
+RECOMMENDED_INT8_RECIPE = 2
 
 
 def imagenet_labels() -> list[dict[str, str]]:
@@ -93,6 +103,11 @@ class ConseModel(Model):
         self.precision = options.pop("precision", "float")
         if self.precision not in PRECISIONS:
             raise FrameFindError(f"effnet-conse: precision must be {' or '.join(PRECISIONS)} (got {self.precision!r})")
+        # A float model ignores it (a library asking for float is handed the recommended recipe too).
+        self.int8_recipe = options.pop("int8_recipe", 1)
+        if self.int8_recipe not in INT8_RECIPES or isinstance(self.int8_recipe, bool):
+            raise FrameFindError(f"effnet-conse: int8_recipe must be {' or '.join(map(str, INT8_RECIPES))} "
+                                 f"(got {self.int8_recipe!r})")
         self.directory = model_cache_dir() / "models"
         self.text_encoder = MiniLM()
 
@@ -101,9 +116,11 @@ class ConseModel(Model):
         """Options a library records when it chooses this model (a new library, or an explicit choice); one
         that chose earlier keeps what it recorded. The flatter class mix (RECOMMENDED_MIX), JPEG drafts down to
         3/4 of 224 px, four phrasings per class; int8 on the CPU (issue #12: the same search quality, a ~1.9x
-        faster image graph); a GPU gains nothing from int8 (and it is untested there)."""
+        faster image graph) by the recipe that makes the same vectors on every x86-64 CPU (issue #18); a GPU
+        gains nothing from int8 (and it is untested there)."""
+        int8 = {"precision": "int8", "int8_recipe": RECOMMENDED_INT8_RECIPE}
         return {**RECOMMENDED_MIX, "draft_fill": RECOMMENDED_DRAFT_FILL, "labels": RECOMMENDED_LABELS,
-                **({"precision": "int8"} if device() == "cpu" else {})}
+                **(int8 if device() == "cpu" else {})}
 
     @cached_property
     def embed_while_decoding(self) -> bool:
@@ -113,8 +130,11 @@ class ConseModel(Model):
         return device() == "cpu"
 
     def options(self) -> dict:
-        # float is left unsaid: it is what libraries recorded before int8 existed, and their ids stay the same
+        # float is left unsaid: it is what libraries recorded before int8 existed, and their ids stay the same;
+        # so is recipe 1, what int8 libraries recorded before recipes existed (and a float model has no recipe)
         precision = {"precision": self.precision} if self.precision != "float" else {}
+        if self.precision == "int8" and self.int8_recipe != 1:
+            precision["int8_recipe"] = self.int8_recipe
         temperature = {"temperature": self.temperature} if self.temperature != TEMPERATURE else {}  # likewise
         labels = {"labels": self.label_kind} if self.label_kind != "sentence" else {}  # likewise
         return {**super().options(), "top_t": self.top_t, **temperature, **labels, **precision}
@@ -123,7 +143,7 @@ class ConseModel(Model):
         weights = {"image": f"efficientnet-lite0:{_efficientnet_digest()}", "labels": text_digest(self.label_texts),
                    "text": f"{MiniLM.name}:{self.text_encoder.digest}", "graph": GRAPH_VERSION}
         if self.precision == "int8":
-            weights["int8"] = _int8_key()
+            weights["int8"] = _int8_key(self.int8_recipe)
         return weights
 
     @cached_property
@@ -153,12 +173,12 @@ class ConseModel(Model):
 
         if self.precision == "float":
             return ensure_file(source, convert)
-        target = self.directory / f"{name}-int8-{text_digest([_int8_key()])}" / "image.onnx"
+        target = self.directory / f"{name}-int8-{text_digest([_int8_key(self.int8_recipe)])}" / "image.onnx"
 
         def quantize() -> None:  # the float graph is needed only to make the int8 one
             from framefind.models.convert import quantize_efficientnet_lite0
 
-            quantize_efficientnet_lite0(ensure_file(source, convert), target, read_int8_table())
+            quantize_efficientnet_lite0(ensure_file(source, convert), target, read_int8_table(), self.int8_recipe)
 
         return ensure_file(target, quantize)
 
@@ -226,9 +246,9 @@ class ConseModel(Model):
 
 
 @functools.cache
-def _int8_key() -> str:
+def _int8_key(recipe: int) -> str:
     """What makes the int8 graph: the recipe and the shipped table (part of the model id and of its cache path)."""
-    return f"{INT8_RECIPE}:{text_digest([_int8_table_text()])}"
+    return f"{INT8_RECIPES[recipe]}:{text_digest([_int8_table_text()])}"
 
 
 def _int8_table_text() -> str:
@@ -239,11 +259,6 @@ def read_int8_table() -> dict[str, tuple[float, int]]:
     """The shipped activation table: tensor -> (scale, zero point), as convert.quantize_efficientnet_lite0 takes it."""
     _, *rows = _int8_table_text().splitlines()
     return {name: (float(scale), int(zero)) for name, scale, zero in (row.split("\t") for row in rows)}
-
-
-def write_int8_table(path: Path, table: dict[str, tuple[float, int]]) -> None:
-    rows = [f"{name}\t{scale!r}\t{zero}" for name, (scale, zero) in table.items()]
-    path.write_text("\n".join(["tensor\tscale\tzero_point", *rows]) + "\n")
 
 
 def _efficientnet_digest() -> str:

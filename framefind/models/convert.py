@@ -54,15 +54,21 @@ def _save(model, target: Path) -> None:
         onnx.save(model, str(tmp))
 
 
-def quantize_for_queries(source: Path, target: Path) -> None:
+def quantize_for_queries(source: Path, target: Path, recipe: int = 2) -> None:
     """Write ``target``: ``source`` with int8 per-channel weights (dynamic quantisation), optimised and
-    saved in ONNX Runtime's own format, which loads several times faster than an ONNX protobuf."""
+    saved in ONNX Runtime's own format, which loads several times faster than an ONNX protobuf.
+
+    Recipe 2 (what every library uses since issue #18) keeps the weights in 7 bits (``reduce_range``): the
+    uint8 x int8 products then fit ONNX Runtime's int16 pair sums on every x86 kernel, so a query gets the
+    same vector on any CPU (see INT8_RECIPES). Recipe 1, full 8-bit weights, is the 0.4.0-0.6.0 graph, kept
+    for benchmarks/bench_int8_portability.py. Queries are never stored, so no library id depends on this."""
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target.with_suffix(".int8.onnx")) as quantized, atomic_path(target) as tmp:
         with _quiet():  # "consider pre-processing": not needed for dynamic quantisation
-            quantize_dynamic(str(source), str(quantized), per_channel=True, weight_type=QuantType.QInt8)
+            quantize_dynamic(str(source), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
+                             reduce_range=recipe >= 2)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.optimized_model_filepath = str(tmp)
@@ -79,32 +85,40 @@ def quantize_for_queries(source: Path, target: Path) -> None:
 # builds the same graph without calibration photos.
 INT8_OPS = ("Conv", "Clip", "Add")
 INT8_FLOAT_NODES = ("/_conv_stem/", "/_blocks.0/", "/_blocks.1/")  # node-name prefixes kept in float
-# conse.INT8_RECIPE names this recipe in the model id: bump it when anything here changes.
+# The recipes, by number: a library records the one it chose (conse.py, model option ``int8_recipe``).
+# 1 (0.4.0-0.6.0): 8-bit weights everywhere. ONNX Runtime's AVX2 and AVX-512 (without VNNI) kernels multiply
+#   uint8 x int8 with vpmaddubsw, which adds two products in int16 and saturates (255 x 127 x 2 > 32767); its
+#   VNNI and AMX kernels add in int32. The same library then holds different vectors on different CPUs.
+# 2 (issue #18): the weights of every convolution ONNX Runtime runs as a GEMM (group 1) in 7 bits, [-64, 64]:
+#   255 x 64 x 2 = 32640 fits int16, so every x86 kernel computes the same integers. Depthwise convolutions
+#   keep 8 bits: ONNX Runtime's depthwise kernels widen each byte to 32 bits (one product per pair), exact on
+#   every path. Measured against AVX2 under QEMU (benchmarks/bench_int8_portability.py): recipe 2 gives the
+#   same bits, recipe 1 does not; signed activations (S8S8) differ too, uint8 weights are exact but 6x slower.
+# conse.INT8_RECIPES names each recipe in the model id: never change a recipe, add one.
+INT8_RECIPES = (1, 2)
 
 Int8Table = dict[str, tuple[float, int]]  # activation tensor -> (scale, uint8 zero point)
 
 
-def calibrate_efficientnet_lite0(source: Path, batches: Iterable) -> Int8Table:
-    """The activation table for ``source`` (the float graph): MinMax ranges over ``batches`` of uint8 pixels,
-    which should be real photos decoded as the indexer decodes them."""
-    with tempfile.TemporaryDirectory(prefix="framefind-int8-") as tmp:
-        target = Path(tmp) / "int8.onnx"
-        _quantize(_prepared(source, Path(tmp)), target, iter(batches), {})
-        return int8_table(target)
+def quantize_efficientnet_lite0(source: Path, target: Path, table: Int8Table, recipe: int = INT8_RECIPES[-1],
+                                calibration: Iterable | None = None) -> None:
+    """Write ``target``: ``source`` (the float graph) in int8 by ``recipe`` with the activation scales of
+    ``table``. Deterministic: the same float graph, table and recipe give the same file; a graph the table does
+    not fit (another exporter's tensor names) is refused rather than quantised with made-up scales.
+    With ``calibration`` (batches of uint8 pixels) and an empty table, the scales are calibrated on those
+    instead (benchmarks/int8_calibration.py; read them back with :func:`int8_table`)."""
+    import numpy as np
 
-
-def quantize_efficientnet_lite0(source: Path, target: Path, table: Int8Table) -> None:
-    """Write ``target``: ``source`` (the float graph) in int8 with the activation scales of ``table``.
-    Deterministic: the same float graph and table give the same file; a graph the table does not fit
-    (another exporter's tensor names) is refused rather than quantised with made-up scales."""
-    print("framefind: building the int8 EfficientNet-Lite0 graph (once, ~5 s)", file=sys.stderr)
+    if recipe not in INT8_RECIPES:
+        raise FrameFindError(f"effnet-conse: int8_recipe must be one of {', '.join(map(str, INT8_RECIPES))} "
+                             f"(got {recipe!r})")
+    if calibration is None:
+        print("framefind: building the int8 EfficientNet-Lite0 graph (once, ~5 s)", file=sys.stderr)
+        calibration = [np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)]  # overridden by the table
     with tempfile.TemporaryDirectory(prefix="framefind-int8-") as tmp, atomic_path(target) as out:
-        import numpy as np
-
-        zeros = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)  # calibration is overridden by the table
-        _quantize(_prepared(source, Path(tmp)), out, iter([zeros]), table)
+        _quantize(prepared_graph(source, Path(tmp)), out, iter(calibration), table, recipe)
         made = int8_table(out)
-        if made != table:
+        if table and made != table:
             missing = sorted(set(made) ^ set(table))[:3]
             raise FrameFindError(f"effnet-conse int8: the quantisation table does not fit this graph ({missing}); "
                                  "use the model option precision=float")
@@ -121,18 +135,27 @@ def int8_table(path: Path) -> Int8Table:
             for node in graph.node if node.op_type == "QuantizeLinear" and node.input[0] not in constants}
 
 
-def _prepared(source: Path, tmp: Path) -> Path:
+def gemm_weights(graph) -> list[str]:
+    """The weights of the quantised convolutions that ONNX Runtime runs as a GEMM (group 1): the ones whose
+    uint8 x int8 products can saturate on AVX2 (recipe 2 keeps them in 7 bits)."""
+    initializers = {t.name for t in graph.initializer}
+    return [node.input[1] for node in graph.node if node.op_type == "Conv" and node.input[1] in initializers
+            and not node.name.startswith(INT8_FLOAT_NODES)
+            and next((a.i for a in node.attribute if a.name == "group"), 1) == 1]
+
+
+def prepared_graph(source: Path, tmp: Path) -> Path:
     """``source`` with its shapes inferred and constants folded (the exporter computes each "same"
     padding at run time: folded, the Pad joins its convolution and the quantiser sees plain Conv nodes)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     target = tmp / "prepared.onnx"
-    with _quiet():
-        quant_pre_process(str(source), str(target))
+    with _quiet():  # symbolic shapes need sympy, which a plain install lacks; the same int8 graph without them
+        quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     return target
 
 
-def _quantize(source: Path, target: Path, batches: Iterator, table: Int8Table) -> None:
+def _quantize(source: Path, target: Path, batches: Iterator, table: Int8Table, recipe: int) -> None:
     import numpy as np
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -142,12 +165,14 @@ def _quantize(source: Path, target: Path, batches: Iterator, table: Int8Table) -
             batch = next(batches, None)
             return None if batch is None else {"pixels": batch}
 
-    nodes = onnx.load(str(source)).graph.node
-    float_nodes = [n.name for n in nodes if n.name.startswith(INT8_FLOAT_NODES)]
+    graph = onnx.load(str(source)).graph
+    float_nodes = [n.name for n in graph.node if n.name.startswith(INT8_FLOAT_NODES)]
     if not float_nodes:
         raise FrameFindError(f"{source}: not the EfficientNet-Lite0 graph the int8 recipe expects")
     overrides = {name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero, np.uint8)}]
                  for name, (scale, zero) in table.items()}
+    if recipe >= 2:  # per channel (axis 0) as the rest, in 7 bits
+        overrides.update({name: [{"axis": 0, "reduce_range": True}] for name in gemm_weights(graph)})
     with _quiet():
         quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,

@@ -25,7 +25,11 @@ MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
 # NOTICE beside them): shipped with framefind so that no torch-dependent package is needed.
 SOURCE = Path(__file__).resolve().parent.parent / "data" / "all-minilm-l6-v2"
 SOURCE_FILES = ("model.safetensors", "tokenizer.json", "config.json")
-QUERY_GRAPH = "text-query-int8.ort"
+# The query graph: 7-bit weights (convert.quantize_for_queries, recipe 2), the same vectors on every x86-64 CPU
+# (issue #18; 0.4.0-0.6.0's 8-bit graph, "text-query-int8.ort", differed in the third decimal between AVX2 and
+# VNNI). Queries are not stored: every library uses this one, no id changes.
+QUERY_RECIPE = 2
+QUERY_GRAPH = f"text-query-int8-r{QUERY_RECIPE}.ort"
 
 
 class MiniLM:
@@ -64,7 +68,7 @@ class MiniLM:
         def build() -> None:
             from framefind.models.convert import quantize_for_queries
 
-            quantize_for_queries(self._float_graph, path)
+            quantize_for_queries(self._float_graph, path, QUERY_RECIPE)
 
         path = self.directory / QUERY_GRAPH
         return onnx_session(ensure_file(path, build), threads=1)
