@@ -1,24 +1,27 @@
 // framefind web UI: plain DOM, no framework, no build step, nothing fetched from outside this server.
 // One `state` object (api.js); small render functions rebuild the parts of the page that depend on it.
-// This entry module wires the views together: grid.js (search and results), cards.js (one result),
-// notices.js (what a search says about itself: no match, dates read, votes learned), filters.js (date,
-// length, label), feedback.js (votes), query.js (what is asked), viewer.js (the dialog), map.js (the
-// map view), status.js (library status and indexing), signals.js (match by pictures, speech or text)
-// and passages.js (what was said or written that matched).
+// This entry module wires the views together: search.js (asking and showing the results), grid.js
+// (clicks on the results), cards.js (one result), notices.js (what a search says about itself: no
+// match, dates read, votes learned), filters.js (date, length, label), feedback.js (votes), query.js
+// (what is asked), viewer.js (the dialog), map.js (the map view), status.js (library status and
+// indexing), signals.js (match by pictures, speech or text) and passages.js (what was said or written
+// that matched).
+//
+// Every module imports only modules below it (api.js at the bottom; tests/test_web_modules.py checks
+// that the graph has no cycle). Where a module must reach one above it (search again after a filter
+// changed, "more like this" from the viewer), wire() passes that function in.
 
 import { $, on, state } from "./api.js";
-import { showWelcome, syncUrl, wireGrid } from "./grid.js";
+import { runSearch, showWelcome, syncUrl } from "./search.js";
+import { wireGrid } from "./grid.js";
 import { loadFeedback, wireFeedback } from "./feedback.js";
-import { readFiltersFromUrl, wireFilters } from "./filters.js";
-import { setText, sizeBoxCanvas, wireExample, wireQuery } from "./query.js";
+import { filtersChanged, readFiltersFromUrl, wireFilters } from "./filters.js";
+import { wireNotices } from "./notices.js";
+import { moreLike, setText, sizeBoxCanvas, wireExample, wireQuery } from "./query.js";
 import { wireViewer } from "./viewer.js";
-import { mapGeometry, mapState, pointAt, scheduleMapDraw, toScreen, wireMap } from "./map.js";
+import { scheduleMapDraw, wireMap } from "./map.js";
 import { refreshStatus, wireStatus } from "./status.js";
 import { wireSignals } from "./signals.js";
-
-// The end-to-end tests (tests/test_web.py) read these by name, as page globals: they were, before the
-// script became modules.
-Object.assign(window, { mapState, mapGeometry, toScreen, pointAt });
 
 function onGlobalKey(event) {
   const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName) || event.target.isContentEditable;
@@ -33,12 +36,13 @@ function wire() {
   wireQuery();
   on(document, "keydown", onGlobalKey);
   wireGrid();
-  wireFilters();
-  wireSignals();
+  wireFilters({ runSearch });
+  wireSignals({ filtersChanged });
+  wireNotices({ runSearch });
   wireStatus();
   wireExample();
-  wireViewer();
-  wireFeedback();
+  wireViewer({ moreLike });
+  wireFeedback({ runSearch });
   wireMap();
   new ResizeObserver(() => scheduleMapDraw()).observe($("#map-wrap"));
   new ResizeObserver(() => { if (!$("#example").hidden) sizeBoxCanvas(); }).observe($("#example-media"));

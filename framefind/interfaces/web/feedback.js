@@ -2,8 +2,9 @@
 // a vote the same search runs again and the ranking visibly changes; votes export as golden queries.
 
 import { $, $$, api, on, state, toast } from "./api.js";
-import { runSearch } from "./grid.js";
-import { viewer } from "./viewer.js";
+
+// Searching is search.js's, which imports this module (through cards.js): app.js passes it in (wireFeedback).
+let runSearch = null;
 
 /** What feedback is filed under: the words typed, the example's file name, or "similar:KEY". */
 export function queryLabel() {
@@ -25,6 +26,8 @@ export function paintVotes(root, key) {
 
 let rerunFor = null; // key voted on in the viewer: search again once it closes, not under it
 
+/** Store a vote and repaint the cards of that result; resolves once stored (the viewer repaints itself
+ *  then) and, outside the viewer, once the search run again is on the page. */
 export async function vote(key, value) {
   const query = queryLabel();
   if (!query) return;
@@ -32,7 +35,6 @@ export async function vote(key, value) {
     const row = await api("/api/feedback", { method: "POST", json: { query, key, vote: value } });
     state.feedback.set(feedbackKey(row.query, row.key), row.vote);
     for (const card of $$(".card")) if (card.dataset.key === key) paintVotes(card, key);
-    if (viewer.item?.key === key) paintVotes($("#viewer"), key);
     paintExport();
     toast(value === "up" ? "Marked as a good result: it now ranks first here" : "Marked as a bad result: it is left out here");
   } catch (err) {
@@ -86,7 +88,8 @@ function paintExport() {
   link.setAttribute("aria-label", `Export ${n} vote${n === 1 ? "" : "s"} as golden queries`);
 }
 
-export function wireFeedback() {
+export function wireFeedback(callbacks) {
+  runSearch = callbacks.runSearch;
   on("#viewer", "close", () => {
     const key = rerunFor;
     rerunFor = null;

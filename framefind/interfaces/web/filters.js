@@ -3,8 +3,10 @@
 // address bar with the words, and go with every search as query (or form) fields.
 
 import { $, $$, api, formatCount, make, on, state } from "./api.js";
-import { runSearch } from "./grid.js";
 import { ONLY, paintSignals } from "./signals.js";
+
+// Searching is search.js's, which imports this module: app.js passes it in (wireFilters).
+let runSearch = null;
 
 const FIELDS = [ // state.filters field, its <input>, its API and address-bar name
   ["after", "#f-after", "after"],
@@ -152,7 +154,8 @@ export function loadLabels() {
   return labelsLoaded;
 }
 
-export function wireFilters() {
+export function wireFilters(callbacks) {
+  runSearch = callbacks.runSearch;
   on("#filters-toggle", "click", () => {
     const open = $("#filters").hidden;
     showPanel(open);

@@ -93,9 +93,11 @@ export function drawMap() {
   // Few points: big thumbnails; many: smaller ones, growing again as the user zooms in.
   const base = Math.min(96, 360 / Math.sqrt(visible.length || 1));
   const size = Math.min(120, Math.max(34, base * Math.sqrt(mapState.zoom)));
+  let pictures = 0;
   for (const [point, x, y] of visible) {
     const img = thumbs ? mapImage(point) : null;
     if (img) {
+      pictures += 1;
       drawCover(ctx, img, x - size / 2, y - size / 2, size, size * 0.75);
       ctx.lineWidth = marked(point) ? 3 : 1;
       ctx.strokeStyle = marked(point) ? accent : point.kind === "video" ? VIDEO_COLOR : "rgb(255 255 255 / 70%)";
@@ -108,6 +110,9 @@ export function drawMap() {
     }
   }
   mapState.thumbSize = thumbs ? size : 0;
+  // What this drawing shows, in the DOM: thumbnails drawn as pictures (the others are dots until their
+  // image has loaded and the map is drawn again). Tests wait on it rather than on the clock.
+  Object.assign($("#map").dataset, { points: String(visible.length), pictures: String(pictures) });
 }
 
 export function pointAt(event) {

@@ -3,8 +3,14 @@
 // weaker results were left out, and how many votes moved the ranking.
 
 import { $, $$, formatCount, icon, make, state } from "./api.js";
-import { runSearch, showEmpty } from "./grid.js";
 import { picturesLeftOut } from "./signals.js";
+
+// Searching again is search.js's, which imports this module: app.js passes it in (wireNotices).
+let runSearch = null;
+
+export function wireNotices(callbacks) {
+  runSearch = callbacks.runSearch;
+}
 
 const linkButton = (text, onclick, label) =>
   make("button", { type: "button", className: "link", textContent: text, onclick, ...(label ? { ariaLabel: label } : {}) });
@@ -75,6 +81,14 @@ export function learnedNote(data) {
   if (!n) return null;
   return make("span", { className: "learned", title: "Thumbs up / down on this and similar searches" },
     icon("up"), `Ranking adjusted by ${formatCount(n, "vote")}`);
+}
+
+/** The empty / welcome box: a title, a text (string or nodes) and optional extra content. */
+export function showEmpty(title, text, extra) {
+  const box = $("#empty");
+  box.replaceChildren(icon("search", "icon big"), make("h2", { textContent: title }), make("p", {}, ...[].concat(text)));
+  if (extra) box.append(extra);
+  box.hidden = false;
 }
 
 /** Nothing cleared the query's relevance floor: say so, and offer the closest anyway. True if shown. */

@@ -2,7 +2,7 @@
 // this", and the example image panel where a box picks one region to search by.
 
 import { $, baseName, mediaKind, on, PAGE, state, toast } from "./api.js";
-import { runSearch, searchNow, searchSoon } from "./grid.js";
+import { runSearch, searchNow, searchSoon } from "./search.js";
 import { showView } from "./map.js";
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 // this" have no words to hear or read: the control is off for them.
 
 import { $$, on, state } from "./api.js";
-import { filtersChanged } from "./filters.js";
 
 export const ONLY = ["visual", "speech", "text"];
 
@@ -29,13 +28,14 @@ export function paintSignals() {
   group.title = words ? "" : "Speech and text apply to searches by words";
 }
 
-export function wireSignals() {
+/** ``callbacks.filtersChanged``: filters.js's (which imports this module), passed in by app.js. */
+export function wireSignals(callbacks) {
   for (const button of $$(".seg[data-signal]")) {
     on(button, "click", () => {
       if (state.only === button.dataset.signal) return;
       state.only = button.dataset.signal;
       paintSignals();
-      filtersChanged();
+      callbacks.filtersChanged();
     });
   }
 }

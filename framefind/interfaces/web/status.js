@@ -3,7 +3,7 @@
 // pictures (the "Speech & text" popover: status.passes, changed with the next index run).
 
 import { $, api, baseName, formatCount, make, on, state, toast } from "./api.js";
-import { runSearch, showWelcome } from "./grid.js";
+import { runSearch, showWelcome } from "./search.js";
 import { loadMap, mapState } from "./map.js";
 import { forgetLabels, loadLabels } from "./filters.js";
 import { paintSignals } from "./signals.js";

@@ -4,7 +4,6 @@
 
 import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, make, on, state, toast } from "./api.js";
 import { paintVotes, vote } from "./feedback.js";
-import { moreLike } from "./query.js";
 import { nearItems, nearRows } from "./cards.js";
 import { describe, hasPassages, markedNodes, signalTag, SIGNALS } from "./passages.js";
 
@@ -261,7 +260,15 @@ function onViewerClosed() {
   viewer.item = null;
 }
 
-export function wireViewer() {
+/** A vote on the item shown: stored, then its buttons repainted (if it is still the one shown). */
+async function voteShown(value) {
+  const key = viewer.item.key;
+  await vote(key, value);
+  if (viewer.item?.key === key) paintVotes($("#viewer"), key);
+}
+
+/** ``callbacks.moreLike``: query.js's (which imports map.js, which imports this module), from app.js. */
+export function wireViewer(callbacks) {
   const dialog = $("#viewer"), video = $("#v-video");
   on("#v-close", "click", () => dialog.close());
   on(dialog, "close", onViewerClosed);
@@ -270,12 +277,12 @@ export function wireViewer() {
   on("#v-prev", "click", () => step(-1));
   on("#v-next", "click", () => step(1));
   on("#v-replay", "click", playMoment);
-  on("#v-similar", "click", () => { const item = viewer.item; dialog.close(); moreLike(item); });
+  on("#v-similar", "click", () => { const item = viewer.item; dialog.close(); callbacks.moreLike(item); });
   on("#v-near-list", "click", (event) => {
     const button = event.target.closest("button.dup");
     if (button) openViewer(nearItems(viewer.item), Number(button.dataset.near));
   });
-  for (const button of $$(".vote", dialog)) on(button, "click", () => vote(viewer.item.key, button.dataset.vote));
+  for (const button of $$(".vote", dialog)) on(button, "click", () => voteShown(button.dataset.vote));
   on(video, "timeupdate", () => { checkEnd(); drawTimeline(); });
   on(video, "play", watchEnd);
   on(video, "loadedmetadata", drawTimeline);
