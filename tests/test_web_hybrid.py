@@ -19,7 +19,17 @@ import pytest
 import test_web
 from conftest import SKIMAGE_PHOTOS, skimage_data
 from speech_media import spoken_video
-from test_web import api_answer, card_keys, screenshot, search, wait_for_keys, wait_for_thumbnails
+from test_web import (
+    INDEX_RUN_MS,
+    api_answer,
+    card_keys,
+    screenshot,
+    search,
+    wait_for_animations,
+    wait_for_keys,
+    wait_for_thumbnails,
+    wait_for_video_frame,
+)
 from videos import need
 
 # The browser, server and page machinery of test_web.py, over this module's own library.
@@ -243,7 +253,8 @@ def test_viewer_says_why_and_plays_the_passage(page, api):
     row.click()
     page.wait_for_function("() => window.firstPlaying !== null")
     assert abs(page.evaluate("window.firstPlaying") - said["start"]) < 0.6
-    page.wait_for_timeout(300)
+    wait_for_video_frame(page)
+    wait_for_animations(page)
     shot(page, "viewer")
     page.wait_for_function(f"() => {{ const v = document.querySelector('#v-video'); return v.paused && "
                            f"v.currentTime > {said['start'] + 0.5}; }}", timeout=20_000)
@@ -316,13 +327,13 @@ def test_status_shows_what_is_read_and_the_phase(page, api):
     for phase, done, total, doing in [("speech", 3, 10, "Transcribing"), ("ocr", 5, 40, "Reading text")]:
         fake.update(phase=phase, done=done, total=total)
         page.wait_for_function("t => document.querySelector('#stats').textContent.startsWith(t)",
-                               arg=f"{doing} {done} of {total}…", timeout=10_000)
+                               arg=f"{doing} {done} of {total}…", timeout=30_000)
         assert page.get_attribute("#progress", "aria-label") == doing
         assert page.is_visible("#progress") and page.is_disabled("#reindex")
         if phase == "speech":
             shot(page, "indexing")
     page.unroute("**/api/status")
-    page.wait_for_selector("#toast >> text=Indexing finished")  # the next real status: the run is over
+    page.wait_for_selector("#toast >> text=Indexing finished", timeout=INDEX_RUN_MS)  # the next real status
 
     # Turn them on or off for the library: the popover, then an index run with the choice.
     page.click("#passes-toggle")
@@ -336,7 +347,7 @@ def test_status_shows_what_is_read_and_the_phase(page, api):
         popover.get_by_role("button", name="Save and index").click()
     assert posted.value.post_data_json == {"transcribe": True, "ocr": True}
     assert popover.is_hidden()
-    page.wait_for_selector("#toast >> text=Indexing finished: 0 new, 0 removed, 0 failed")
+    page.wait_for_selector("#toast >> text=Indexing finished: 0 new, 0 removed, 0 failed", timeout=INDEX_RUN_MS)
     assert sorted(api.get("/api/status").json()["passes"]) == ["ocr", "speech"]
 
 
@@ -352,7 +363,7 @@ def test_phone_and_dark(page, api, server):
     shot(page, "phone")
     page.locator(".card").first.click()
     page.wait_for_function("() => document.querySelector('#viewer').open")
-    page.wait_for_timeout(400)
+    wait_for_animations(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shot(page, "phone-viewer")
     page.keyboard.press("Escape")

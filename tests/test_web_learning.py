@@ -25,7 +25,9 @@ from test_web import (
     content_key,
     screenshot,
     search,
+    wait_for_animations,
     wait_for_keys,
+    wait_for_render,
     wait_for_thumbnails,
 )
 
@@ -132,8 +134,13 @@ def test_year_in_words_becomes_a_removable_date_chip(page, api):
     assert page.evaluate("document.activeElement.id") == "q"
     again = page.get_by_role("button", name="Filter by date again")
     assert "Dates in your words are searched as words" in page.inner_text("#notices")
-    page.keyboard.type(" ")  # editing the words keeps the date reading off
-    page.wait_for_timeout(400)
+    # Editing the words keeps the date reading off: the search for the edited words (once it is on the page)
+    # asks not to read dates and shows no date chip.
+    with page.expect_response(lambda r: "/api/search?" in r.url and "q=cat+2019+&" in r.url) as edited:
+        page.keyboard.type(" ")
+    wait_for_render(page)
+    assert "read_dates=false" in edited.value.url
+    page.wait_for_function("w => document.querySelector('#summary').textContent.includes(w)", arg="“cat 2019 ”")
     assert page.is_hidden("#date-chip") and again.is_visible()
     again.click()
     page.wait_for_selector("#date-chip")
@@ -183,7 +190,7 @@ def test_near_duplicates_fold_into_one_card(page, api, media):
     assert page.inner_text("#v-near-title") == f"{len(near)} near-identical copies folded into this result"
     assert page.locator("#v-near-list .dup-name").all_inner_texts() == [n["name"] for n in near]
     page.wait_for_function("() => document.querySelector('#v-img').complete")
-    page.wait_for_timeout(300)
+    wait_for_animations(page)
     shot(page, "viewer-near-duplicates")
     page.locator("#v-near-list .dup").first.click()
     page.wait_for_function("name => document.querySelector('#v-title').textContent === name", arg=near[0]["name"])
@@ -295,9 +302,15 @@ def test_vote_in_the_viewer_reranks_when_it_closes(page, api):
     wait_for_keys(page, before)
     page.locator(".card").nth(1).locator("img").click()
     page.wait_for_function("() => document.querySelector('#viewer').open")
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/api/search?" in r.url else None)
     with page.expect_response(lambda r: r.url.endswith("/api/feedback")):
         page.click("#viewer .vote[data-vote=up]")
-    page.wait_for_timeout(300)
+    # The vote is in (its toast, its button pressed): outside the viewer the same search would already have
+    # been asked again by now (the page does it in the same step as the toast). Under the open viewer: not.
+    page.wait_for_selector("#toast >> text=Marked as a good result")
+    page.wait_for_selector("#viewer .vote[data-vote=up][aria-pressed=true]")
+    assert not searches and page.get_attribute("#grid", "aria-busy") == "false" and page.is_hidden("#busy")
     assert card_keys(page) == [r["key"] for r in before]  # nothing moves under the open viewer
     with page.expect_response(lambda r: "/api/search?" in r.url) as rerun:
         page.keyboard.press("Escape")
@@ -315,7 +328,8 @@ def test_screenshots(page, api, server):
     page.fill("#f-label", "cup")
     wait_for_thumbnails(page)
     page.emulate_media(color_scheme="dark")
-    page.wait_for_timeout(150)
+    page.wait_for_function("() => matchMedia('(prefers-color-scheme: dark)').matches")
+    wait_for_animations(page)
     shot(page, "dark")
     page.emulate_media(color_scheme="light")
 
