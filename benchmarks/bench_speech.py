@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     started = time.perf_counter()
-    speech.load_model()
+    speech.whisper_model()
     load_seconds = time.perf_counter() - started
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(

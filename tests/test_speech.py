@@ -33,7 +33,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
     photos = [skimage_data() / name for name in PHOTOS]
     talk = spoken_video(base / "talk.mp4", LINES, 20, photos)
     late = with_sound(base / "talk-pictures.mp4", base / "talk.wav", base / "late.ts", delay=3.0)
-    speech.load_model()  # once, before the tests count what a transcription does
+    speech.whisper_model()  # once, before the tests count what a transcription does
     return {"talk": talk, "late": late, "silent": silent_video(base / "silent.mp4", 20, photos),
             "mute": mute_video(base / "mute.mp4", 20, photos),
             "german": spoken_video(base / "german.mp4", GERMAN, 20, photos, voice="de"),
@@ -45,7 +45,7 @@ def work(monkeypatch) -> dict[str, int]:
     """What a transcription did, counted: sound decodes started, and 30 s windows Whisper's encoder ran on.
     That silence is cheap is measured in benchmarks/bench_speech.py; here its mechanism is checked."""
     counts = {"decodes": 0, "windows": 0}
-    decode, model = speech._decode, speech.load_model()
+    decode, model = speech._decode, speech.whisper_model()
     encode = model.encode
 
     def counted_decode(*args):

@@ -56,7 +56,7 @@ class Transcript:
     speech_seconds: float = 0.0  # audio the VAD kept (what Whisper had to transcribe)
 
 
-def load_model():
+def whisper_model():
     """The Whisper model, loaded once per process (0.5 s, ~100 MB) and shared by all threads."""
     global _model
     with _lock:
@@ -93,7 +93,7 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
     with container:
         if not container.streams.audio:
             return Transcript(note=NO_AUDIO)
-        model, stream = load_model(), container.streams.audio[0]
+        model, stream = whisper_model(), container.streams.audio[0]
         declared = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
         clock = time_origin(container.streams.video[0]) if container.streams.video else None
         for offset, audio in _chunks(container, stream, out, stopped):
