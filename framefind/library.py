@@ -38,7 +38,15 @@ from framefind.store.filtering import label_counts
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import adopt_v1_index_files
 from framefind.store.locks import WriterLock
-from framefind.store.migrate import Migration, backend_of, check_backend, describe, migrate, parse_backend, parse_target
+from framefind.store.migrate import (
+    Migration,
+    backend_of,
+    check_backend,
+    describe,
+    migrate,
+    parse_backend,
+    parse_destination,
+)
 from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, library_id
 from framefind.store.vectors.factory import INDEX_TYPES
@@ -195,7 +203,7 @@ class Library:
         """Move every model's vector indexes to ``to`` ("faiss", "milvus" for a Lite file in the library,
         or a Milvus URI), verify them, then search there; idempotent and resumable (store/migrate.py)."""
         with self.lock.acquire(wait=wait):
-            return self._move(parse_target(to, self.directory), progress)
+            return self._move(parse_destination(to, self.directory), progress)
 
     def _move(self, target: dict, progress: Callable[[int, int], None]) -> Migration:
         moved = migrate(self.catalog, self.directory / "index", self._using(target),

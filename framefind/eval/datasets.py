@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +32,8 @@ import numpy as np
 from framefind.errors import FrameFindError
 from framefind.linalg import l2_normalize
 from framefind.media.files import media_kind, scan
+from framefind.search.results import split_moment
 from framefind.store.catalog import Catalog
-
-_RANGE = re.compile(r"^(?P<path>.+)#(?P<start>\d+(?:\.\d*)?)-(?P<end>\d+(?:\.\d*)?)$")
 
 
 @dataclass(frozen=True)
@@ -187,10 +185,8 @@ def parse_target(text: str, root: Path) -> Target:
     """``class:LABEL``, ``PATH#START-END`` (seconds) or ``PATH``, relative to ``root``."""
     if text.startswith("class:"):
         return Target(label=text.removeprefix("class:"))
-    start = end = None
-    if match := _RANGE.match(text):
-        text, start, end = match["path"], float(match["start"]), float(match["end"])
-    full = (root / text).expanduser()
+    path, start, end = split_moment(text)
+    full = (root / path).expanduser()
     return Target(path=str(full.resolve() if full.exists() else full), start=start, end=end)
 
 

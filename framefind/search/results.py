@@ -49,17 +49,23 @@ class ResultKey:
             return cls.parse(target)
         except FrameFindError:
             pass
-        match = _MOMENT.match(target)
-        path = match["path"] if match else target
+        path, start, end = split_moment(target)
         content = content_of(str(Path(path).expanduser().resolve()))
         if content is None:
             raise FrameFindError(f"{path}: not in this library (index it first)")
-        return cls(content, float(match["start"]), float(match["end"])) if match else cls(content)
+        return cls(content, start, end)
 
     def overlaps(self, start: float | None, end: float | None) -> bool:
         if self.start is None or start is None or end is None:
             return True
         return start < self.end and self.start < end
+
+
+def split_moment(text: str) -> tuple[str, float | None, float | None]:
+    """``PATH#START-END`` (seconds, a video moment) -> (PATH, START, END); other text is a path with no range.
+    One parser for the two places a user names a result by path: result keys and golden-query files."""
+    match = _MOMENT.match(text)
+    return (match["path"], float(match["start"]), float(match["end"])) if match else (text, None, None)
 
 
 def key_of(info: ItemInfo) -> ResultKey:

@@ -62,7 +62,7 @@ def parse_backend(name: str | None, uri: str | None, directory: Path) -> dict:
     return {"name": "milvus", "uri": normalise_uri(uri or str(directory / LITE_FILE))}
 
 
-def parse_target(to: str, directory: Path) -> dict:
+def parse_destination(to: str, directory: Path) -> dict:
     """``migrate --to``: "faiss", "milvus" (a Milvus Lite file in the library) or a Milvus URI."""
     return parse_backend(to, None, directory) if to in BACKEND_NAMES else parse_backend("milvus", to, directory)
 
