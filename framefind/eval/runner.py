@@ -184,7 +184,7 @@ def reduce(gallery: np.ndarray, queries: np.ndarray, config: Config, seed: int) 
     return gallery @ matrix, queries @ matrix
 
 
-def build_index(vectors: np.ndarray, config: Config) -> FaissIndex:
+def eval_index(vectors: np.ndarray, config: Config) -> FaissIndex:
     """A filled index of ``config.index`` over the gallery (row numbers are the ids), as a library builds it.
 
     The library's indexes rank by inner product. For ``l2`` each vector gets one more coordinate so that
@@ -196,7 +196,7 @@ def build_index(vectors: np.ndarray, config: Config) -> FaissIndex:
 
 
 def l2_augment(gallery: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(gallery, queries) with the coordinate that makes inner product rank by L2 distance (see ``build_index``)."""
+    """(gallery, queries) with the coordinate that makes inner product rank by L2 distance (see ``eval_index``)."""
     norms = np.einsum("ij,ij->i", gallery, gallery)[:, None] / -2
     return np.hstack([gallery, norms]), np.hstack([queries, np.ones((len(queries), 1), queries.dtype)])
 
@@ -217,7 +217,7 @@ def run_config(task: Task, config: Config, k: int, seed: int = 0) -> dict:
     faiss.omp_set_num_threads(1)  # deterministic builds (HNSW, k-means) and single-core latency
     try:
         started = time.perf_counter()
-        index = build_index(gallery, config)
+        index = eval_index(gallery, config)
         build_s = time.perf_counter() - started
         depth = min(max(k, CURVE_DEPTH), task.candidates)
         rels, latencies = [], []
