@@ -28,18 +28,28 @@ from framefind.store import schema
 LEGACY = Path(__file__).parent / "data" / "legacy"
 
 
+# How far a score may be from the one the release recorded, on any x86-64 CPU. Measured with
+# benchmarks/bench_int8_portability.py --fixtures: these libraries searched on an Intel Xeon (VNNI/AMX kernels) and
+# under QEMU's Haswell (ONNX Runtime's AVX2 kernels), against what the releases recorded on an AMD EPYC.
+FLOAT_DRIFT = 2e-4  # float graphs (releases before 0.4.0; queries by MiniLM's float graph): 0 at 4 decimals
+# 0.4.0 and 0.5.0 text queries: today's query graph (7-bit weights, the same on every CPU; built from the
+# onnx-written float graph) is not the int8 graph those releases queried with: up to 0.0284 from the record
+QUERY_DRIFT = 0.04
+# example-image queries embedded by a recipe-1 int8 graph (0.4.0, 0.5.0): its kernels round differently on AVX2
+# and VNNI (issue #18): up to 8e-4 measured
+IMAGE_DRIFT = 2e-3
+
+
 @pytest.fixture(autouse=True)
 def queries_as_the_old_releases_embedded_them(monkeypatch, request):
-    """Releases before 0.4.0 embedded query texts with MiniLM's float graph; queries now go through an int8
-    copy (models/minilm.py: scores move by ~0.01, measured in bench_startup.py and test_text_encoder.py).
-    What these tests check is that an upgrade keeps what was stored and answers from it as before, so
-    they ask with the float graph, as the releases that wrote the fixtures did (0.4.0 and 0.5.0 used the int8
-    one)."""
+    """Releases before 0.4.0 embedded query texts with MiniLM's float graph, and so do these tests for them (the
+    float graph gives the recorded scores to the 4th decimal on every CPU measured). 0.4.0-0.6.0 queried through
+    an int8 copy that no longer exists (models/minilm.py): their tests ask through today's, at QUERY_DRIFT. What
+    these tests check is that an upgrade keeps what was stored and answers from it as before."""
     from framefind.models.conse import ConseModel
 
     if "release_0_4_0" in request.node.name or "release_0_5_0" in request.node.name:
         return
-
     monkeypatch.setattr(ConseModel, "embed_texts", lambda self, texts: self.text_encoder.embed(texts))
 
 
@@ -63,14 +73,42 @@ def install(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
     return lib, media, expected
 
 
-def ranking(library: Library, query: dict, media: Path) -> list[tuple]:
+def answers(library: Library, query: dict, media: Path) -> list:
     # The old releases had no relevance cutoff: compare their whole pages.
-    return [(str(Path(r.path).relative_to(media)), r.kind, r.start, r.end)
-            for r in library.search(query["text"], k=query["k"], cutoff=False)]
+    if "text" in query:
+        return library.search(query["text"], k=query["k"], cutoff=False)
+    return library.search(image=media / query["image"], k=query["k"], cutoff=False)
 
 
-def expected_ranking(query: dict) -> list[tuple]:
-    return [(r["path"], r["kind"], r.get("start"), r.get("end")) for r in query["results"]]
+def assert_answers_as_recorded(library: Library, query: dict, media: Path, drift: float) -> None:
+    """``query`` answered as the release recorded, up to ``drift`` (a measured tolerance, see FLOAT_DRIFT): every
+    result the record holds scores within ``drift`` of its recorded score, and the order is the recorded one
+    except between results whose recorded scores are within 2 * drift (a near-tie either may win on another CPU),
+    where a result may also enter or leave the bottom of the page."""
+    recorded = {(r["path"], r.get("start")): r["score"] for r in query["results"]}
+    got = [((str(Path(r.path).relative_to(media)), r.start), r.score) for r in answers(library, query, media)]
+    name = query.get("text") or query["image"]
+    assert len(got) == len(recorded), name
+    floor = min(recorded.values())
+    for key, score in got:
+        assert score == pytest.approx(recorded[key], abs=drift) if key in recorded else score <= floor + 2 * drift, (
+            name, key, score)
+    order = [recorded[key] for key, _ in got if key in recorded]
+    assert all(a >= b - 2 * drift for a, b in zip(order, order[1:], strict=False)), (name, got)
+    lowest = min(score for _, score in got)
+    assert all(recorded[key] <= lowest + 2 * drift for key in set(recorded) - {key for key, _ in got}), (name, got)
+
+
+def assert_answers_from_stored_vectors(library: Library, query: dict, media: Path) -> None:
+    """Each photo found scores what its stored vector gives with the query vector embedded here: the CPU-independent
+    half of "answers as recorded" (the query vector is the part that can differ between CPUs)."""
+    vector = library.model.embed_texts([query["text"]])[0]
+    for result in answers(library, query, media):
+        if result.kind == "image":
+            item = library.catalog.db.execute("SELECT i.id FROM files f JOIN items i ON i.hash = f.hash WHERE "
+                                              "f.path = ? AND i.model = ?", (result.path, library.model_id)).fetchone()
+            _, stored = library.catalog.vectors(library.model_id, library.model.text_space, [item[0]])
+            assert result.score == pytest.approx(float(stored[0] @ vector), abs=1e-4), (query["text"], result.path)
 
 
 def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
@@ -84,9 +122,8 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
         for query in expected["queries"]:
             if "text" not in query:
                 continue
-            assert ranking(library, query, media) == expected_ranking(query), query["text"]
-            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
-            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+            assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
+            assert_answers_from_stored_vectors(library, query, media)
         moment = next(r for r in library.search("a cat", k=5, cutoff=False) if r.kind == "video")
         assert library.thumbnail(moment)[:2] == b"\xff\xd8"  # 0.1.0's segment thumbnail, kept
         image = library.search("a horse", k=1)[0]
@@ -109,7 +146,7 @@ def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(t
         assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
         for query in expected["queries"]:
             if "text" in query:
-                assert ranking(library, query, media) == expected_ranking(query), query["text"]
+                assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
         report = library.index()  # its top-10 semantic vectors are not what this release makes: re-embedded
         assert report.embedded == 5 and library.model_id == load_model("effnet-conse").id
         assert {m["id"] for m in library.models()} == {old_id, library.model_id}
@@ -165,7 +202,7 @@ def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_p
         assert library.catalog.upgrades == ["upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
         for query in expected["queries"]:
             if "text" in query:
-                assert ranking(library, query, media) == expected_ranking(query), query["text"]
+                assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
         assert library.labels() == []  # not known until the next index run
         report = library.index()
         assert (report.embedded, report.failed) == (0, 0)
@@ -193,22 +230,18 @@ def test_release_0_3_0_library_keeps_its_model_and_moves_to_milvus(tmp_path):
         assert library.backend == {"name": "faiss"}
         texts = [q for q in expected["queries"] if "text" in q]
         for query in texts:
-            assert ranking(library, query, media) == expected_ranking(query), query["text"]
-            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
-            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
-        image = next(q for q in expected["queries"] if "image" in q)
-        found = library.search(image=media / image["image"], k=image["k"], cutoff=False)
-        assert [Path(r.path).name for r in found] == [r["path"] for r in image["results"]]
+            assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
+        assert_answers_as_recorded(library, next(q for q in expected["queries"] if "image" in q), media, FLOAT_DRIFT)
         report = library.index()
         assert (report.embedded, report.linked, report.failed) == (0, 0, 0)
         assert library.target_model.precision == "float"  # an index run does not switch it either
         library.migrate("milvus")  # Milvus Lite, a file in the library
         assert library.backend["name"] == "milvus"
         for query in texts:
-            assert ranking(library, query, media) == expected_ranking(query), query["text"]
+            assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
         library.migrate("faiss")
         assert library.backend == {"name": "faiss"}
-        assert ranking(library, texts[0], media) == expected_ranking(texts[0])
+        assert_answers_as_recorded(library, texts[0], media, FLOAT_DRIFT)
 
 
 def test_release_0_4_0_library_keeps_its_class_mix_and_indexes_in_workers(tmp_path):
@@ -221,10 +254,11 @@ def test_release_0_4_0_library_keeps_its_class_mix_and_indexes_in_workers(tmp_pa
         assert library.model_id == expected["catalog"]["meta"]["active_model"]
         model = library.target_model
         assert model.id == library.model_id and (model.precision, model.top_t, model.temperature) == ("int8", 20, 1.0)
-        for query in (q for q in expected["queries"] if "text" in q):
-            assert ranking(library, query, media) == expected_ranking(query), query["text"]
-            scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
-            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+        assert model.int8_recipe == 1  # what "precision": "int8" meant before recipes existed
+        for query in expected["queries"]:
+            assert_answers_as_recorded(library, query, media, QUERY_DRIFT if "text" in query else IMAGE_DRIFT)
+            if "text" in query:
+                assert_answers_from_stored_vectors(library, query, media)
         assert library.index().embedded == 0
         for i, name in enumerate(["chelsea.png", "rocket.jpg"]):  # new content: a changed pixel each
             pixels = np.asarray(Image.open(media / name).convert("RGB")).copy()
@@ -245,15 +279,11 @@ def test_release_0_5_0_library_keeps_its_jpeg_draft(tmp_path):
         model = library.target_model
         assert model.id == library.model_id == expected["catalog"]["meta"]["active_model"]
         assert model.draft_fill == 1.0 and (model.precision, model.top_t, model.temperature) == ("int8", 40, 2.0)
+        assert model.int8_recipe == 1 and "int8_recipe" not in model.options()  # 0.5.0's recipe, its vectors
         for query in expected["queries"]:
+            assert_answers_as_recorded(library, query, media, QUERY_DRIFT if "text" in query else IMAGE_DRIFT)
             if "text" in query:
-                assert ranking(library, query, media) == expected_ranking(query), query["text"]
-                scores = [r.score for r in library.search(query["text"], k=query["k"], cutoff=False)]
-            else:
-                found = library.search(image=media / query["image"], k=query["k"], cutoff=False)
-                assert [str(Path(r.path).relative_to(media)) for r in found] == [r["path"] for r in query["results"]]
-                scores = [r.score for r in found]
-            assert scores == pytest.approx([r["score"] for r in query["results"]], abs=2e-4)
+                assert_answers_from_stored_vectors(library, query, media)
         assert library.index().embedded == 0
         # rocket.jpg is 640x427: at 0.5.0's draft decoded whole, at a new library's at half scale
         new = media / "rocket-again.jpg"
