@@ -36,7 +36,7 @@ CUTS = (1, 5, 10)
 RESAMPLES, SEED = 2000, 0
 
 
-def resolve(photo: dict, sources: dict) -> Path | None:
+def photo_path(photo: dict, sources: dict) -> Path | None:
     """Where the photo's file is on this machine, or None when its package is not there."""
     kind = sources[photo["source"]]["kind"]
     if kind == "pypi":
@@ -56,7 +56,7 @@ def materialise(spec: dict, target: Path) -> None:
     """Every photo as target/FILE, or exit 2 naming the packages that are missing."""
     found, missing = {}, {}
     for photo in spec["photos"]:
-        path = resolve(photo, spec["sources"])
+        path = photo_path(photo, spec["sources"])
         if path is None:
             missing.setdefault(photo["source"], spec["sources"][photo["source"]]["kind"])
         found[photo["id"]] = path

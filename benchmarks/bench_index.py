@@ -380,11 +380,11 @@ def calibration_set() -> tuple[np.ndarray, dict[str, int]]:
     --quality reports): the tune split's everyday photos, then every other photo these packages ship that
     is not a caption photo (by bytes, or another size of the same wallpaper) nor a manual's screenshot.
     Returns the pixels and how many came from where."""
-    from bench_captions import resolve
+    from bench_captions import photo_path
 
     spec, pixels = caption_set()
     tune = [px for photo, px in zip(spec["photos"], pixels, strict=True) if photo["split"] == "tune"]
-    captioned = [p for p in (resolve(photo, spec["sources"]) for photo in spec["photos"]) if p is not None]
+    captioned = [p for p in (photo_path(photo, spec["sources"]) for photo in spec["photos"]) if p is not None]
 
     def digest(path: Path) -> str:
         return hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()

@@ -94,7 +94,7 @@ class Library:
         if index_type is not None and index_type not in INDEX_TYPES:
             raise FrameFindError(f"unknown index type {index_type!r} (choose {', '.join(INDEX_TYPES)})")
         directory.mkdir(parents=True, exist_ok=True)
-        library = cls(directory, Catalog(directory, resolve=_resolve_legacy_model))
+        library = cls(directory, Catalog(directory, legacy_model=_legacy_model))
         adopt_v1_index_files(library.catalog, directory / "index")  # also after a crash mid-upgrade
         if model is not None or model_options is not None or library.catalog.meta("model_choice") is None:
             choice = {"name": model or library.choice["name"], "options": model_options or {}}
@@ -429,7 +429,7 @@ class Library:
         }
 
 
-def _resolve_legacy_model(name: str, options: dict) -> tuple[str, str, dict, dict]:
+def _legacy_model(name: str, options: dict) -> tuple[str, str, dict, dict]:
     """A model name recorded by 0.1.0, with that release's options -> (id, name, options, spec) today."""
     try:
         model = load_model(name, options)

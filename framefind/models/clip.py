@@ -36,7 +36,7 @@ class CheckpointModel(ExportedModel):
         """The local checkpoint directory; finding it may download (online) or fail in one line (offline)."""
         if self.source.directory is None and hub.cached_snapshot(self.source.repo) is None:
             hub.require_conversion_packages(self.name)  # a download this install cannot convert would be wasted
-        return hub.resolve(self.source, self.saved_class)
+        return hub.checkpoint_dir(self.source, self.saved_class)
 
     @cached_property
     def digest(self) -> str:

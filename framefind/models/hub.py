@@ -131,7 +131,7 @@ def missing_message(source: Source, saved_class: str, why: str = "weights not fo
             f"into a directory and pass {source.family}:DIR")
 
 
-def resolve(source: Source, saved_class: str) -> Path:
+def checkpoint_dir(source: Source, saved_class: str) -> Path:
     """The local checkpoint directory: as given, cached, or downloaded (only when online)."""
     if source.directory is not None:
         return source.directory

@@ -73,7 +73,7 @@ class ItemInfo:
 
 
 class Catalog:
-    def __init__(self, directory: Path, create: bool = True, resolve: schema.ResolveModel | None = None) -> None:
+    def __init__(self, directory: Path, create: bool = True, legacy_model: schema.LegacyModel | None = None) -> None:
         self.path = directory / DB_NAME
         if not self.path.exists() and not create:
             raise FrameFindError(f"{directory}: no framefind library here (run 'framefind index' first)")
@@ -81,7 +81,7 @@ class Catalog:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            self.upgrades = schema.ensure_version(self.db, self.path, resolve or _no_resolver)
+            self.upgrades = schema.ensure_version(self.db, self.path, legacy_model or _no_legacy_models)
         except sqlite3.DatabaseError as exc:
             self.close()
             raise FrameFindError(f"{self.path}: not a framefind catalog ({exc})") from None
@@ -404,5 +404,5 @@ def decode(blobs: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
 
 
-def _no_resolver(name: str, options: dict) -> tuple[str, str, dict, dict]:
+def _no_legacy_models(name: str, options: dict) -> tuple[str, str, dict, dict]:
     raise FrameFindError(f"cannot upgrade a library of model {name!r} without the model registry")

@@ -79,7 +79,7 @@ SCHEMA += ";".join(TEXTS) + ";"
 _V1_VIDEO = {"max_gap": 2.0, "window": 8.0, "min_shot": 0.5, "cut_threshold": 0.10, "cut_ratio": 3.0}
 
 # (old model name, options of the release that wrote it) -> (id, name, options, spec) in today's terms
-ResolveModel = Callable[[str, dict], tuple[str, str, dict, dict]]
+LegacyModel = Callable[[str, dict], tuple[str, str, dict, dict]]
 
 
 def statements(script: str) -> list[str]:
@@ -111,7 +111,7 @@ def version(db: sqlite3.Connection, where: object) -> int | None:
     return int(meta["schema_version"])
 
 
-def ensure_version(db: sqlite3.Connection, where: object, resolve: ResolveModel) -> list[str]:
+def ensure_version(db: sqlite3.Connection, where: object, legacy_model: LegacyModel) -> list[str]:
     """Create or upgrade the catalog to ``VERSION``; returns one line per step taken (for the user)."""
     db.execute("BEGIN EXCLUSIVE")  # re-read under the lock: another process may have just upgraded it
     try:
@@ -124,7 +124,7 @@ def ensure_version(db: sqlite3.Connection, where: object, resolve: ResolveModel)
                                  f"up to {VERSION}): upgrade framefind to use it")
         else:
             for step in range(found, VERSION):
-                MIGRATIONS[step](db, resolve)
+                MIGRATIONS[step](db, legacy_model)
                 _set(db, "schema_version", str(step + 1))
                 done.append(f"upgraded library format {step} -> {step + 1}")
     except BaseException:
@@ -142,7 +142,7 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
 
 
-def _migrate_1_to_2(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+def _migrate_1_to_2(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """Release 0.1.0 (and the first release) -> 2: vectors keyed by model id, thumbnails per content.
 
     Nothing is re-embedded: each old model name is mapped to the id of the recipe that wrote it.
@@ -158,7 +158,7 @@ def _migrate_1_to_2(db: sqlite3.Connection, resolve: ResolveModel) -> None:
     db.execute("CREATE TABLE models (id TEXT PRIMARY KEY, name TEXT NOT NULL, options TEXT NOT NULL, "
                "spec TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)")
     for name in names:
-        model_id, new_name, model_options, spec = resolve(name, options if name == "effnet-conse" else {})
+        model_id, new_name, model_options, spec = legacy_model(name, options if name == "effnet-conse" else {})
         ids[name] = model_id
         db.execute("INSERT OR IGNORE INTO models (id, name, options, spec, generation, created) VALUES (?,?,?,?,?,?)",
                    (model_id, new_name, json.dumps(model_options), json.dumps(spec), generation, time.time()))
@@ -224,12 +224,12 @@ def _rebuild_thumbnails(db: sqlite3.Connection, existed: bool) -> None:
     db.execute("ALTER TABLE thumbnails_v2 RENAME TO thumbnails")
 
 
-def _migrate_2_to_3(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+def _migrate_2_to_3(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """2 -> 3: thumbs up/down on results, by query and stable result key."""
     db.execute(FEEDBACK)
 
 
-def _migrate_3_to_4(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+def _migrate_3_to_4(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """3 -> 4: capture times and labels, both empty: the next ``index`` fills them without re-embedding
     (reading EXIF headers of a big library takes minutes: not inside a migration's lock)."""
     db.execute("ALTER TABLE contents ADD COLUMN taken REAL")
@@ -238,11 +238,11 @@ def _migrate_3_to_4(db: sqlite3.Connection, resolve: ResolveModel) -> None:
         db.execute(statement)
 
 
-def _migrate_4_to_5(db: sqlite3.Connection, resolve: ResolveModel) -> None:
+def _migrate_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """4 -> 5: empty tables for transcripts and on-screen text (``index --transcribe --ocr`` fills them)."""
     for statement in TEXTS:
         db.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, ResolveModel], None]] = {
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, LegacyModel], None]] = {
     1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
