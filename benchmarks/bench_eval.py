@@ -89,7 +89,7 @@ def table(rows: list[dict], label) -> str:
     return "\n".join(lines)
 
 
-def describe(row: dict) -> str:
+def config_label(row: dict) -> str:
     dims = f"{row['dim']}-d" + ("" if row["reduction"] == "none" else f" {row['reduction'].upper()}")
     return f"{row['model']}, {row['metric']}, {dims}, {row['index']}"
 
@@ -142,27 +142,27 @@ identical (fixed seeds, single-threaded index builds).
 Each image queries the other {n - 1}; the ~{n // 10 - 1} of its class are relevant. The baseline ranks by raw
 pixels (784-d, L2-normalised) through the same code.
 
-{table([dims['rows'][0], *baseline], describe)}
+{table([dims['rows'][0], *baseline], config_label)}
 
 Dimensions (flat index; PCA fitted on the gallery, random = seeded Gaussian projection):
 
-{table(dims['rows'], describe)}
+{table(dims['rows'], config_label)}
 
 Index types (full {dims['rows'][0]['dim']}-d vectors, cosine; the library's own sizing: IVF nlist = 4 sqrt(N)
 capped at N/39, nprobe = nlist/16 (at least 16, at most nlist); HNSW M = 32, efSearch = 128):
 
-{table(indexes['rows'], describe)}
+{table(indexes['rows'], config_label)}
 
 ### Fashion-MNIST text -> image (10 queries such as "a sneaker"; every image of the class is relevant)
 
-{table(text['rows'], describe)}
+{table(text['rows'], config_label)}
 
 ### Captioned photos text -> image ({captions['queries']} hand-written captions, {captions['gallery']} photos)
 
 `benchmarks/data/captions.json`: captions of scikit-image photos and Debian wallpapers, 1-2 relevant
 photos each; every other photo is a distractor.
 
-{table(captions['rows'], describe)}
+{table(captions['rows'], config_label)}
 
 Queries whose relevant photo was not ranked first (reciprocal rank): {', '.join(misses) or 'none'}.
 """

@@ -40,9 +40,9 @@ from framefind.store.indexfiles import adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import (
     Migration,
+    backend_label,
     backend_of,
     check_backend,
-    describe,
     migrate,
     parse_backend,
     parse_destination,
@@ -231,7 +231,7 @@ class Library:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
         with self.lock.acquire(wait=wait, on_wait=events.on_wait):
             if self._pending_backend is not None:  # chosen at open: move the vectors there first
-                where = describe(self._pending_backend)
+                where = backend_label(self._pending_backend)
                 self._move(self._pending_backend, lambda done, total: events.on_migrate(where, done, total))
             check_backend(self.backend, self.catalog.meta("index_type") or "auto")  # fail before embedding
             model = self.target_model
@@ -379,10 +379,10 @@ class Library:
         ids = self.catalog.vector_ids(self.model_id, space)
         if len(ids) > limit:
             ids = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
-        described = on_disk(self.catalog.describe(ids.tolist()))
-        ids, vectors = self.catalog.vectors(self.model_id, space, sorted(described))
+        infos = on_disk(self.catalog.item_infos(ids.tolist()))
+        ids, vectors = self.catalog.vectors(self.model_id, space, sorted(infos))
         xy = pca_2d(vectors) * 2 - 1
-        return [(described[int(i)], float(x), float(y)) for i, (x, y) in zip(ids, xy, strict=True)]
+        return [(infos[int(i)], float(x), float(y)) for i, (x, y) in zip(ids, xy, strict=True)]
 
     # -- what the library holds ------------------------------------------------------------------------
     @staticmethod
@@ -421,7 +421,7 @@ class Library:
         return {
             **self.status(),
             "index": self.catalog.meta("index_type"),
-            "backend": describe(self.backend),
+            "backend": backend_label(self.backend),
             "index_files": {space: store.kind(space) for space in self.model.spaces},
             "models": self.models(),
             "disk_bytes": disk,

@@ -124,7 +124,7 @@ def test_library_indexes_and_searches_with_clip(checkpoint, model_cache, tmp_pat
         assert {hit.kind for hit in hits} == {"image"}
         query = ClipModel(str(checkpoint)).embed_texts(["a cat"])[0]
         ids, stored = lib.catalog.vectors(lib.model_id, "clip")
-        contents = {info.item_id: info.content for info in lib.catalog.describe(ids.tolist()).values()}
+        contents = {info.item_id: info.content for info in lib.catalog.item_infos(ids.tolist()).values()}
         expected = {contents[i]: score for i, score in zip(ids.tolist(), (stored @ query).tolist(), strict=True)}
         # A random tiny CLIP sees these photos as near-identical: they fold into the best (listed under it).
         shown = [(hit.key, hit.score) for hit in hits] + [(n.key, n.score) for hit in hits for n in hit.near_duplicates]

@@ -171,7 +171,7 @@ def test_library_indexes_and_searches(family, checkpoint, siglip_checkpoint, mod
         assert lib.model_id.startswith(f"{family}-")
         space = lib.model.image_space
         ids, stored = lib.catalog.vectors(lib.model_id, space)
-        contents = {info.item_id: info.content for info in lib.catalog.describe(ids.tolist()).values()}
+        contents = {info.item_id: info.content for info in lib.catalog.item_infos(ids.tolist()).values()}
         by_content = dict(zip((contents[i] for i in ids.tolist()), stored, strict=True))
 
         for name in PHOTOS:  # each photo's nearest neighbour is itself, decoded as the model declares

@@ -182,7 +182,7 @@ def test_search_makes_a_bounded_number_of_sqlite_queries(tmp_path, videos_and_ph
         library.catalog.db.set_trace_callback(None)
         assert any(r.kind == "video" for r in results) and any(r.kind == "image" for r in results)
         counts[k] = len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
-    # describe, frames, labels ("why"), folding vectors, feedback, calibration checks: none per hit
+    # item infos, frames, labels ("why"), folding vectors, feedback, calibration checks: none per hit
     assert counts[3] == counts[30] and counts[30] <= 12, counts
 
 

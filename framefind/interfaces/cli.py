@@ -384,7 +384,7 @@ def migrate(
     keeps every vector: nothing is re-embedded, a second run copies nothing, an interrupted one resumes.
     Searches switch once the copy is complete and verified; search, serve and eval need no flags after."""
     from framefind.library import Library
-    from framefind.store.migrate import describe
+    from framefind.store.migrate import backend_label
 
     with Library.open(library, create=False) as lib:
         with progress_bar(quiet) as bar:
@@ -393,7 +393,7 @@ def migrate(
                                                                                          total=total))
         models = len({model for model, _, _ in moved.spaces})
         notice(f"{moved.vectors} vectors of {models} model(s) in {len(moved.spaces)} index(es) now in "
-               f"{describe(moved.backend)}; searches use it")
+               f"{backend_label(moved.backend)}; searches use it")
 
 
 app.command(name="eval")(eval_command)

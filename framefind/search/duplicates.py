@@ -56,14 +56,14 @@ def _neighbours(catalog: Catalog, store: VectorStore, space: str, kind: str,
                 threshold: float) -> tuple[dict[int, ItemInfo], list[tuple[int, int]]]:
     """Live items of ``kind`` and the pairs of them at or above ``threshold`` (one batched search)."""
     allowed = item_ids_where(catalog, store.model_id, Filters(kinds=(kind,)))
-    described = on_disk(catalog.describe(allowed.tolist()))
-    ids, vectors = catalog.vectors(store.model_id, space, sorted(described))
+    by_id = on_disk(catalog.item_infos(allowed.tolist()))
+    ids, vectors = catalog.vectors(store.model_id, space, sorted(by_id))
     if len(ids) < 2:
-        return described, []
+        return by_id, []
     scores, found = store.search(space, vectors, NEIGHBOURS + 1, ids)
     pairs = [(int(a), int(b)) for a, row_s, row_i in zip(ids, scores, found, strict=True)
              for s, b in zip(row_s, row_i, strict=True) if b >= 0 and b != a and s >= threshold]
-    return described, pairs
+    return by_id, pairs
 
 
 Pairs = list[tuple[str, str]]  # content hashes
@@ -71,20 +71,20 @@ Pairs = list[tuple[str, str]]  # content hashes
 
 def _image_pairs(catalog: Catalog, store: VectorStore, space: str, threshold: float,
                  infos: dict[str, ItemInfo]) -> Pairs:
-    described, pairs = _neighbours(catalog, store, space, "image", threshold)
-    for info in described.values():
+    by_id, pairs = _neighbours(catalog, store, space, "image", threshold)
+    for info in by_id.values():
         infos[info.content] = info
-    return [(described[a].content, described[b].content) for a, b in pairs if a in described and b in described]
+    return [(by_id[a].content, by_id[b].content) for a, b in pairs if a in by_id and b in by_id]
 
 
 def _video_pairs(catalog: Catalog, store: VectorStore, space: str, threshold: float,
                  infos: dict[str, ItemInfo]) -> Pairs:
     """Videos whose segments, aligned in time order, match on average at ``threshold`` or more."""
-    described, pairs = _neighbours(catalog, store, space, "video", threshold)
-    candidates = {tuple(sorted((described[a].content, described[b].content))) for a, b in pairs
-                  if a in described and b in described and described[a].content != described[b].content}
+    by_id, pairs = _neighbours(catalog, store, space, "video", threshold)
+    candidates = {tuple(sorted((by_id[a].content, by_id[b].content))) for a, b in pairs
+                  if a in by_id and b in by_id and by_id[a].content != by_id[b].content}
     segments: dict = {}
-    for info in described.values():
+    for info in by_id.values():
         infos.setdefault(info.content, info)
     return [(a, b) for a, b in sorted(candidates)
             if videos_match(catalog, store.model_id, space, a, b, threshold, segments)]

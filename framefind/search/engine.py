@@ -1,7 +1,7 @@
-"""A Query in, a SearchPage out: embed the terms, search the right space, describe and score the hits.
+"""A Query in, a SearchPage out: embed the terms, search the right space, look up and score the hits.
 
 The hot path makes a bounded number of SQLite queries whatever k is: one for the allowed ids (only
-with filters), one to describe every hit, one for the frames of every video hit (IN lists of up to
+with filters), one for every hit's item info, one for the frames of every video hit (IN lists of up to
 500 ids each), one for the vectors of the hits shown (folding near-duplicates), a few for feedback
 and calibration, never one per hit.
 """
@@ -143,12 +143,12 @@ def _within(ids: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
 
 def _search(catalog: Catalog, store: VectorStore, space: str, vector: np.ndarray, allowed: np.ndarray | None,
             query: Query, want: int) -> list[Hit]:
-    """Up to ``want`` live hits among ``allowed``: described, re-scored by frames, merged into moments."""
+    """Up to ``want`` live hits among ``allowed``: looked up, re-scored by frames, merged into moments."""
     if allowed is not None and not len(allowed):
         return []
     scores, ids = store.search(space, vector, max(OVERFETCH * query.k, 50), allowed)
     hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
-    first = _head(hits, want)  # usually enough: describing every hit costs more than the search
+    first = _head(hits, want)  # usually enough: looking up every hit costs more than the search
     scored = _scored(catalog, space, vector, first, query, want)
     if len(scored) < want and len(first) < len(hits):  # merged moments or deleted files: take them all
         scored = _scored(catalog, space, vector, hits, query, want)
@@ -165,9 +165,9 @@ def _head(hits: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
 
 def _scored(catalog: Catalog, space: str, vector: np.ndarray, hits: list[tuple[float, int]],
             query: Query, want: int) -> list[Hit]:
-    """The best ``want`` live results among ``hits``: described, re-scored, merged, on disk."""
-    described = catalog.describe([i for _, i in hits])
-    scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, described))
+    """The best ``want`` live results among ``hits``: looked up, re-scored, merged, on disk."""
+    infos = catalog.item_infos([i for _, i in hits])
+    scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, infos))
     if query.min_score is not None:
         scored = [hit for hit in scored if hit[0] >= query.min_score]
     live = []

@@ -66,7 +66,7 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
         result.matches = [Match("visual", result.score, ", ".join(result.why), result.start, result.end)]
         groups.append((result, {"visual": rank}))
     for signal, hits in texts.items():
-        for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not described
+        for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
             _place(catalog, model_id, groups, signal, rank, hit)
     total = sum(query.weight(signal) for signal in SIGNALS) or 1.0
     best: dict[str, float] = {}

@@ -38,18 +38,18 @@ def keep_existing(info: ItemInfo) -> bool:
     return bool(info.paths)
 
 
-def on_disk(described: dict[int, ItemInfo]) -> dict[int, ItemInfo]:
-    """The described items that still have a file on disk."""
-    return {item_id: info for item_id, info in described.items() if keep_existing(info)}
+def on_disk(infos: dict[int, ItemInfo]) -> dict[int, ItemInfo]:
+    """The items that still have a file on disk."""
+    return {item_id: info for item_id, info in infos.items() if keep_existing(info)}
 
 
 def score_hits(catalog: Catalog, space: str, query: np.ndarray, hits: list[tuple[float, int]],
-               described: dict[int, ItemInfo]) -> list[Hit]:
+               infos: dict[int, ItemInfo]) -> list[Hit]:
     """Each live hit with its score; video segments are re-scored by their best frame (one query for all)."""
-    frames = catalog.frames([i for _, i in hits if i in described and described[i].kind == "video"], space)
+    frames = catalog.frames([i for _, i in hits if i in infos and infos[i].kind == "video"], space)
     out = []
     for score, item_id in hits:
-        info = described.get(item_id)
+        info = infos.get(item_id)
         if info is None:  # no live file any more (deleted since the index was written)
             continue
         if item_id in frames:
@@ -135,8 +135,8 @@ def rank_videos(catalog: Catalog, store: VectorStore, space: str, query: np.ndar
     if allowed is None:
         allowed = item_ids_where(catalog, store.model_id, Filters(kinds=("video",)))
     _, ids = store.search(space, query, CANDIDATES_PER_SEGMENT, allowed)
-    described = on_disk(catalog.describe(sorted({int(i) for i in ids.ravel() if i >= 0})))
-    contents = {info.content: info for info in described.values()}
+    infos = on_disk(catalog.item_infos(sorted({int(i) for i in ids.ravel() if i >= 0})))
+    contents = {info.content: info for info in infos.values()}
     ranked = []
     for content, info in contents.items():
         segments, vectors = catalog.segments_of(content, store.model_id, space)

@@ -341,7 +341,7 @@ class Catalog:
         return self.db.execute(sql + " ORDER BY at DESC", () if query is None else (query,)).fetchall()
 
     # -- results, filters and stats ---------------------------------------------------------------
-    def describe(self, ids: Iterable[int]) -> dict[int, ItemInfo]:
+    def item_infos(self, ids: Iterable[int]) -> dict[int, ItemInfo]:
         """Item id -> what a result shows; items whose content has no live file are left out."""
         out: dict[int, ItemInfo] = {}
         sql = ("SELECT i.id, i.hash, c.kind, i.start, i.end, i.frame_time, c.width, c.height, f.path FROM items i "
@@ -363,11 +363,11 @@ class Catalog:
         return row[0] if row else None
 
     def content_items(self, content_hash: str, model_id: str) -> list[ItemInfo]:
-        """The items of one content for one model, described (for resolving a stable result key)."""
+        """The items of one content for one model, as results show them (for resolving a stable result key)."""
         ids = [r[0] for r in self.db.execute("SELECT id FROM items WHERE hash = ? AND model = ? ORDER BY start",
                                              (content_hash, model_id))]
-        described = self.describe(ids)
-        return [described[i] for i in ids if i in described]
+        infos = self.item_infos(ids)
+        return [infos[i] for i in ids if i in infos]
 
     def stats(self, model_id: str) -> dict[str, int]:
         one = lambda sql, *p: self.db.execute(sql, p).fetchone()[0]  # noqa: E731

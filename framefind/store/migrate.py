@@ -44,7 +44,8 @@ def backend_of(catalog: Catalog) -> dict:
     return json.loads(raw) if raw else {"name": "faiss"}
 
 
-def describe(backend: dict) -> str:
+def backend_label(backend: dict) -> str:
+    """How a backend record is named to the user ("faiss", "milvus at URI"): messages and ``info``."""
     return backend["name"] if backend["name"] == "faiss" else f"milvus at {backend['uri']}"
 
 
@@ -105,7 +106,7 @@ def migrate(catalog: Catalog, index_dir: Path, target: dict, index_type: str,
             try:  # write() checks that the target holds every vector of the catalog
                 store.write(space, progress=lambda n, before=done: progress(before + n, total))
             except FrameFindError as exc:
-                raise FrameFindError(f"{exc}; the library still uses {describe(backend_of(catalog))}") from None
+                raise FrameFindError(f"{exc}; the library still uses {backend_label(backend_of(catalog))}") from None
             done += count
             progress(done, total)
             moved.spaces.append((model_id, space, count))
