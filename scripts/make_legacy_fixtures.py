@@ -1,6 +1,6 @@
 """Regenerate tests/data/legacy/: libraries written by old framefind releases (run by hand; the output is committed).
 
-Why: the storage format is about to get schema migrations. A migration test must open a library that an old
+Why: the storage format is about to get schema upgrades. An upgrade test must open a library that an old
 release really wrote, not one the current code writes and then "ages" by hand, so this script runs the OLD code:
 
 - each release's ``framefind/`` package is extracted with ``git archive <commit> framefind | tar -x`` into a

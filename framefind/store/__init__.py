@@ -1,1 +1,1 @@
-"""The library on disk: the SQLite catalog (source of truth), its migrations, and derived vector indexes."""
+"""The library on disk: the SQLite catalog (source of truth), its schema upgrades, and derived vector indexes."""

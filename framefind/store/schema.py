@@ -1,4 +1,4 @@
-"""The catalog's schema and its step-by-step migrations (rclip's ``db.py`` ``ensure_version`` pattern).
+"""The catalog's schema and its step-by-step upgrades (rclip's ``db.py`` ``ensure_version`` pattern).
 
 ``meta.schema_version`` says which schema a catalog has. Opening a catalog made by an earlier release
 runs every step from its version to ``VERSION`` inside one exclusive transaction: another process
@@ -124,7 +124,7 @@ def ensure_version(db: sqlite3.Connection, where: object, legacy_model: LegacyMo
                                  f"up to {VERSION}): upgrade framefind to use it")
         else:
             for step in range(found, VERSION):
-                MIGRATIONS[step](db, legacy_model)
+                UPGRADES[step](db, legacy_model)
                 _set(db, "schema_version", str(step + 1))
                 done.append(f"upgraded library format {step} -> {step + 1}")
     except BaseException:
@@ -142,7 +142,7 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
 
 
-def _migrate_1_to_2(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
+def _upgrade_1_to_2(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """Release 0.1.0 (and the first release) -> 2: vectors keyed by model id, thumbnails per content.
 
     Nothing is re-embedded: each old model name is mapped to the id of the recipe that wrote it.
@@ -224,25 +224,25 @@ def _rebuild_thumbnails(db: sqlite3.Connection, existed: bool) -> None:
     db.execute("ALTER TABLE thumbnails_v2 RENAME TO thumbnails")
 
 
-def _migrate_2_to_3(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
+def _upgrade_2_to_3(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """2 -> 3: thumbs up/down on results, by query and stable result key."""
     db.execute(FEEDBACK)
 
 
-def _migrate_3_to_4(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
+def _upgrade_3_to_4(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """3 -> 4: capture times and labels, both empty: the next ``index`` fills them without re-embedding
-    (reading EXIF headers of a big library takes minutes: not inside a migration's lock)."""
+    (reading EXIF headers of a big library takes minutes: not inside an upgrade's lock)."""
     db.execute("ALTER TABLE contents ADD COLUMN taken REAL")
     db.execute("ALTER TABLE contents ADD COLUMN dated INTEGER NOT NULL DEFAULT 0")
     for statement in LABELS:
         db.execute(statement)
 
 
-def _migrate_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
+def _upgrade_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """4 -> 5: empty tables for transcripts and on-screen text (``index --transcribe --ocr`` fills them)."""
     for statement in TEXTS:
         db.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, LegacyModel], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
+UPGRADES: dict[int, Callable[[sqlite3.Connection, LegacyModel], None]] = {
+    1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5}
