@@ -456,6 +456,37 @@ def test_token_from_the_address_becomes_a_cookie(browser, library_dir, api):
             page.close()
 
 
+def test_an_empty_library_offers_to_index_a_folder(browser, media, tmp_path):
+    """First run: the welcome box's form indexes a folder; then its example searches appear and work."""
+    from framefind import Library
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copy(media / name, folder / name)
+    Library.open(tmp_path / "library").close()
+    with serving(tmp_path / "library") as url:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        try:
+            page.goto(url + "/")
+            page.wait_for_selector("#empty >> text=Your library is empty")
+            page.fill("#empty input[name=path]", str(folder))
+            with page.expect_request(lambda r: r.url.endswith("/api/index") and r.method == "POST") as posted:
+                page.press("#empty input[name=path]", "Enter")
+            assert posted.value.post_data_json == {"paths": [str(folder)]}
+            page.wait_for_selector("#toast >> text=Indexing finished: 2 new, 0 removed, 0 failed", timeout=INDEX_RUN_MS)
+            assert "2 files" in page.inner_text("#stats")
+            with page.expect_response(lambda r: "/api/search?" in r.url and "q=a+cat&" in r.url):
+                page.get_by_role("button", name="a cat", exact=True).click()
+            wait_for_render(page)
+            assert card_keys(page)[0] == content_key(folder / "chelsea.png") and page.input_value("#q") == "a cat"
+        finally:
+            page.close()
+        assert not errors, errors
+
+
 def test_screenshots(page, api, server):
     """Desktop and phone screenshots for a person to look at, plus the layout facts they rely on."""
     from playwright.sync_api import expect
