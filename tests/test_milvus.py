@@ -246,7 +246,7 @@ def test_pymilvus_missing_is_one_line(photos, tmp_path):
             f"app(['index', {str(photos)!r}, '--library', {str(lib)!r}, '--backend', 'milvus', '-q'])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
-        f"framefind: error: {lib / 'milvus.db'}: the milvus backend needs pymilvus (pip install pymilvus milvus-lite)"]
+        f"framefind: error: {lib / 'milvus.db'}: the milvus backend needs pymilvus: pip install 'framefind[milvus]'"]
 
 
 def test_readers_answer_from_the_catalog_what_the_collection_lacks_yet(photos, tmp_path, models_ready):

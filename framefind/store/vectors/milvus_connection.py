@@ -85,7 +85,7 @@ def _connect(uri: str):
     try:
         from pymilvus import MilvusClient
     except ImportError:
-        raise FrameFindError(f"{uri}: the milvus backend needs pymilvus (pip install pymilvus milvus-lite)") from None
+        raise FrameFindError(f"{uri}: the milvus backend needs pymilvus: pip install 'framefind[milvus]'") from None
     for name in ("pymilvus", "milvus_lite", "grpc"):  # they log RPC errors with tracebacks: ours are one line
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if is_lite(uri) and not Path(uri).parent.is_dir():
