@@ -53,7 +53,7 @@ import framefind.interfaces.cli; mark("import framefind (cli, library, search)")
 from framefind import Library
 library = Library.open(sys.argv[1], create=False); model = library.model; mark("open library, model object")
 model.embed_texts([sys.argv[2]]); mark("load text encoder, embed query")
-library.store.view(model.text_space); mark("load index files")
+library.store.view(model.words_space); mark("load index files")
 library.search_page(sys.argv[2]); mark("search (first)")
 print(json.dumps({b[0]: 1000 * (b[1] - a[1]) for a, b in zip(marks, marks[1:])}))
 """

@@ -107,7 +107,7 @@ def assert_answers_from_stored_vectors(library: Library, query: dict, media: Pat
         if result.kind == "image":
             item = library.catalog.db.execute("SELECT i.id FROM files f JOIN items i ON i.hash = f.hash WHERE "
                                               "f.path = ? AND i.model = ?", (result.path, library.model_id)).fetchone()
-            _, stored = library.catalog.vectors(library.model_id, library.model.text_space, [item[0]])
+            _, stored = library.catalog.vectors(library.model_id, library.model.words_space, [item[0]])
             assert result.score == pytest.approx(float(stored[0] @ vector), abs=1e-4), (query["text"], result.path)
 
 

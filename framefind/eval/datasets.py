@@ -248,9 +248,9 @@ def library_task(library, dataset: Dataset, queries: Dataset | None):
     golden = dataset if dataset.kind == "golden" else queries if queries and queries.kind == "golden" else None
     if golden is not None:
         if dataset.kind == "golden":
-            units, vectors = item_units(catalog, model_id, model.text_space, dataset.roots)
+            units, vectors = item_units(catalog, model_id, model.words_space, dataset.roots)
         else:
-            units, vectors = labelled_units(catalog, model_id, model.text_space, dataset.entries, notes)
+            units, vectors = labelled_units(catalog, model_id, model.words_space, dataset.entries, notes)
         relevant = [np.array([row for row, unit in enumerate(units) if any(t.matches(unit) for t in q.targets)],
                              dtype=np.int64) for q in golden.queries]
         texts = [q.text for q in golden.queries]

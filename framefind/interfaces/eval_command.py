@@ -135,7 +135,7 @@ def _full_dims(model_names: list[str], image_queries: bool) -> dict[str, int]:
     dims = {}
     for name in model_names:
         model = load_model(name)  # no weights are loaded until the model embeds something
-        dims[name] = model.spaces[model.image_space if image_queries else model.text_space]
+        dims[name] = model.spaces[model.image_space if image_queries else model.words_space]
     return dims
 
 

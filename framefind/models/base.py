@@ -1,9 +1,9 @@
 """The model interface every embedding model implements, and the preprocessing a model declares.
 
 A model maps images into one or more named vector *spaces* (e.g. ``visual`` for image-to-image
-similarity, ``semantic`` for text-to-image) and maps text into ``text_space``. A library stores one
-FAISS index per space, so a model with a single joint space (CLIP) and one with two (ConSE) share
-all the code after this module.
+similarity, ``semantic`` for words-to-image) and maps typed words into ``words_space``. A library
+stores one FAISS index per space, so a model with a single joint space (CLIP) and one with two
+(ConSE) share all the code after this module.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Model(ABC):
     family: str  # the id's readable prefix
     name: str
     spaces: dict[str, int]  # space name -> dimension
-    text_space: str  # the space text queries are compared in
+    words_space: str  # the space typed words (a query's words, label names) are compared in
     image_space: str  # the space example-image queries are compared in
     image_size: int = 224
 
@@ -134,10 +134,10 @@ class Model(ABC):
 
     @abstractmethod
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Texts -> L2-normalised float32 ``(n, dim)`` in ``text_space``."""
+        """Texts -> L2-normalised float32 ``(n, dim)`` in ``words_space``."""
 
     def explain(self, vectors: np.ndarray) -> list[list[str]]:
-        """Words that say what each ``text_space`` vector shows ("why it matched"): its labels' names."""
+        """Words that say what each ``words_space`` vector shows ("why it matched"): its labels' names."""
         return [[name for name, _ in row] for row in self.labels(vectors)]
 
     has_labels = False  # a classifier's label vocabulary: filter and boost by label, say "why"
@@ -151,7 +151,7 @@ class Model(ABC):
         return {}
 
     def labels(self, vectors: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
-        """Each ``text_space`` vector's ``top`` classifier labels with their similarity, best first;
+        """Each ``words_space`` vector's ``top`` classifier labels with their similarity, best first;
         none for a model without a label vocabulary."""
         return [[] for _ in range(len(vectors))]
 

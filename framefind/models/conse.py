@@ -84,7 +84,7 @@ def label_phrasings(label: dict[str, str]) -> list[str]:
 class ConseModel(Model):
     family = name = "effnet-conse"
     spaces = {"visual": 1280, "semantic": MiniLM.dim}
-    text_space = "semantic"
+    words_space = "semantic"
     image_space = "visual"
     has_labels = True
 

@@ -52,7 +52,7 @@ class ExportedModel(Model):
         return str(self._meta.get("space") or self.family)
 
     @property
-    def text_space(self) -> str:  # type: ignore[override]
+    def words_space(self) -> str:  # type: ignore[override]
         return self.space
 
     @property

@@ -54,7 +54,7 @@ class Calibration:
 
         Whether the query names anything is judged on ``asked``, what it asks for without the terms it
         subtracts ("an animal -cat" names an animal; the difference vector itself is near no class)."""
-        if self.gate is not None and self.space == model.text_space:
+        if self.gate is not None and self.space == model.words_space:
             attainable = model.best_possible(vector if asked is None else np.vstack([vector, asked]))
             return RHO * float(attainable[0]) if float(attainable[-1]) > self.gate else float("inf")
         if len(self.sample_ids) < MIN_ITEMS:
@@ -112,7 +112,7 @@ def calibrate(catalog: Catalog, store: VectorStore, model: Model, space: str, ge
     top, _ = store.search(space, background, 1)
     scores = background @ vectors.T
     z = (top[:, 0] - scores.mean(axis=1)) / np.maximum(scores.std(axis=1), 1e-6)
-    attainable = model.best_possible(background) if space == model.text_space else None
+    attainable = model.best_possible(background) if space == model.words_space else None
     gate = None if attainable is None else round(float(attainable.max()), 4)
     duplicate = duplicate_threshold(vectors) if len(ids) >= MIN_ITEMS else DUPLICATE_FLOOR
     return Calibration(space, generation, round(float(np.median(z)), 3), tuple(int(i) for i in sample), gate,
@@ -135,7 +135,7 @@ def duplicate_threshold(vectors: np.ndarray) -> float:
 def background_vectors(model: Model, space: str) -> np.ndarray:
     """Queries about nothing: letter soup for the text space, flat/noise/gradient pictures for image spaces."""
     rng = np.random.default_rng(0)
-    if space == model.text_space:
+    if space == model.words_space:
         letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
         words = [" ".join("".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(rng.integers(1, 4)))
                  for _ in range(BACKGROUND_TEXTS)]

@@ -42,7 +42,7 @@ def query_vector(model: Model, query: Query, item_vector: ItemVector,
     contributes its vector in that space); with image and item terms alone, in the image space.
     ``embed_text``: how words become a vector (default ``model.embed_texts``; a searcher passes a cached one).
     """
-    space = model.text_space if any(t.kind == "text" for t in query.terms) else model.image_space
+    space = model.words_space if any(t.kind == "text" for t in query.terms) else model.image_space
     total, asked = np.zeros(model.spaces[space], np.float32), np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
         vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space,
@@ -116,10 +116,10 @@ def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, ve
 
 
 def _why(catalog: Catalog, model_id: str, model: Model, ids: list[int], cache: SearchCache | None) -> dict:
-    """item id -> the words that say what it shows (from its ``text_space`` vector)."""
+    """item id -> the words that say what it shows (from its ``words_space`` vector)."""
     if cache is not None:
-        return cache.why(model_id, model.text_space, ids, model.explain)
-    found, vectors = catalog.vectors(model_id, model.text_space, ids)
+        return cache.why(model_id, model.words_space, ids, model.explain)
+    found, vectors = catalog.vectors(model_id, model.words_space, ids)
     return dict(zip(found.tolist(), model.explain(vectors), strict=True))
 
 

@@ -76,7 +76,7 @@ def _label_items(catalog: Catalog, model: Model, progress: Callable[[int], None]
             "LIMIT ?", (model.id, BATCH))]
         if not ids:
             return done
-        ids_found, vectors = catalog.vectors(model.id, model.text_space, ids)
+        ids_found, vectors = catalog.vectors(model.id, model.words_space, ids)
         rows = [(int(item_id), name, score) for item_id, labels in zip(ids_found, model.labels(vectors, LABEL_RANK),
                                                                           strict=True) for name, score in labels]
         with catalog.transaction() as db:
