@@ -271,7 +271,7 @@ class Library:
     def search(self, query: str | Query | None = None, *, image: str | Path | None = None,
                video: str | Path | None = None, k: int = 10, min_score: float | None = None,
                cutoff: bool = True) -> list[Result]:
-        """Rank images and video moments against a Query, or words (``parse_text`` syntax, dates read
+        """Rank images and video moments against a Query, or words (``parse_words`` syntax, dates read
         as a filter) and/or an example image, or an example video. ``cutoff=False``: a full page even
         when nothing matches well. ``search_page`` says why a page is short."""
         return self.search_page(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff).results

@@ -195,17 +195,17 @@ def test_api_results_carry_size_and_duplicates(tmp_path):
 
 
 def test_query_text_syntax():
-    from framefind.search.query import Term, parse_text
+    from framefind.search.query import Term, parse_words
 
-    assert parse_text("beach +sunset -people") == (Term("text", "beach"), Term("text", "sunset"),
-                                                   Term("text", "people", -1.0))
-    assert parse_text('sunset:2 "red car" -"parking lot":0.5') == (
-        Term("text", "red car"), Term("text", "sunset", 2.0), Term("text", "parking lot", -0.5))
-    assert parse_text("a dog's t-shirt at 12:30") == (Term("text", "a dog's t-shirt at 12:30"),)
+    assert parse_words("beach +sunset -people") == (Term("words", "beach"), Term("words", "sunset"),
+                                                   Term("words", "people", -1.0))
+    assert parse_words('sunset:2 "red car" -"parking lot":0.5') == (
+        Term("words", "red car"), Term("words", "sunset", 2.0), Term("words", "parking lot", -0.5))
+    assert parse_words("a dog's t-shirt at 12:30") == (Term("words", "a dog's t-shirt at 12:30"),)
     with pytest.raises(FrameFindError, match="not closed"):
-        parse_text('"red car')
+        parse_words('"red car')
     with pytest.raises(FrameFindError, match="has no words"):
-        parse_text("cat -")
+        parse_words("cat -")
 
 
 def test_composed_queries_move_the_ranking(photo_library):

@@ -153,9 +153,9 @@ def test_typed_queries_weights_negative_terms_and_filters(tmp_path):
     (tmp_path / "photos" / "animals" / "chelsea.png").rename(tmp_path / "photos" / "animals" / "cat.png")
     with Library.open(tmp_path / "lib") as library:
         library.index([photos])
-        cat_and_horse = library.search(Query((Term("text", "a cat"), Term("text", "a horse")), k=3))
+        cat_and_horse = library.search(Query((Term("words", "a cat"), Term("words", "a horse")), k=3))
         assert {Path(r.path).name for r in cat_and_horse[:2]} <= {"chelsea.png", "cat.png", "horse.png"}
-        without_cat = library.search(Query((Term("text", "an animal"), Term("text", "a cat", -1.0)), k=3))
+        without_cat = library.search(Query((Term("words", "an animal"), Term("words", "a cat", -1.0)), k=3))
         assert all("cat" not in Path(r.path).name and "chelsea" not in r.path for r in without_cat[:1])
         inside = library.search(Query.of("a cup of coffee", k=5, under=(photos / "animals",), cutoff=False))
         assert len(inside) == 2 and all("/animals/" in r.path for r in inside)  # k filtered results
@@ -163,10 +163,10 @@ def test_typed_queries_weights_negative_terms_and_filters(tmp_path):
         assert Path(by_image[0].path).name == "rocket.jpg"
         only_video = library.search(Query.of("a cat", kinds=("video",)))
         assert only_video == []
-        for bad, message in [(Query(()), "empty query"), (Query((Term("text", "x", -1.0),)), "positive term"),
-                             (Query((Term("text", "cat"),), filters=Filters(kinds=("gif",))), "unknown gif"),
+        for bad, message in [(Query(()), "empty query"), (Query((Term("words", "x", -1.0),)), "positive term"),
+                             (Query((Term("words", "cat"),), filters=Filters(kinds=("gif",))), "unknown gif"),
                              (Query((Term("image", "/nope.jpg"),)), "no such file"),
-                             (Query((Term("text", "cat"), Term("text", "cat", -1.0))), "cancel out")]:
+                             (Query((Term("words", "cat"), Term("words", "cat", -1.0))), "cancel out")]:
             with pytest.raises(FrameFindError, match=message):
                 library.search(bad)
 

@@ -29,24 +29,24 @@ OVERFETCH = 5  # several segments of one video may merge into one moment: fetch 
 
 
 ItemVector = Callable[[str, str], np.ndarray]  # (result key, space) -> the stored vector of that result
-EmbedText = Callable[[str], np.ndarray]  # words -> their vector in the model's text space
+EmbedWords = Callable[[str], np.ndarray]  # typed words -> their vector in the model's words space
 
 
 def query_vector(model: Model, query: Query, item_vector: ItemVector,
-                 embed_text: EmbedText | None = None) -> tuple[str, np.ndarray, np.ndarray | None]:
+                 embed_words: EmbedWords | None = None) -> tuple[str, np.ndarray, np.ndarray | None]:
     """(space, 1 x dim unit vector, what is asked): the weighted sum of the terms' vectors (negative
     weights subtract), and, when terms were subtracted, the sum of the positive ones alone (what the
     query asks for: subtracted terms only steer; see Calibration.floor), else None.
 
-    With any text term the query lives in the text space (an image or library-item term then
+    With any words term the query lives in the words space (an image or library-item term then
     contributes its vector in that space); with image and item terms alone, in the image space.
-    ``embed_text``: how words become a vector (default ``model.embed_texts``; a searcher passes a cached one).
+    ``embed_words``: how words become a vector (default ``model.embed_texts``; a searcher passes a cached one).
     """
-    space = model.words_space if any(t.kind == "text" for t in query.terms) else model.image_space
+    space = model.words_space if any(t.kind == "words" for t in query.terms) else model.image_space
     total, asked = np.zeros(model.spaces[space], np.float32), np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
         vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space,
-                                                                                         embed_text)
+                                                                                         embed_words)
         total += term.weight * vector
         asked += max(term.weight, 0.0) * vector
     norm = float(np.linalg.norm(total))
@@ -57,9 +57,9 @@ def query_vector(model: Model, query: Query, item_vector: ItemVector,
     return space, (total / norm)[None], (asked / float(np.linalg.norm(asked)))[None] if subtracted else None
 
 
-def _term_vector(model: Model, term: Term, space: str, embed_text: EmbedText | None = None) -> np.ndarray:
-    if term.kind == "text":
-        return embed_text(term.value.strip()) if embed_text else model.embed_texts([term.value.strip()])[0]
+def _term_vector(model: Model, term: Term, space: str, embed_words: EmbedWords | None = None) -> np.ndarray:
+    if term.kind == "words":
+        return embed_words(term.value.strip()) if embed_words else model.embed_texts([term.value.strip()])[0]
     try:
         pixels, _, _ = model.decode_image(term.value)
     except MediaError as exc:

@@ -1,9 +1,9 @@
-"""The typed query passed down the search path: weighted text, image and video terms, and filters.
+"""The typed query passed down the search path: weighted words, image and video terms, and filters.
 
 A term with a negative weight pushes results away from it: its vector is subtracted (rclip's +/-
 queries; CLIP-like models have no notion of "not X", so "not X" must not be embedded as text).
 Filters become an allowed-id set inside the vector search, so a selective filter still returns k hits.
-Typed text is parsed into terms (``parse_text``): ``beach +sunset -people``, ``sunset:2``.
+Typed words are parsed into terms (``parse_words``): ``beach +sunset -people``, ``sunset:2``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from framefind.errors import FrameFindError
 from framefind.search.dates import TOKEN, DateFilter, split_dates
 from framefind.store.filtering import Filters
 
-__all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_text", "parse_weights"]
+__all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_weights", "parse_words"]
 
-TermKind = Literal["text", "image", "video", "item"]  # item: a library result by its stable key
+TermKind = Literal["words", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
 SIGNALS = ("visual", "speech", "text")  # what may match: the picture, what is said, what is written
 
@@ -34,8 +34,8 @@ class Term:
 _WEIGHT = re.compile(r"^(?P<words>.*?):(?P<weight>-?\d+(?:\.\d+)?)$")
 
 
-def parse_text(text: str) -> tuple[Term, ...]:
-    """``beach +sunset -people``, ``sunset:2``, ``"red car" -"parking lot":0.5`` -> weighted text terms.
+def parse_words(text: str) -> tuple[Term, ...]:
+    """``beach +sunset -people``, ``sunset:2``, ``"red car" -"parking lot":0.5`` -> weighted word terms.
 
     Plain words form one phrase (weight 1); ``+words`` add a term, ``-words`` subtract one (CLIP-like
     models have no "not": the vector is pushed away instead, as rclip does); ``words:W`` weighs a term.
@@ -58,8 +58,8 @@ def parse_text(text: str) -> tuple[Term, ...]:
         if sign == 0 and match is None:
             plain.append(words)
         else:
-            terms.append(Term("text", words.strip(), (sign or 1.0) * weight))
-    return ((Term("text", " ".join(plain)),) if plain else ()) + tuple(terms)
+            terms.append(Term("words", words.strip(), (sign or 1.0) * weight))
+    return ((Term("words", " ".join(plain)),) if plain else ()) + tuple(terms)
 
 
 def date_range(after: str | None = None, before: str | None = None) -> DateFilter | None:
@@ -118,7 +118,7 @@ class Query:
            kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = (), dates: DateFilter | None = None,
            read_dates: bool = True, cutoff: bool = True, learn: bool = True,
            signals: tuple[str, ...] | None = None, weights: dict[str, float] | None = None, **filters) -> Query:
-        """Words (with the +/- and weight syntax of ``parse_text``), an example image, images to push
+        """Words (with the +/- and weight syntax of ``parse_words``), an example image, images to push
         away from, or an example video on its own. Dates typed among the words ("beach 2019", "snow
         last winter") become a date filter unless quoted (or ``read_dates=False``); ``filters``: the
         other ``Filters`` fields (min_duration, max_duration, labels)."""
@@ -129,7 +129,7 @@ class Query:
                 dates = typed
             if typed is not None and not text.strip() and image is None:
                 raise FrameFindError(f"query {said!r}: only a date; add what to look for (e.g. 'beach {said}')")
-        terms = list(parse_text(text)) if text is not None and text.strip() else []
+        terms = list(parse_words(text)) if text is not None and text.strip() else []
         terms += [Term("image", str(image))] if image is not None else []
         terms += [Term("image", str(path), -1.0) for path in minus_images]
         terms += [Term("video", str(video))] if video is not None else []
@@ -149,7 +149,7 @@ class Query:
         if self.k < 1:
             raise FrameFindError(f"-k must be at least 1 (got {self.k})")
         for term in self.terms:
-            if term.kind == "text" and not term.value.strip():
+            if term.kind == "words" and not term.value.strip():
                 raise FrameFindError("empty query: give some words to search for")
             if term.kind in ("image", "video") and not Path(term.value).is_file():
                 raise FrameFindError(f"{term.value}: no such file")

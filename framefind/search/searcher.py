@@ -71,14 +71,14 @@ class Searcher:
         model, store = library.model, library.store
         cache.check(store.model_id, library.catalog.generation(store.model_id))
         space, vector, asked = query_vector(model, query, self.item_vector,
-                                            lambda text: cache.query(model.id, text, model.embed_texts))
+                                            lambda words: cache.query(model.id, words, model.embed_texts))
         votes = self.memory.votes(query.said) if query.learn and query.said else Votes()
         if votes:
             vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
         # Words can name what is not there; an example picture always has neighbours (and the z-floor
         # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
         # is the classifier's own judgement of relevance: what carries the label is not cut either.
-        cut = query.cutoff and any(t.kind == "text" for t in query.terms) and not query.filters.labels
+        cut = query.cutoff and any(t.kind == "words" for t in query.terms) and not query.filters.labels
         found = calibration(library.catalog, store, model, space, self.calibrations) if cut else None
         return run_query(library.catalog, store, model, space, vector, query, votes, found,
                          self.duplicate_threshold(), asked, cache)
