@@ -1,10 +1,10 @@
 """Hybrid search: what a picture shows (visual), what is said in a video (speech) and what is written
-in a picture or a frame (text), fused into one ranking.
+on screen in a picture or a frame (on-screen text, the signal users name "text"), fused into one ranking.
 
-Each text signal is itself two rankings, keyword (SQLite FTS5, BM25: exact words, "phrases",
-prefix*) and meaning (MiniLM cosine over the same texts), fused first; then the visual ranking and
-the text signals are fused by weighted reciprocal rank fusion (RRF, k = 60: the rank, not the raw
-score, counts, since BM25, ConSE cosines and MiniLM cosines live on different scales). A result
+Speech and on-screen text are found in the stored texts, each by two rankings, keyword (SQLite FTS5,
+BM25: exact words, "phrases", prefix*) and meaning (MiniLM cosine over the same texts), fused first;
+then the visual ranking and those two are fused by weighted reciprocal rank fusion (RRF, k = 60: the
+rank, not the raw score, counts, since BM25, ConSE cosines and MiniLM cosines live on different scales). A result
 ranked first by every signal scores 1. Every result keeps each signal's own evidence (``matches``):
 the score, the words with the matched terms in «», and their time.
 
@@ -20,11 +20,11 @@ import numpy as np
 
 from framefind.search.engine import to_result
 from framefind.search.moments import keep_existing
-from framefind.search.query import SIGNALS, Query
+from framefind.search.query import SIGNALS, VISUAL, Query
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
-from framefind.store.texts import TextHit, keyword_hits, semantic_hits
+from framefind.store.texts import ONSCREEN, SPEECH, TextHit, keyword_hits, semantic_hits
 
 RRF_K = 60
 SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what was asked
@@ -35,7 +35,7 @@ def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, query: Query
                   allowed: set[str] | None) -> dict[str, list[TextHit]]:
     """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents."""
     out = {}
-    for signal in ("speech", "text"):
+    for signal in (SPEECH, ONSCREEN):
         if not query.weight(signal):
             continue
         keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
@@ -62,9 +62,9 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
          k: int) -> list[Result]:
     """One ranking of images and moments from every signal, each result with its ``matches``."""
     groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
-    for rank, result in enumerate(visual if query.weight("visual") else [], 1):
-        result.matches = [Match("visual", result.score, ", ".join(result.why), result.start, result.end)]
-        groups.append((result, {"visual": rank}))
+    for rank, result in enumerate(visual if query.weight(VISUAL) else [], 1):
+        result.matches = [Match(VISUAL, result.score, ", ".join(result.why), result.start, result.end)]
+        groups.append((result, {VISUAL: rank}))
     for signal, hits in texts.items():
         for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
             _place(catalog, model_id, groups, signal, rank, hit)
@@ -128,8 +128,8 @@ def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Resul
                allowed_items: np.ndarray | None) -> list[Result]:
     """The visual results fused with what is said and written, for a word query (``query.words``)."""
     words = query.words or ""
-    if not words.strip() or not (query.weight("speech") or query.weight("text")):
-        return visual if query.weight("visual") else []
+    if not words.strip() or not (query.weight(SPEECH) or query.weight(ONSCREEN)):
+        return visual if query.weight(VISUAL) else []
     vector = encoder.embed_query([words])[0]
     texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
     return fuse(catalog, model_id, visual, texts, query, query.k)

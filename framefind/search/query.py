@@ -16,12 +16,15 @@ from typing import Literal
 from framefind.errors import FrameFindError
 from framefind.search.dates import TOKEN, DateFilter, split_dates
 from framefind.store.filtering import Filters
+from framefind.store.texts import ONSCREEN, SPEECH
 
 __all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_weights", "parse_words"]
 
 TermKind = Literal["words", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
-SIGNALS = ("visual", "speech", "text")  # what may match: the picture, what is said, what is written
+VISUAL = "visual"
+# what may match: the picture, what is said, what is written on screen (users name them visual, speech, text)
+SIGNALS = (VISUAL, SPEECH, ONSCREEN)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Query:
     words: str | None = None  # the words without the dates read from them: searched in speech and text
     cutoff: bool = True  # stop where relevance stops; False: a full page whatever the scores
     learn: bool = True  # re-rank by thumbs up/down given to this and similar queries
-    signals: tuple[str, ...] = ("visual", "speech", "text")  # what may match: pictures, speech, written text
+    signals: tuple[str, ...] = SIGNALS  # what may match: pictures, speech, on-screen text
     weights: tuple[tuple[str, float], ...] = ()  # signal -> weight in the fusion (default 1 each)
 
     @classmethod
@@ -139,7 +142,7 @@ class Query:
                    tuple(sorted((weights or {}).items()))).checked()
 
     def weight(self, signal: str) -> float:
-        """How much ``signal`` (visual, speech, text) counts in the fusion: 0 when left out."""
+        """How much ``signal`` (one of ``SIGNALS``) counts in the fusion: 0 when left out."""
         return dict(self.weights).get(signal, 1.0) if signal in self.signals else 0.0
 
     def checked(self) -> Query:

@@ -86,7 +86,7 @@ class NearDuplicate:
 class Match:
     """One signal's evidence for a result: what the picture shows, what is said, what is written."""
 
-    signal: str  # "visual", "speech" or "text"
+    signal: str  # one of query.SIGNALS: "visual", "speech" or "text" (on-screen text)
     score: float  # that signal's own score (cosine, BM25 or text cosine)
     text: str  # the words: the classes seen, or the phrase with the matched words in «»
     start: float | None = None  # seconds, for a video

@@ -26,7 +26,7 @@ from framefind.search.moments import rank_videos, video_query_vectors
 from framefind.search.query import Filters, Query, Term
 from framefind.search.results import Result, SearchPage
 from framefind.store.filtering import item_ids_where
-from framefind.store.texts import has_texts
+from framefind.store.texts import ONSCREEN, SPEECH, has_texts
 
 if TYPE_CHECKING:
     from framefind.library import Library
@@ -58,7 +58,7 @@ class Searcher:
             return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
         page = self._visual_page(query) if query.weight("visual") else SearchPage([])
         page.dates = said
-        if query.words and (query.weight("speech") or query.weight("text")) and has_texts(library.catalog):
+        if query.words and (query.weight(SPEECH) or query.weight(ONSCREEN)) and has_texts(library.catalog):
             allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
                 if query.filters.active else None
             page.results = with_texts(library.catalog, library.model_id, query, page.results, library.text_encoder,

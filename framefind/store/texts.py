@@ -14,13 +14,17 @@ import numpy as np
 
 from framefind.store.catalog import Catalog, decode, encode
 
+# ``texts.source`` (stored: never renamed) and the search signal each source feeds, under the same value: what
+# is said in a video, and what is written on screen in a picture or frame (OCR; users call that signal "text").
+SPEECH, ONSCREEN = "speech", "text"
+
 
 @dataclass(frozen=True)
 class TextHit:
     """A phrase or text span that matched a query."""
 
     hash: str
-    source: str  # "speech" or "text"
+    source: str  # SPEECH or ONSCREEN
     start: float | None  # seconds in a video; None for an image
     end: float | None
     text: str
