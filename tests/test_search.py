@@ -198,7 +198,8 @@ def test_query_text_syntax():
     from framefind.search.query import Term, parse_words
 
     assert parse_words("beach +sunset -people") == (Term("words", "beach"), Term("words", "sunset"),
-                                                   Term("words", "people", -1.0))
+                                                    Term("words", "people", -1.0))
+    assert Term("text", "beach") == Term("words", "beach")  # the kind's old name, as callers may still write it
     assert parse_words('sunset:2 "red car" -"parking lot":0.5') == (
         Term("words", "red car"), Term("words", "sunset", 2.0), Term("words", "parking lot", -0.5))
     assert parse_words("a dog's t-shirt at 12:30") == (Term("words", "a dog's t-shirt at 12:30"),)

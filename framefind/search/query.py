@@ -33,6 +33,10 @@ class Term:
     value: str  # the words, the path of an example image or video, or a result key ("more like this")
     weight: float = 1.0  # < 0: results should be unlike this
 
+    def __post_init__(self) -> None:
+        if self.kind == "text":  # its name up to 0.6.0: Term("text", ...) in callers' code keeps working
+            object.__setattr__(self, "kind", "words")
+
 
 _WEIGHT = re.compile(r"^(?P<words>.*?):(?P<weight>-?\d+(?:\.\d+)?)$")
 
