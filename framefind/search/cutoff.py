@@ -133,7 +133,7 @@ def duplicate_threshold(vectors: np.ndarray) -> float:
 
 
 def background_vectors(model: Model, space: str) -> np.ndarray:
-    """Queries about nothing: letter soup for the text space, flat/noise/gradient pictures for image spaces."""
+    """Queries about nothing: letter soup for the words space, flat/noise/gradient pictures for image spaces."""
     rng = np.random.default_rng(0)
     if space == model.words_space:
         letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
