@@ -176,14 +176,19 @@ def test_search_makes_a_bounded_number_of_sqlite_queries(tmp_path, videos_and_ph
     counts = {}
     for k in (3, 30):
         library.search("warm-up", k=k)
-        statements: list[str] = []
-        library.catalog.db.set_trace_callback(statements.append)
-        results = library.search("a cup of coffee", k=k)
-        library.catalog.db.set_trace_callback(None)
-        assert any(r.kind == "video" for r in results) and any(r.kind == "image" for r in results)
-        counts[k] = len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
-    # item infos, frames, labels ("why"), folding vectors, feedback, calibration checks: none per hit
-    assert counts[3] == counts[30] and counts[30] <= 12, counts
+        for state in ("cold", "warm"):  # cold: nothing kept from earlier searches (search/cache.py)
+            if state == "cold":
+                library._searcher.cache.clear()
+            statements: list[str] = []
+            library.catalog.db.set_trace_callback(statements.append)
+            results = library.search("a cup of coffee", k=k)
+            library.catalog.db.set_trace_callback(None)
+            assert any(r.kind == "video" for r in results) and any(r.kind == "image" for r in results)
+            counts[k, state] = len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+    # item infos, frames, labels ("why"), folding vectors, feedback, calibration checks: none per hit; a repeated
+    # search reads no vector nor explanation again
+    assert counts[3, "cold"] == counts[30, "cold"] and counts[30, "cold"] <= 12, counts
+    assert counts[3, "warm"] == counts[30, "warm"] < counts[30, "cold"], counts
 
 
 @pytest.fixture

@@ -38,6 +38,12 @@ class SearchCache:
         self._lock = threading.Lock()
         self.misses = 0  # item vectors read from the catalog (tests and benchmarks look at it)
 
+    def clear(self) -> None:
+        """Forget everything (the next search reads as the first one after opening the library did)."""
+        with self._lock:
+            self._generation, self._vectors, self._why = None, {}, {}
+            self._queries.clear()
+
     def check(self, model_id: str, generation: int) -> None:
         """Drop every item-level entry when the library's model or its generation moved (a new index
         run, a deletion, a model switch): a search calls this first, with what it reads the library at."""
