@@ -286,7 +286,7 @@ def test_pictures_and_speech_in_one_grid(page, api):
 
 
 def test_viewer_of_a_photo_with_printed_words(page, api):
-    words = "printed page about segmentation"
+    words = "a printed page, histogram"  # the picture (a page) and a word printed on it
     results = api_answer(api, words)["results"]
     index, found = next((i, r) for i, r in enumerate(results) if r["name"] == "page.png")
     assert [m["signal"] for m in found["matches"]] == ["visual", "text"], found["matches"]
