@@ -12,9 +12,11 @@ Side by side, for the image graph (EfficientNet-Lite0, static QDQ) and the query
 - agreement with the float graph on real photos (scikit-image's and the Debian wallpapers) and caption texts;
 - emulated AVX2 against native: how many outputs are bit-identical, the largest difference;
 - ``--fixtures``: the legacy libraries of tests/data/legacy searched natively and emulated (the tolerance
-  tests/test_migrations.py allows recorded scores).
+  tests/test_migrations.py allows recorded scores);
+- ``--captions``: text -> image MRR@10 on the caption set, float and both recipes (needs ``make bench-deps``).
 
-Usage: python benchmarks/bench_int8_portability.py [--emulated 6] [--texts 64] [--fixtures] [--json out.json]
+Usage: python benchmarks/bench_int8_portability.py [--emulated 6] [--texts 64] [--fixtures] [--captions]
+       [--json out.json]
 Needs qemu-user (apt-get install qemu-user). Emulation is ~100x slower: it runs few inputs.
 """
 
@@ -295,6 +297,28 @@ def measure_queries(work: Path, emulated_n: int, rounds: int) -> dict:
     return out
 
 
+def measure_captions() -> dict:
+    """Text -> image MRR@10 on the caption set (bench_index.py's scoring) for float and both recipes, with the
+    options a new library records and today's query graph; 95 % bootstrap CIs, and recipe 2 - recipe 1 paired."""
+    from bench_index import caption_scores, caption_set, embed
+
+    from framefind.eval.metrics import bootstrap_ci
+    from framefind.models.base import load_model
+
+    chosen = load_model("effnet-conse").recommended_options
+    models = {"float": load_model("effnet-conse", {**chosen, "precision": "float"}),
+              **{f"recipe {r}": load_model("effnet-conse", {**chosen, "precision": "int8", "int8_recipe": r})
+                 for r in (1, 2)}}
+    spec, photos = caption_set()
+    scores = {name: caption_scores(m, spec, embed(m, np.stack(photos))["semantic"]) for name, m in models.items()}
+    out = {}
+    for split in ("test", "tune"):
+        out[split] = {name: bootstrap_ci(scores[name][split]["MRR@10"]) for name in models}
+        out[split]["recipe 2 - recipe 1"] = bootstrap_ci(scores["recipe 2"][split]["MRR@10"]
+                                                         - scores["recipe 1"][split]["MRR@10"])
+    return out
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         _, _, kind, graph, inputs, n, out = sys.argv
@@ -308,6 +332,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=64, help="caption texts run under QEMU per query graph")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fixtures", action="store_true", help="also the legacy libraries, native and emulated")
+    parser.add_argument("--captions", action="store_true", help="also caption-set MRR@10 (make bench-deps)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if (args.emulated or args.texts or args.fixtures) and not shutil.which(QEMU[0]):
@@ -322,6 +347,8 @@ def main() -> None:
         if args.emulated:
             built = {"image": Path(tmp) / "recipe2.onnx", "query": Path(tmp) / "query2.ort"}
             results["recipe 2 built under emulation, same bytes"] = same_build(Path(tmp), built)
+        if args.captions:
+            results["caption set MRR@10"] = measure_captions()
         if args.fixtures:
             from int8_fixtures import measure_fixtures
 
