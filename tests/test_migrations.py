@@ -49,7 +49,7 @@ def queries_as_the_old_releases_embedded_them(monkeypatch, request):
     these tests check is that an upgrade keeps what was stored and answers from it as before."""
     from framefind.models.conse import ConseModel
 
-    if "release_0_4_0" in request.node.name or "release_0_5_0" in request.node.name:
+    if any(f"release_{name}" in request.node.name for name in ("0_4_0", "0_5_0", "0_6_0")):
         return
     monkeypatch.setattr(ConseModel, "embed_texts", lambda self, texts: self.text_encoder.embed(texts))
 
@@ -299,3 +299,39 @@ def test_release_0_5_0_library_keeps_its_jpeg_draft(tmp_path):
         assert float(stored[0] @ own) > 0.9999 and float(stored[0] @ model.embed_images(pixels[0.75][None])[
             "visual"][0]) < 0.999
         assert library.search(image=new, k=1, cutoff=False)[0].score > 0.9999  # the query decoded as the gallery
+
+
+def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
+    """0.7.0 changed no table, but a library choosing effnet-conse now records ``int8_recipe: 2`` (the same vectors
+    on any x86-64 CPU), its float graphs are written without torch and its queries go through a new int8 graph: a
+    library 0.6.0 wrote (int8 recipe 1, phrasings, JPEG drafts down to 3/4) must keep that model (same id, nothing
+    re-embedded), answer as 0.6.0 did, and embed a new photo with recipe 1."""
+    lib, media, expected = install("0.6.0", tmp_path)
+    with Library.open(lib, create=False) as library:
+        assert library.catalog.upgrades == []  # format 5 already
+        model = library.target_model
+        assert model.id == library.model_id == expected["catalog"]["meta"]["active_model"]
+        assert (model.precision, model.label_kind, model.draft_fill, model.top_t, model.temperature) == (
+            "int8", "phrasings", 0.75, 40, 2.0)
+        assert model.int8_recipe == 1 and "int8_recipe" not in model.options()  # 0.6.0's recipe, its vectors
+        for query in expected["queries"]:
+            assert_answers_as_recorded(library, query, media, QUERY_DRIFT if "text" in query else IMAGE_DRIFT)
+            if "text" in query:
+                assert_answers_from_stored_vectors(library, query, media)
+        report = library.index()
+        assert (report.embedded, report.linked, report.failed) == (0, 0, 0)
+        new = media / "horse-again.png"  # new content: one changed pixel
+        pixels = np.asarray(Image.open(media / "horse.png").convert("RGB")).copy()
+        pixels[0, 0] ^= 1
+        Image.fromarray(pixels).save(new)
+        report = library.index()
+        assert (report.embedded, report.linked, report.failed) == (1, 0, 0)
+        assert library.model_id == model.id and len(library.models()) == 1
+        item = library.catalog.db.execute("SELECT i.id FROM files f JOIN items i ON i.hash = f.hash WHERE f.path = ?",
+                                          (str(new),)).fetchone()[0]
+        _, stored = library.catalog.vectors(model.id, "visual", [item])
+        image = load_image(new, 224, draft_fill=0.75)[0][None]
+        recipe_2 = load_model("effnet-conse", {**model.options(), "int8_recipe": 2})
+        own, other = model.embed_images(image)["visual"][0], recipe_2.embed_images(image)["visual"][0]
+        # recipe 1 gives the stored vector (1.0000 on VNNI and under QEMU Haswell); recipe 2: 0.9954 / 0.9921
+        assert float(stored[0] @ own) > 0.9999 and float(stored[0] @ other) < 0.999
