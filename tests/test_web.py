@@ -12,13 +12,12 @@ import contextlib
 import hashlib
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import SKIMAGE_PHOTOS, skimage_data
+from conftest import SKIMAGE_PHOTOS, skimage_data, wait_until
 from PIL import Image
 from videos import slideshow, transcode
 
@@ -56,10 +55,11 @@ def serving(library_dir: Path, token: str | None = None) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    def started() -> bool:
+        assert thread.is_alive(), "the server thread ended before it started serving"
+        return server.started
+
+    wait_until(started, "the server to start")
     try:
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
