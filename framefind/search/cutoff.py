@@ -28,7 +28,7 @@ import numpy as np
 from framefind.models.base import Model
 from framefind.search.duplicates import THRESHOLD
 from framefind.store.catalog import Catalog
-from framefind.store.indexfiles import VectorStore
+from framefind.store.vectorstore import VectorStore
 
 SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
 BACKGROUND_TEXTS = 48

@@ -19,7 +19,7 @@ from framefind.search.moments import Hit, align, on_disk
 from framefind.search.results import NearDuplicate, key_of
 from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.filtering import Filters, item_ids_where
-from framefind.store.indexfiles import VectorStore
+from framefind.store.vectorstore import VectorStore
 
 THRESHOLD = 0.85
 NEIGHBOURS = 10

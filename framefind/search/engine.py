@@ -23,7 +23,7 @@ from framefind.search.query import Query, Term
 from framefind.search.results import NearDuplicate, Result, ResultKey, SearchPage, key_of
 from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.filtering import Filters, item_ids_where
-from framefind.store.indexfiles import VectorStore
+from framefind.store.vectorstore import VectorStore
 
 OVERFETCH = 5  # several segments of one video may merge into one moment: fetch more than k
 

@@ -22,7 +22,7 @@ from framefind.linalg import l2_normalize
 from framefind.models.base import Model
 from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.filtering import Filters, item_ids_where
-from framefind.store.indexfiles import VectorStore
+from framefind.store.vectorstore import VectorStore
 
 MERGE_MARGIN = 0.05  # neighbours within this score of a moment's best join it
 CANDIDATES_PER_SEGMENT = 50
