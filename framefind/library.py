@@ -14,19 +14,16 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
 from framefind.config import DEFAULT_MODEL, default_library_dir
-from framefind.errors import FrameFindError, MediaError
-from framefind.linalg import pca_2d
+from framefind.errors import FrameFindError
 from framefind.models.base import Model, load_model
 from framefind.models.identity import spec_id
 from framefind.models.minilm import MiniLM
+from framefind.search.browse import library_map, thumbnail
 from framefind.search.cutoff import store_calibrations
 from framefind.search.duplicates import find_duplicates
 from framefind.search.engine import resolve
 from framefind.search.feedback import golden_queries
-from framefind.search.moments import on_disk
 from framefind.search.query import Query, feedback_key
 from framefind.search.results import Result, ResultKey, SearchPage
 from framefind.search.searcher import Searcher
@@ -315,24 +312,7 @@ class Library:
         """A small JPEG: of an image, or of a video moment's frame nearest to ``at`` (default: its best frame)."""
         if isinstance(target, Result):
             target, at = target.key, target.frame_time if at is None else at
-        key = ResultKey.of(target)
-        at = at if at is not None else key.start
-        jpeg = self.catalog.thumbnail(key.content, at or 0.0, key.start, key.end)
-        return jpeg or self._image_thumbnail(key.content)
-
-    def _image_thumbnail(self, content: str) -> bytes | None:
-        """Images indexed by 0.1.0 have no thumbnail until the next ``index`` stores one (readers never
-        write: a search or a server must work on a library it cannot lock): made from the file meanwhile."""
-        from framefind.media.images import load_image
-
-        for info in self.catalog.content_items(content, self.model_id)[:1]:
-            if info.kind != "image":
-                return None
-            try:
-                return load_image(info.paths[0], self.model.image_size, thumbnail=True)[2]
-            except MediaError:
-                return None
-        return None
+        return thumbnail(self.catalog, self.model, self.model_id, ResultKey.of(target), at)
 
     def duplicate_threshold(self) -> float:
         """Similarity from which two items are near-duplicates in this library: 0.85, higher in a
@@ -375,14 +355,7 @@ class Library:
 
     def map_points(self, limit: int = 1500, seed: int = 0) -> list[tuple[ItemInfo, float, float]]:
         """A 2-D map of the library (PCA of image-space vectors) for up to ``limit`` items, sampled evenly."""
-        space = self.model.image_space
-        ids = self.catalog.vector_ids(self.model_id, space)
-        if len(ids) > limit:
-            ids = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
-        infos = on_disk(self.catalog.item_infos(ids.tolist()))
-        ids, vectors = self.catalog.vectors(self.model_id, space, sorted(infos))
-        xy = pca_2d(vectors) * 2 - 1
-        return [(infos[int(i)], float(x), float(y)) for i, (x, y) in zip(ids, xy, strict=True)]
+        return library_map(self.catalog, self.model, self.model_id, limit, seed)
 
     # -- what the library holds ------------------------------------------------------------------------
     @staticmethod
