@@ -33,9 +33,11 @@ LEGACY = Path(__file__).parent / "data" / "legacy"
 # Xeon (ONNX Runtime's VNNI/AMX kernels) and under QEMU's Haswell (its AVX2 kernels), against what the releases
 # recorded on an AMD EPYC (docs/benchmarks.md, "int8 on any x86-64 CPU").
 FLOAT_DRIFT = 2e-4  # float graphs (releases before 0.4.0; queries by MiniLM's float graph): 0 on both, at 4 decimals
-# 0.4.0 and 0.5.0 text queries: today's query graph (7-bit weights: the same bits on both) is not the int8 graph those
-# releases queried with (nor quantised from the same float graph file): 0.0307 from the record at most, on both
-QUERY_DRIFT = 0.04
+# 0.4.0-0.6.0 text queries: today's query graph (7-bit weights: the same bits on both) is not the int8 graph those
+# releases queried with (nor quantised from the same float graph file; each int8 query graph is ~0.99 cosine from the
+# other): from the record at most 0.0307 (0.4.0, 0.5.0) and 0.0436 (0.6.0, "a cat": horse.png), the same on both
+# paths. The exact check is assert_answers_from_stored_vectors (today's query vector against the stored vectors).
+QUERY_DRIFT = 0.05
 # example-image queries embedded by the libraries' own recipe-1 int8 graph, whose kernels round differently on AVX2
 # and VNNI (issue #18): AVX2 - VNNI up to 0.0031, AVX2 - record 0.0037, VNNI - record 0.0008
 IMAGE_DRIFT = 0.006

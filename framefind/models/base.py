@@ -27,6 +27,11 @@ from framefind.models.identity import spec_id
 
 # Bump when the ONNX conversions (convert.py) change what a graph computes: part of every model's id.
 GRAPH_VERSION = 1
+# Who wrote the default model's cached graphs: "nb", onnx + numpy (models/onnx_graphs*.py), the same bytes on every
+# machine. Part of their cache folders' names, not of any id: 0.6.0's torch exports, still in older caches, differ
+# by an ulp in some folded weights, and int8 graphs quantised from them by rounding steps, so a machine must not
+# quantise from one of those while another quantises from ours.
+GRAPH_WRITER = "nb"
 ONNX_THREADS = int(os.environ.get("FRAMEFIND_THREADS", "0")) or min(4, os.cpu_count() or 1)
 DEVICE_ENV = "FRAMEFIND_DEVICE"  # auto | cpu | cuda: where images are embedded (see providers())
 FITS = ("crop", "squash")

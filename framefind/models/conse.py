@@ -33,7 +33,7 @@ from framefind.config import model_cache_dir
 from framefind.errors import FrameFindError
 from framefind.fsutil import atomic_path
 from framefind.linalg import l2_normalize
-from framefind.models.base import GRAPH_VERSION, Model, device, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, GRAPH_WRITER, Model, device, ensure_file, onnx_session
 from framefind.models.identity import file_digest, text_digest
 from framefind.models.minilm import MiniLM
 
@@ -163,7 +163,7 @@ class ConseModel(Model):
 
     def image_graph(self) -> Path:
         """The ONNX image graph of this precision, converted (and quantised) into the model cache once."""
-        name = f"efficientnet-lite0-{_efficientnet_digest()}-g{GRAPH_VERSION}"
+        name = f"efficientnet-lite0-{_efficientnet_digest()}-g{GRAPH_VERSION}-{GRAPH_WRITER}"
         source = self.directory / name / "image.onnx"
 
         def convert() -> None:

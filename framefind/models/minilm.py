@@ -17,7 +17,7 @@ import numpy as np
 
 from framefind.config import model_cache_dir
 from framefind.linalg import l2_normalize
-from framefind.models.base import GRAPH_VERSION, embed_text_batches, ensure_file, onnx_session
+from framefind.models.base import GRAPH_VERSION, GRAPH_WRITER, embed_text_batches, ensure_file, onnx_session
 from framefind.models.identity import files_digest
 
 MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
@@ -47,7 +47,7 @@ class MiniLM:
     @cached_property
     def directory(self):
         """The converted files, per weights digest: new weights never reuse an old conversion."""
-        return model_cache_dir() / "models" / f"{self.name}-{self.digest}-g{GRAPH_VERSION}"
+        return model_cache_dir() / "models" / f"{self.name}-{self.digest}-g{GRAPH_VERSION}-{GRAPH_WRITER}"
 
     @cached_property
     def _float_graph(self) -> Path:
