@@ -184,8 +184,10 @@ def test_the_minilm_graph_computes_what_the_torch_export_computes(torch_minilm, 
         assert np.abs(ours - theirs).max() <= 1e-5  # measured: equal bit for bit
 
 
-def test_a_weights_file_cannot_run_code(tmp_path):
-    """The legacy reader unpickles an allow-list: a pickle that would call os.system is refused, unrun."""
+@pytest.mark.parametrize("where", [0, 2, 3])  # the magic number, the system info, the state dict
+def test_a_weights_file_cannot_run_code(tmp_path, where):
+    """The legacy reader unpickles every pickle of the file, header included, through an allow-list: a pickle that
+    would call os.system is refused, unrun."""
     marker = tmp_path / "ran"
 
     class Evil:
@@ -193,8 +195,10 @@ def test_a_weights_file_cannot_run_code(tmp_path):
             return os.system, (f"touch {marker}",)
 
     path = tmp_path / "evil.pth"
+    parts: list = [0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {"w": 1}]
+    parts[where] = Evil() if where == 0 else {**parts[where], "w": Evil()}
     with open(path, "wb") as fh:
-        for part in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {"w": Evil()}):
+        for part in parts:
             pickle.dump(part, fh, protocol=2)
     with pytest.raises(FrameFindError, match="evil.pth: cannot read the PyTorch weights"):
         read_torch_legacy(path)

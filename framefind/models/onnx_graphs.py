@@ -89,13 +89,16 @@ def read_torch_legacy(path: Path) -> dict[str, np.ndarray]:
     storages: dict[str, _Storage] = {}
     try:
         with open(path, "rb") as fh:
-            if pickle.load(fh) != _LEGACY_MAGIC or pickle.load(fh) != _LEGACY_PROTOCOL:
+            def load():  # every pickle of the file, header included, through the allow-list
+                return _LegacyUnpickler(fh, storages).load()
+
+            if load() != _LEGACY_MAGIC or load() != _LEGACY_PROTOCOL:
                 raise FrameFindError(f"{path}: not a legacy PyTorch weights file")
-            info = pickle.load(fh)
-            if not info.get("little_endian", True):
+            info = load()
+            if not isinstance(info, dict) or not info.get("little_endian", True):
                 raise FrameFindError(f"{path}: big-endian PyTorch weights are not supported")
-            state = _LegacyUnpickler(fh, storages).load()
-            for key in _LegacyUnpickler(fh, storages).load():
+            state = load()
+            for key in load():
                 storage = storages[str(key)]
                 (count,) = struct.unpack("<q", fh.read(8))
                 data = fh.read(count * storage.dtype.itemsize)
