@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,11 @@ def differences(native: dict, emulated: dict) -> dict:
             "cpu seen emulated": [f for f, on in zip(CPU_FLAGS, emulated["cpu"], strict=True) if on]}
 
 
+def against_emulated(kind: str, graph: Path, inputs: Path, n: int, work: Path, native: dict) -> dict:
+    """The first ``n`` inputs run again under QEMU's Haswell (ONNX Runtime's AVX2 kernels), compared with ``native``."""
+    return differences(native, run_worker(kind, graph, inputs, n, work, True))
+
+
 # -- measurements ----------------------------------------------------------------------------------------
 def image_speed(graphs: dict[str, Path], pixels: np.ndarray, rounds: int) -> dict[str, float]:
     """Images/s of each graph alone, batch 1, one thread; graphs alternate round by round (medians)."""
@@ -244,17 +250,23 @@ def measure_images(work: Path, emulated_n: int, rounds: int) -> dict:
     native = {name: run_worker("image", path, work / "pixels.npy", len(pixels), work, False)
               for name, path in graphs.items()}
     speed = image_speed(graphs, pixels, rounds)
-    out = {"photos": len(pixels), "emulated photos": emulated_n, "recipes": {}}
+    rows = recipe_rows("image", graphs, work / "pixels.npy", native, emulated_n, work,
+                       lambda name: {"images/s (batch 1, 1 thread)": speed[name]},
+                       lambda name: {"against float": image_agreement(native["float"], native[name])})
+    return {"photos": len(pixels), "emulated photos": emulated_n, "recipes": rows}
+
+
+def recipe_rows(kind: str, graphs: dict[str, Path], inputs: Path, native: dict, emulated_n: int, work: Path,
+                speed: Callable[[str], dict], against_float: Callable[[str], dict]) -> dict[str, dict]:
+    """One row a graph: its speed, its agreement with the float graph, and (``emulated_n`` > 0) AVX2 against native."""
+    rows = {}
     for name, path in graphs.items():
-        row: dict = {"images/s (batch 1, 1 thread)": speed[name]}
-        if name != "float":
-            row["against float"] = image_agreement(native["float"], native[name])
+        row = {**speed(name), **(against_float(name) if name != "float" else {})}
         if emulated_n:
-            emulated = run_worker("image", path, work / "pixels.npy", emulated_n, work, True)
-            row["AVX2 (emulated) against native"] = differences(native[name], emulated)
-        out["recipes"][name] = row
-        print(f"image {name}: {json.dumps(row)}", file=sys.stderr)
-    return out
+            row["AVX2 (emulated) against native"] = against_emulated(kind, path, inputs, emulated_n, work, native[name])
+        rows[name] = row
+        print(f"{kind} {name}: {json.dumps(row)}", file=sys.stderr)
+    return rows
 
 
 def query_speed(graphs: dict[str, Path], texts: list[str], rounds: int) -> dict[str, float]:
@@ -278,23 +290,19 @@ def measure_queries(work: Path, emulated_n: int, rounds: int) -> dict:
     graphs = query_graphs(work)
     texts = captions()
     (work / "texts.json").write_text(json.dumps(texts))
-    out: dict = {"texts": len(texts), "emulated texts": emulated_n, "recipes": {}}
     native = {name: run_worker("query", path, work / "texts.json", len(texts), work, False)
               for name, path in graphs.items()}
     speed = query_speed(graphs, texts, rounds)
-    for name, path in graphs.items():
-        row: dict = {"ms per query (1 thread)": speed[name]}
-        if name != "float":
-            unit = native[name]["vectors"] / np.linalg.norm(native[name]["vectors"], axis=1, keepdims=True)
-            cosine = np.sum(unit * native["float"]["vectors"], axis=1)
-            row["cosine to float mean"] = round(float(cosine.mean()), 4)
-            row["cosine to float min"] = round(float(cosine.min()), 4)
-        if emulated_n:
-            emulated = run_worker("query", path, work / "texts.json", emulated_n, work, True)
-            row["AVX2 (emulated) against native"] = differences(native[name], emulated)
-        out["recipes"][name] = row
-        print(f"query {name}: {json.dumps(row)}", file=sys.stderr)
-    return out
+
+    def against_float(name: str) -> dict:
+        unit = native[name]["vectors"] / np.linalg.norm(native[name]["vectors"], axis=1, keepdims=True)
+        cosine = np.sum(unit * native["float"]["vectors"], axis=1)
+        return {"cosine to float mean": round(float(cosine.mean()), 4),
+                "cosine to float min": round(float(cosine.min()), 4)}
+
+    rows = recipe_rows("query", graphs, work / "texts.json", native, emulated_n, work,
+                       lambda name: {"ms per query (1 thread)": speed[name]}, against_float)
+    return {"texts": len(texts), "emulated texts": emulated_n, "recipes": rows}
 
 
 def measure_captions() -> dict:
