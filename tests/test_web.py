@@ -239,7 +239,8 @@ def test_typing_shows_the_apis_ranking(page, api, media):
     assert "“a cup of coffee”" in page.inner_text("#summary")
     assert "q=a+cup+of+coffee" in page.url  # a reload repeats the search
     card = page.locator(".card").first
-    assert card.locator(".score").inner_text() == f"{first['score']:.2f}"
+    assert card.locator(".score").inner_text() == f"{first['score']:.3f}"  # 3 decimals, as the CLI prints it
+    assert f", score {first['score']:.3f}" in card.get_attribute("aria-label")
     assert card.get_attribute("title").startswith(first["path"])
     assert card.locator("img").get_attribute("src") == first["thumbnail_url"]
     for reason in first["why"]:
@@ -253,6 +254,43 @@ def test_typing_shows_the_apis_ranking(page, api, media):
     assert card_keys(page) == [r["key"] for r in videos]
     assert page.locator(".card .time:not([hidden])").count() == len(videos)
     assert page.locator(".card").first.locator(".time").inner_text() == "0:04–0:08"
+
+
+SIGNAL_NAMES = {"visual": "pictures", "speech": "speech", "text": "on-screen text"}  # as the page names them
+
+
+def why_nothing(answer: dict) -> str:
+    """The sentence a nothing-matched answer should show, built from that answer's own numbers."""
+    closest = answer["closest"]
+    each = " · ".join(f"{SIGNAL_NAMES[signal]} {best:.3f}" for signal, best in closest.items())
+    return (f"The closest came to {max(closest.values()):.3f} ({each}); "
+            f"a match needs {answer['cutoff']:.3f}.")
+
+
+def test_nothing_matched_says_how_close_and_shows_the_closest(page):
+    words = "zzqx flurble"  # letter soup: names nothing any picture shows
+    with page.expect_response(lambda r: "/api/search?" in r.url and f"q={quote_plus(words)}&" in r.url) as got:
+        page.fill("#q", words)
+        page.press("#q", "Enter")
+    answer = got.value.json()  # what the page itself received
+    assert answer["nothing_matched"] and answer["results"] == [] and answer["below_cutoff"] > 0, answer
+    assert answer["closest"] and "visual" in answer["closest"], answer["closest"]
+    assert max(answer["closest"].values()) < answer["cutoff"], answer  # the sentence's numbers agree with it
+    wait_for_render(page)
+    empty = page.locator("#empty")
+    assert empty.locator("h2").inner_text() == "Nothing matched well"
+    assert page.inner_text("#why-nothing") == why_nothing(answer)
+    assert page.locator(".card").count() == 0 and page.is_hidden("#cutoff-line")
+    wait_for_animations(page)
+    screenshot(page, "nothing-matched")
+
+    with page.expect_response(lambda r: "/api/search?" in r.url and "all=true" in r.url) as got:
+        page.get_by_role("button", name="Show closest anyway").click()
+    closest = got.value.json()["results"]
+    assert closest and all(r["score"] < answer["cutoff"] for r in closest), closest
+    wait_for_keys(page, closest)
+    assert page.is_hidden("#empty")
+    assert page.locator(".card").first.locator(".score").inner_text() == f"{closest[0]['score']:.3f}"
 
 
 def test_video_moment_plays_from_start_to_end(page, api):

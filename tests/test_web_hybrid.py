@@ -29,6 +29,7 @@ from test_web import (
     wait_for_keys,
     wait_for_thumbnails,
     wait_for_video_frame,
+    why_nothing,
 )
 from videos import need
 
@@ -168,9 +169,13 @@ def test_speech_only_and_back(page, api, server):
     with page.expect_request(lambda r: "/api/search?" in r.url and "only=visual" in r.url):
         group.get_by_role("button", name="Pictures").click()
     # No picture shows a budget: by pictures alone the spoken moment is gone and nothing is left.
-    assert pictures["results"] == [] and pictures["below_cutoff"] > 0
+    assert pictures["results"] == [] and pictures["below_cutoff"] > 0 and pictures["nothing_matched"]
     page.wait_for_selector("#empty:not([hidden])")
     assert page.locator(".card").count() == 0
+    # The cutoff holds for whichever signals are searched: how close the pictures alone came, and the offer.
+    assert list(pictures["closest"]) == ["visual"], pictures["closest"]
+    assert page.inner_text("#why-nothing") == why_nothing(pictures)
+    assert page.locator("#show-closest").is_visible()
 
     everything = api_answer(api, words)["results"]
     with page.expect_request(lambda r: "/api/search?" in r.url and "only=" not in r.url):
@@ -188,7 +193,9 @@ def test_nothing_written_says_so_and_searches_everything(page, api):
         page.locator("#signals").get_by_role("button", name="Text").click()
     empty = page.locator("#empty")
     empty.wait_for()
-    # Not "nothing matched well, show the closest anyway": the relevance cutoff is about pictures, left out.
+    # Nothing written holds these words at all (nothing under the cutoff either): not "nothing matched
+    # well, show the closest anyway" but "no results", and the way to every signal.
+    assert written["below_cutoff"] == 0 and not written["nothing_matched"], written
     assert empty.locator("h2").inner_text() == "No results" and page.is_hidden("#cutoff-line")
     assert f"Nothing written in a picture or a frame matched “{words}”" in empty.inner_text()
     shot(page, "nothing-written")
@@ -235,7 +242,11 @@ def test_viewer_says_why_and_plays_the_passage(page, api):
     assert rows.count() == len(top["matches"])
     for row, match in zip(rows.all(), top["matches"], strict=True):
         assert row.get_attribute("data-signal") == match["signal"]
-        assert row.locator(".match-score").inner_text() == f"{match['score']:.2f}"
+        # What the signal alone says (3 decimals, as the result's score), its raw cosine in the tooltip.
+        alone = match["relevance"] if match["relevance"] is not None else match["score"]
+        assert row.locator(".match-score").inner_text() == f"{alone:.3f}"
+        if match["relevance"] is not None:
+            assert row.locator(".match-score").get_attribute("title") == f"cosine {match['score']:.3f}"
     said = passages(top, "speech")[0]
     row = page.locator("#v-matches-list button.match[data-signal=speech]").first
     assert row.locator("mark").all_inner_texts() == marked(said["text"])

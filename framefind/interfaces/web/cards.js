@@ -1,10 +1,15 @@
-// One result card: thumbnail, score, "liked" marker, video moment, votes, what was said or written
-// that matched (passages.js), and the near-duplicates (resized copies, screenshots, re-encodes) the
-// server folded into it, listed on demand.
+// One result card: thumbnail, score, "liked" or "label" marker, video moment, votes, what was said or
+// written that matched (passages.js), and the near-duplicates (resized copies, screenshots, re-encodes)
+// the server folded into it, listed on demand. The score is the search's one relevance score (the
+// estimated probability of a match, 0-1), shown with 3 decimals like the CLI: a picture matched by sight
+// is often 0.01-0.2, so 2 decimals would show many as 0.01 or 0.00.
 
-import { $, baseName, enc, formatRange, isVideoMoment, make } from "./api.js";
+import { $, baseName, enc, formatRange, isVideoMoment, make, state } from "./api.js";
 import { paintVotes } from "./feedback.js";
 import { bestPassage, describe, passageLine } from "./passages.js";
+
+/** A score as every interface shows it: 3 decimals. */
+export const scoreText = (score) => Number(score).toFixed(3);
 
 export function renderCard(result, index) {
   const card = $("#card-tpl").content.firstElementChild.cloneNode(true);
@@ -15,9 +20,11 @@ export function renderCard(result, index) {
   const why = (result.why || []).join(" · ");
   const when = isVideoMoment(result) ? `, video ${formatRange(result)}` : "";
   const near = result.near_duplicates || [];
-  const extras = [result.pinned && "liked", near.length && `${near.length} similar folded in`].filter(Boolean);
+  const label = boostedLabel();
+  const extras = [result.pinned && "liked", result.boosted && `labelled${label ? ` ${label}` : ""}`,
+    near.length && `${near.length} similar folded in`].filter(Boolean);
   const passage = bestPassage(result);
-  card.setAttribute("aria-label", `${name}${when}, score ${result.score.toFixed(2)}` +
+  card.setAttribute("aria-label", `${name}${when}, score ${scoreText(result.score)}` +
     `${extras.length ? `, ${extras.join(", ")}` : ""}${passage ? `. ${describe(passage)}` : ""}${why ? `. ${why}` : ""}`);
   card.title = [result.path, passage && describe(passage), why].filter(Boolean).join("\n");
   if (passage) {
@@ -28,7 +35,7 @@ export function renderCard(result, index) {
   const img = $("img", card);
   img.addEventListener("load", () => img.classList.add("loaded"), { once: true });
   img.src = result.thumbnail_url;
-  $(".score", card).textContent = result.score.toFixed(2);
+  $(".score", card).textContent = scoreText(result.score);
   if (result.kind === "video") {
     const badge = $(".time", card);
     badge.hidden = false;
@@ -37,6 +44,7 @@ export function renderCard(result, index) {
   const liked = $(".liked", card);
   liked.hidden = !result.pinned;
   liked.title = "You liked this for this search: it is shown first";
+  if (result.boosted && !result.pinned) liked.after(labelBadge());
   $(".why", card).textContent = why;
   $(".name", card).textContent = name;
   const copies = result.duplicates?.length;
@@ -53,6 +61,16 @@ export function renderCard(result, index) {
   }
   paintVotes(card, result.key);
   return card;
+}
+
+/** The label a search prefers (boost_label): the one a boosted result carries. */
+const boostedLabel = () => state.filters?.label || "";
+
+/** Where the liked marker goes, for a result that carries the preferred label (and is not liked). */
+function labelBadge() {
+  const label = boostedLabel();
+  return make("span", { className: "badge boosted", textContent: label || "Label",
+    title: `Carries ${label ? `the label “${label}”` : "a label"} you prefer: shown before the rest` });
 }
 
 /** The near-duplicates of a result as viewer items (same kind; a moment's key carries its times). */
@@ -72,9 +90,9 @@ export function nearRows(result) {
     thumb.src = item.thumbnail_url;
     const button = make("button", { type: "button", className: "dup", title: item.path },
       thumb, make("span", { className: "dup-name", textContent: item.name }),
-      make("span", { className: "dup-score", textContent: item.score.toFixed(2) }));
+      make("span", { className: "dup-score", textContent: scoreText(item.score) }));
     button.dataset.near = i;
-    button.setAttribute("aria-label", `Open ${item.name}, score ${item.score.toFixed(2)}`);
+    button.setAttribute("aria-label", `Open ${item.name}, score ${scoreText(item.score)}`);
     return make("li", {}, button);
   });
 }

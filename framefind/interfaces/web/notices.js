@@ -1,9 +1,15 @@
 // What a search says about itself, shown around the results: a date filter read from the typed words
-// (a chip that can be removed), "nothing matched well" with a way to see the closest anyway, how many
-// weaker results were left out, and how many votes moved the ranking.
+// (a chip that can be removed), "nothing matched well" with why (how close each signal searched came,
+// and the score a match needs) and a way to see the closest anyway, how many weaker results were left
+// out and under what score, and how many votes moved the ranking. Scores are the search's one relevance
+// score (0-1, the estimated probability of a match), shown with 3 decimals as the CLI prints them. The
+// cutoff applies to the score fused over every signal, so its counts hold whichever signals are searched.
 
 import { $, $$, formatCount, icon, make, state } from "./api.js";
-import { picturesLeftOut } from "./signals.js";
+import { scoreText } from "./cards.js";
+
+// The response's signal names (closest), as a person says them.
+const SIGNAL_NAMES = { visual: "pictures", speech: "speech", text: "on-screen text" };
 
 // Searching again is search.js's, which imports this module: app.js passes it in (wireNotices).
 let runSearch = null;
@@ -61,14 +67,15 @@ function removeDates() {
   again({ readDates: false, all: false }).then(() => $("#q").focus());
 }
 
-/** Under the grid: "N weaker results hidden · Show all". */
+/** Under the grid: "N weaker results hidden (scored under 0.010) · Show all". */
 function renderCutoffLine(data) {
   const line = $("#cutoff-line");
-  const hidden = picturesLeftOut() ? 0 : data.below_cutoff || 0;
+  const hidden = data.below_cutoff || 0;
   const show = hidden > 0 && !state.all && (data.results || []).length > 0;
   line.hidden = !show;
   if (!show) return line.replaceChildren();
-  line.replaceChildren(`${formatCount(hidden, "weaker result")} hidden · `,
+  const under = data.cutoff != null ? ` (scored under ${scoreText(data.cutoff)})` : "";
+  line.replaceChildren(`${formatCount(hidden, "weaker result")} hidden${under} · `,
     linkButton("Show all", () => {
       const first = state.results.length; // keyboard users land on the first result they had not seen
       again({ all: true }).then(() => $$(".card")[first]?.focus());
@@ -91,15 +98,30 @@ export function showEmpty(title, text, extra) {
   box.hidden = false;
 }
 
-/** Nothing cleared the query's relevance floor: say so, and offer the closest anyway. True if shown. */
+/** Text that wraps as one word (a signal and its number). */
+const unbroken = (text) => make("span", { className: "nowrap", textContent: text });
+
+/** Why nothing matched, from the response: "The closest came to 0.012 (pictures 0.012 · speech 0.000 ·
+ *  on-screen text 0.000); a match needs 0.025." (``closest``: each signal searched -> its best relevance;
+ *  the CLI says the same in the same numbers.) Each signal with its number stays on one line. */
+function whyNothing(data) {
+  const came = Object.entries(data.closest || {});
+  const best = Math.max(0, ...came.map(([, p]) => p));
+  const each = came.flatMap(([signal, p], i) =>
+    [i ? " · " : "", unbroken(`${SIGNAL_NAMES[signal] ?? signal} ${scoreText(p)}`)]);
+  return make("span", { id: "why-nothing" }, `The closest came to ${scoreText(best)}`,
+    ...(came.length ? [" (", ...each, ")"] : []),
+    ...(data.cutoff != null ? ["; a match needs ", unbroken(scoreText(data.cutoff))] : []), ".");
+}
+
+/** No result reached the relevance cutoff: say so and why, and offer the closest anyway. True if shown. */
 export function showNothingMatched(data) {
-  const weaker = picturesLeftOut() ? 0 : data.below_cutoff || 0;
+  const weaker = data.below_cutoff || 0;
   if (!data.nothing_matched || !weaker) return false;
   const button = make("button", { type: "button", className: "btn btn-primary", id: "show-closest",
     textContent: "Show closest anyway", onclick: () => again({ all: true }).then(() => $(".card")?.focus()) });
   showEmpty("Nothing matched well",
-    [`${formatCount(weaker, "result")} scored under this search's relevance cutoff, so none is shown. `,
-      "Try other words, or look at the closest ones anyway."],
+    [whyNothing(data), make("br"), "Try other words, or look at the closest ones anyway."],
     make("div", { className: "suggestions" }, button));
   return true;
 }

@@ -1,15 +1,12 @@
 // Match by: Everything · Pictures · Speech · Text. Shown once the library reads more than pictures
 // (status.passes: "speech", "ocr"); it sets state.only, which goes with word searches as `only` and
 // lives in the address bar with the other filters (filters.js). Searches by an example or "more like
-// this" have no words to hear or read: the control is off for them.
+// this" have no words to hear or read: the control is off for them. The relevance cutoff applies to the
+// fused score whichever signals are searched, so its counts (below_cutoff, nothing_matched) hold for each.
 
 import { $$, on, state } from "./api.js";
 
 export const ONLY = ["visual", "speech", "text"];
-
-/** Words matched by speech or text only: the relevance cutoff's counts (below_cutoff, nothing_matched)
- *  are about pictures, so they say nothing about this answer. */
-export const picturesLeftOut = () => state.mode === "text" && Boolean(state.only) && state.only !== "visual";
 
 /** The buttons from the state: which one is pressed, whether they apply, whether they show at all. */
 export function paintSignals() {

@@ -1,10 +1,12 @@
 // The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline, and
 // says why it matched: each signal's evidence (what the picture shows, what is said, what is written),
-// a said or written passage of a video being a button that plays that passage.
+// a said or written passage of a video being a button that plays that passage. Each signal's row shows
+// what that signal alone says (its relevance, 0-1, 3 decimals like the result's score), with the raw
+// cosine it came from in its tooltip.
 
 import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, make, on, state, toast } from "./api.js";
 import { paintVotes, vote } from "./feedback.js";
-import { nearItems, nearRows } from "./cards.js";
+import { nearItems, nearRows, scoreText } from "./cards.js";
 import { describe, hasPassages, markedNodes, signalTag, SIGNALS } from "./passages.js";
 
 // guard: the part of the video playing now ({start, end}: the moment, or a passage), paused at its end.
@@ -43,7 +45,7 @@ function showItem(index) {
   const why = hasPassages(item)
     ? `matched by ${item.matches.map((m) => SIGNALS[m.signal]?.name.toLowerCase() ?? m.signal).join(", ")}`
     : (item.why || []).join(" · ");
-  $("#v-why").textContent = [item.score != null && `Score ${item.score.toFixed(3)}`, why].filter(Boolean).join(" — ");
+  $("#v-why").textContent = [item.score != null && `Score ${scoreText(item.score)}`, why].filter(Boolean).join(" — ");
   showMatches(item);
   $("#v-open").href = item.media_url;
   const clip = $("#v-clip");
@@ -101,8 +103,7 @@ function showMatches(item) {
 function matchRow(item, match, index) {
   const visual = match.signal === "visual";
   const words = visual ? [match.text || "the picture"] : markedNodes(match.text);
-  const body = [signalTag(match), make("span", { className: "match-text" }, ...words),
-    make("span", { className: "match-score", textContent: match.score.toFixed(2), title: "This signal's own score" })];
+  const body = [signalTag(match), make("span", { className: "match-text" }, ...words), matchScore(match)];
   const playable = item.kind === "video" && match.start != null;
   const row = playable
     ? make("button", { type: "button", className: "match", title: `Play from ${formatTime(match.start)}` }, ...body)
@@ -114,6 +115,13 @@ function matchRow(item, match, index) {
       ? `Looks like ${match.text || "the picture"}` : describe(match)}`);
   }
   return make("li", {}, row);
+}
+
+/** What this signal alone says (relevance), the raw cosine in its tooltip; the score where there is no relevance. */
+function matchScore(match) {
+  const alone = match.relevance != null;
+  return make("span", { className: "match-score", textContent: scoreText(alone ? match.relevance : match.score),
+    title: alone ? `cosine ${scoreText(match.score)}` : "This signal's own score" });
 }
 
 /** Play one passage (or the moment): from its start, paused at its end. */
