@@ -92,7 +92,8 @@ def test_only_restricts_the_signals(hybrid):
     spoken = library.search(Query.of("quarterly budget", signals=("speech",)))
     assert spoken and all(_speech(r) and {m.signal for m in r.matches} == {"speech"} for r in spoken)
     pictures = library.search(Query.of("quarterly budget", signals=("visual",), cutoff=False))
-    assert pictures and all(not r.matches for r in pictures)  # visual alone: plain image search, as before
+    assert pictures and all([m.signal for m in r.matches] == ["visual"] for r in pictures)  # plain image search
+    assert all(r.score == round(r.matches[0].relevance, 3) for r in pictures)  # the picture's relevance is the score
 
 
 def test_cli_and_rest_show_why_it_matched(hybrid):
@@ -200,3 +201,101 @@ def test_prefix_queries_and_kill_9_during_transcription(tmp_path):
         assert pending(library.catalog, "speech") == []
         top = library.search(Query.of("quart*", signals=("speech",)))[0]
         assert Path(top.path).name == "list0.mp4" and "«quarterly»" in top.matches[0].text.lower()
+
+
+def _names(results) -> list[str]:
+    return [Path(r.path).name for r in results]
+
+
+def test_min_score_keeps_exactly_the_results_whose_shown_score_reaches_it(hybrid):
+    _, library = hybrid
+    lib = str(library.directory)
+    for words in ("a cat", "quarterly budget"):
+        everything = library.search(Query.of(words, k=50, cutoff=False, learn=False))
+        scores = sorted({r.score for r in everything})
+        floor = scores[len(scores) // 2]  # a score some results have: ">=" must keep them
+        expected = [r.key for r in everything if r.score >= floor]
+        assert 0 < len(expected) < len(everything)
+        kept = library.search(Query.of(words, k=50, cutoff=False, learn=False, min_score=floor))
+        assert [r.key for r in kept] == expected
+        rows = cli_json("search", words, "--all", "-k", "50", "--no-learn", "--min-score", str(floor), "--library", lib)
+        assert [row["key"] for row in rows] == expected and all(row["score"] >= floor for row in rows)
+        cut = library.search(Query.of(words, k=50, learn=False, min_score=floor))  # on top of the cutoff
+        assert {r.key for r in cut} <= set(expected)
+
+
+def test_a_picture_scores_the_same_with_or_without_texts_in_the_library(hybrid, tmp_path):
+    """The score means the same in every library: a photo found by its picture alone scores the same in a
+    library with transcripts and on-screen text as in a library of pictures only."""
+    media, library = hybrid
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "horse.png"):
+        shutil.copy(media / name, photos / name)
+    with Library.open(tmp_path / "pictures-only") as alone:
+        alone.index([photos])
+        for words in ("a cat", "a cup of coffee", "a horse"):
+            fused = {Path(r.path).name: r.score for r in library.search(Query.of(words, k=20, cutoff=False))}
+            plain = {Path(r.path).name: r.score for r in alone.search(Query.of(words, k=20, cutoff=False))}
+            assert plain and all(fused[name] == score for name, score in plain.items()), (words, fused, plain)
+
+
+def test_nothing_matched_says_which_signals_were_searched_and_how_close_they_came(hybrid):
+    from fastapi.testclient import TestClient
+
+    from framefind.interfaces.server.app import create_app
+    from framefind.search.relevance import CUTOFF
+
+    _, library = hybrid
+    lib = str(library.directory)
+    page = library.search_page(Query.of("zzqx flurble"))
+    assert page.nothing_matched and page.cutoff == CUTOFF and set(page.closest) == {"visual", "speech", "text"}
+    assert all(0 <= p < CUTOFF for p in page.closest.values())
+    said = run_cli("search", "zzqx flurble", "--library", lib)
+    assert "closest came to" in said.stderr and "speech" in said.stderr and "on-screen text" in said.stderr
+    as_json = run_cli("search", "zzqx flurble", "--json", "--library", lib)
+    assert as_json.stdout.strip() == "[]" and "closest came to" in as_json.stderr
+    with TestClient(create_app(library.directory)) as client:
+        body = client.get("/api/search", params={"q": "zzqx flurble"}).json()
+    assert body["nothing_matched"] and body["cutoff"] == CUTOFF and body["closest"] == page.closest
+    assert "floor" not in body  # 0.6.0's cosine floor (and its 9.0 "nothing can match") is gone
+    closest = library.search_page(Query.of("zzqx flurble", cutoff=False))
+    assert closest.results and max(r.score for r in closest.results) == max(page.closest.values())
+
+
+def test_a_spoken_phrase_that_matches_is_never_cut_by_the_pictures(hybrid):
+    _, library = hybrid
+    for words in ("quarterly budget", "garden tomorrow", "open house"):
+        page = library.search_page(Query.of(words, k=5))
+        top = page.results[0]
+        signals = {m.signal: m.relevance for m in top.matches}
+        assert not page.nothing_matched and Path(top.path).suffix == ".mp4", words
+        assert max(signals.get("speech") or 0, signals.get("text") or 0) > 0.5 > (signals.get("visual") or 0), signals
+
+
+def test_pins_and_label_boosts_rank_above_fused_scores(hybrid):
+    """Liked for this query: first whatever speech found; a similar query borrows the vote (moves, not
+    pins); a boosted label outranks fused scores too (in a library with transcripts and on-screen text)."""
+    media, library = hybrid
+    words, similar = "quarterly budget", "quarterly budgets"
+    plain = library.search(Query.of(words, k=30, cutoff=False, learn=False))
+    assert _names(plain)[0] == "meeting.mp4" and "horse.png" in _names(plain)[1:]
+    horse = next(r for r in plain if Path(r.path).name == "horse.png")
+    before = _names(library.search(Query.of(similar, k=30, cutoff=False, learn=False))).index("horse.png")
+    try:
+        library.feedback(words, str(media / "horse.png"), 1)
+        liked = library.search_page(Query.of(words, k=10))
+        assert _names(liked.results)[0] == "horse.png" and liked.results[0].pinned and liked.learned == 1
+        assert liked.results[0].score < liked.results[1].score  # a tier above the scores, not a higher score
+        borrowed = library.search(Query.of(similar, k=30, cutoff=False))
+        assert not any(r.pinned for r in borrowed) and _names(borrowed).index("horse.png") < before
+        library.feedback(words, str(media / "horse.png"), -1)  # changed my mind: hidden for this query
+        assert "horse.png" not in _names(library.search(Query.of(words, k=30, cutoff=False)))
+    finally:
+        library.catalog.db.execute("DELETE FROM feedback")
+    label = horse.why[0]
+    boosted = library.search(Query.of(words, k=10, cutoff=False, learn=False, boost_labels=(label,)))
+    order = [r.boosted for r in boosted]
+    assert boosted[0].boosted and order == sorted(order, reverse=True)  # boosted first, then the rest
+    spoken = next(r for r in boosted if _speech(r))  # the budget moment, found by speech: no such label there
+    assert not spoken.boosted and spoken.score > max(r.score for r in boosted if r.boosted)

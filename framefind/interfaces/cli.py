@@ -124,7 +124,9 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top", help="Number of results")] = 10,
     show_all: Annotated[bool, typer.Option(
         "--all", help="No relevance cutoff: a full page even if nothing matches")] = False,
-    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this score")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help=(
+        "Keep only results whose score (as shown: the estimated probability of a match, 0-1) is at least this"))
+    ] = None,
     kind: Annotated[Words, typer.Option("--kind", help="Only images or only videos (image, video)")] = None,
     under: Annotated[list[Path] | None, typer.Option("--in", help="Only files in this folder (repeatable)")] = None,
     after: Annotated[str | None, typer.Option("--from", help="Taken on or after: 2019, 2019-07, 2019-07-14")] = None,
@@ -159,6 +161,8 @@ def search(
         _save_clips(page.results, save_clips, fast)
     if as_json:
         print(json.dumps([r.to_dict() for r in page.results], indent=2))
+        if page.nothing_matched:
+            err.print(page.why_nothing())  # stdout stays the list ([]), for scripts
         return
     _print_page(page)
 
@@ -169,7 +173,7 @@ def _print_page(page) -> None:
     if page.learned:
         notice(f"ranking adjusted by {page.learned} thumbs up/down on this and similar queries")
     if page.nothing_matched:
-        err.print(f"nothing matched well ({page.below_cutoff} results under the relevance floor; --all shows them)")
+        err.print(page.why_nothing())
         return
     if not page.results:
         err.print("no results")
@@ -189,7 +193,8 @@ def _print_page(page) -> None:
         table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, cell)
     out.print(table)
     if page.below_cutoff:
-        err.print(f"{page.below_cutoff} weaker results hidden (--all shows them)", style="dim")
+        err.print(f"{page.below_cutoff} weaker results (score under {page.cutoff:.3f}) hidden (--all shows them)",
+                  style="dim")
 
 
 def _save_clips(results, directory: Path, fast: bool) -> None:

@@ -165,6 +165,10 @@ class Model(ABC):
         exactly the nearest thing the model knows); None when the model cannot tell."""
         return None
 
+    def names_something(self, words: str) -> bool:
+        """Whether typed words could name anything this model sees (letter soup cannot); True by default."""
+        return True
+
     def label_names(self, word: str) -> set[str]:
         """The labels a word names (a label, a synonym, or a kind: "dog" -> every dog breed); none by default."""
         return set()

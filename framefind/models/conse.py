@@ -230,6 +230,10 @@ class ConseModel(Model):
         the query's nearest class sentence does."""
         return (vectors @ self.label_vectors.T).max(axis=1)
 
+    def names_something(self, words: str) -> bool:
+        """Only words the text model knows as words can name a class (letter soup scores on nothing)."""
+        return self.text_encoder.knows_a_word(words)
+
     def label_names(self, word: str) -> set[str]:
         """Classes whose names or hypernyms contain ``word`` as whole words ("dog": every breed)."""
         pattern = re.compile(rf"(?<![\w-]){re.escape(' '.join(word.lower().split()))}(?![\w-])")

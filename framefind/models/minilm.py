@@ -10,6 +10,7 @@ Stored vectors do not change, so no library re-embeds.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -81,6 +82,17 @@ class MiniLM:
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()
         return tokenizer
+
+    def knows_a_word(self, text: str) -> bool:
+        """Whether any word of ``text`` is one the model learnt as a word: a whole WordPiece token, or a
+        first piece of 4+ letters ("snow" of "snowboarder"). Letter soup ("zzqx flurble": z ##z ##q ##x,
+        flu ##rb ##le) is none, so its vector says nothing about pictures."""
+        for word in re.findall(r"[^\W\d_]+", text.lower()):
+            pieces = self._tokenizer.encode(word, add_special_tokens=False).tokens
+            pieces = [p for p in pieces if p != "[PAD]"]
+            if len(pieces) == 1 or (pieces and len(pieces[0]) >= 4):
+                return True
+        return False
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Texts to store: the float graph."""

@@ -27,12 +27,12 @@ import numpy as np
 
 from framefind.models.base import Model
 from framefind.search.duplicates import THRESHOLD
+from framefind.search.relevance import TOP_SHARE, VisualContext
 from framefind.store.catalog import Catalog
 from framefind.store.vectorstore import VectorStore
 
 SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
 BACKGROUND_TEXTS = 48
-RHO = 0.6  # share of the attainable score a result must reach (0.7 cut 46 % of correct top-10 captions results)
 DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = THRESHOLD, 0.97, 0.3
 MIN_ITEMS = 20  # below this a library has no score distribution to speak of: no z-floor
 IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies from look-alikes
@@ -48,22 +48,28 @@ class Calibration:
     duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates
     _samples: dict = field(default_factory=dict, compare=False, repr=False)  # model id -> the sample's vectors
 
-    def floor(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray,
-              asked: np.ndarray | None = None) -> float:
-        """The lowest score that counts as a match for this query vector (inf: nothing can match).
+    def context(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray,
+                said: str | None) -> VisualContext:
+        """What this query's visual cosines are judged against (relevance.VisualContext); ``said``: the
+        query's words (None: only pictures)."""
+        words = said is not None
+        if words and self.gate is not None and self.space == model.words_space:
+            return VisualContext(words, float(model.best_possible(vector)[0]), model.names_something(said))
+        spread = self.spread(catalog, model_id, vector)
+        return VisualContext(words) if spread is None else VisualContext(words, reference=spread[0], median=spread[1])
 
-        Whether the query names anything is judged on ``asked``, what it asks for without the terms it
-        subtracts ("an animal -cat" names an animal; the difference vector itself is near no class)."""
-        if self.gate is not None and self.space == model.words_space:
-            attainable = model.best_possible(vector if asked is None else np.vstack([vector, asked]))
-            return RHO * float(attainable[0]) if float(attainable[-1]) > self.gate else float("inf")
+    def spread(self, catalog: Catalog, model_id: str, vector: np.ndarray) -> tuple[float, float] | None:
+        """The query's cosine at the library's TOP_SHARE quantile and at its median (None: too few items)."""
         if len(self.sample_ids) < MIN_ITEMS:
-            return float("-inf")
+            return None
+        reference, median = np.quantile(self._sample(catalog, model_id) @ vector[0], [TOP_SHARE, 0.5])
+        return float(reference), float(median)
+
+    def _sample(self, catalog: Catalog, model_id: str) -> np.ndarray:
         vectors = self._samples.get(model_id)
         if vectors is None:  # read once: a calibration is kept (by searchers) as long as its generation lasts
             vectors = self._samples[model_id] = catalog.vectors(model_id, self.space, list(self.sample_ids))[1]
-        scores = vectors @ vector[0]
-        return float(scores.mean() + self.z * scores.std())
+        return vectors
 
 
 def calibration(catalog: Catalog, store: VectorStore, model: Model, space: str,

@@ -15,12 +15,12 @@ import numpy as np
 from framefind.errors import FrameFindError, MediaError
 from framefind.models.base import Model
 from framefind.search.cache import SearchCache
-from framefind.search.cutoff import Calibration
 from framefind.search.duplicates import THRESHOLD, fold_near_duplicates
 from framefind.search.feedback import Votes
 from framefind.search.moments import MERGE_MARGIN, Hit, keep_existing, merge_adjacent, score_hits
-from framefind.search.query import Query, Term
-from framefind.search.results import NearDuplicate, Result, ResultKey, SearchPage, key_of
+from framefind.search.query import VISUAL, Query, Term
+from framefind.search.relevance import VisualContext
+from framefind.search.results import Match, NearDuplicate, Result, ResultKey, key_of
 from framefind.store.catalog import Catalog, ItemInfo
 from framefind.store.filtering import Filters, item_ids_where
 from framefind.store.vectorstore import VectorStore
@@ -33,28 +33,23 @@ EmbedWords = Callable[[str], np.ndarray]  # typed words -> their vector in the m
 
 
 def query_vector(model: Model, query: Query, item_vector: ItemVector,
-                 embed_words: EmbedWords | None = None) -> tuple[str, np.ndarray, np.ndarray | None]:
-    """(space, 1 x dim unit vector, what is asked): the weighted sum of the terms' vectors (negative
-    weights subtract), and, when terms were subtracted, the sum of the positive ones alone (what the
-    query asks for: subtracted terms only steer; see Calibration.floor), else None.
+                 embed_words: EmbedWords | None = None) -> tuple[str, np.ndarray]:
+    """(space, 1 x dim unit vector): the weighted sum of the terms' vectors (negative weights subtract).
 
     With any words term the query lives in the words space (an image or library-item term then
     contributes its vector in that space); with image and item terms alone, in the image space.
     ``embed_words``: how words become a vector (default ``model.embed_texts``; a searcher passes a cached one).
     """
     space = model.words_space if any(t.kind == "words" for t in query.terms) else model.image_space
-    total, asked = np.zeros(model.spaces[space], np.float32), np.zeros(model.spaces[space], np.float32)
+    total = np.zeros(model.spaces[space], np.float32)
     for term in query.terms:
         vector = item_vector(term.value, space) if term.kind == "item" else _term_vector(model, term, space,
                                                                                          embed_words)
         total += term.weight * vector
-        asked += max(term.weight, 0.0) * vector
     norm = float(np.linalg.norm(total))
     if norm < 1e-6:
         raise FrameFindError("the query's terms cancel out: nothing is left to search for")
-    weights = [term.weight for term in query.terms]
-    subtracted = min(weights) < 0 < max(weights)
-    return space, (total / norm)[None], (asked / float(np.linalg.norm(asked)))[None] if subtracted else None
+    return space, (total / norm)[None]
 
 
 def _term_vector(model: Model, term: Term, space: str, embed_words: EmbedWords | None = None) -> np.ndarray:
@@ -67,52 +62,51 @@ def _term_vector(model: Model, term: Term, space: str, embed_words: EmbedWords |
     return model.embed_images(pixels[None])[space][0]
 
 
-Tier = tuple[np.ndarray | None, bool]  # (allowed item ids or None for all, pinned: shown whatever the score)
+Tier = tuple[np.ndarray | None, str]  # (allowed item ids or None for all, PINNED / BOOSTED / "")
+PINNED, BOOSTED = "pinned", "boosted"
 
 
 def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
-              votes: Votes | None = None, calibration: Calibration | None = None,
-              fold_at: float = THRESHOLD, asked: np.ndarray | None = None,
-              cache: SearchCache | None = None) -> SearchPage:
-    """Images and video moments nearest to ``vector``, best first, within the query's filters, each
-    with the words that say what it shows (``why``): liked results first, then those with a boosted
-    label, then the rest, down to the relevance floor, near-duplicates folded into their best.
-    ``asked``: the vector of what the query asks for, when terms were subtracted (see Calibration.floor).
+              votes: Votes | None = None, context: VisualContext | None = None,
+              fold_at: float = THRESHOLD, cache: SearchCache | None = None) -> list[Result]:
+    """Images and video moments nearest to ``vector`` within the query's filters, liked results first,
+    then those with a boosted label, then the rest, each with the words that say what it shows
+    (``why``), its cosine as visual evidence (``matches``) and its relevance score (the probability
+    ``context`` gives its cosine; the cosine itself without a context), near-duplicates folded into
+    their best. Nothing is cut here: the caller fuses the other signals, then orders and cuts (settle.py).
     ``cache``: one library's reusable reads (item vectors, explanations); the same results without it."""
     votes = votes or Votes()
-    floor = None
-    if query.cutoff and calibration is not None:
-        floor = calibration.floor(catalog, model, store.model_id, vector, asked)
     hidden: dict[str, list[ResultKey]] = {}  # disliked for this very query, by content
     for text in votes.hidden:
         parsed = ResultKey.parse(text)
         hidden.setdefault(parsed.content, []).append(parsed)
-    shown: list[tuple[Hit, bool]] = []
+    shown: list[tuple[Hit, str]] = []
     shown_at: dict[str, list[ItemInfo]] = {}  # what is shown, by content: one look-up per hit, not a scan
-    below: dict[str, Hit] = {}  # under the floor, by key (a later tier may meet them again)
-    for allowed, pinned in _tiers(catalog, store.model_id, model, query, votes):
+    for allowed, tier in _tiers(catalog, store.model_id, model, query, votes):
         want = 2 * query.k + len(votes.hidden) + 10
         for hit in _search(catalog, store, space, vector, allowed, query, want):
             key = key_of(hit[1])
             if any(h.overlaps(key.start, key.end) for h in hidden.get(key.content, ())) \
                     or any(key.overlaps(info.start, info.end) for info in shown_at.get(key.content, ())):
                 continue
-            if not pinned and floor is not None and hit[0] < floor:
-                below[str(key)] = hit
-                continue
-            shown.append((hit, pinned))
+            shown.append((hit, tier))
             shown_at.setdefault(key.content, []).append(hit[1])
+    cosines = [hit[0] for hit, _ in shown]
+    scores = context.probability(np.array(cosines)) if context is not None and shown else cosines
+    cosine_of = {hit[1].item_id: hit[0] for hit, _ in shown}
+    tier_of = {hit[1].item_id: tier for hit, tier in shown}
+    scored = [((float(p), hit[1]), tier == PINNED) for p, (hit, tier) in zip(scores, shown, strict=True)]
     vectors_of = cache.vectors if cache else None
-    folded = fold_near_duplicates(catalog, store.model_id, model.image_space, shown, fold_at, vectors_of)[: query.k]
-    hidden_below = fold_near_duplicates(catalog, store.model_id, model.image_space,
-                                        [(hit, False) for hit in below.values()], fold_at, vectors_of) if below else []
+    folded = fold_near_duplicates(catalog, store.model_id, model.image_space, scored, fold_at, vectors_of)
     results = [to_result(hit, pinned, near) for hit, pinned, near in folded]
     why = _why(catalog, store.model_id, model, [hit[1].item_id for hit, _, _ in folded], cache)
     for result, (hit, _, _) in zip(results, folded, strict=True):
-        result.why = why.get(hit[1].item_id, [])
-    learned = len(votes.liked) + len(votes.disliked)
-    floor = None if floor is None else round(min(floor, 9.0), 4)  # 9: nothing can match (JSON has no inf)
-    return SearchPage(results, len(hidden_below), floor, learned=learned)  # as many as --all would add
+        item = hit[1].item_id
+        result.why = why.get(item, [])
+        result.boosted = tier_of[item] == BOOSTED
+        result.matches = [Match(VISUAL, round(cosine_of[item], 4), ", ".join(result.why), result.start, result.end,
+                                round(hit[0], 4))]
+    return results
 
 
 def _why(catalog: Catalog, model_id: str, model: Model, ids: list[int], cache: SearchCache | None) -> dict:
@@ -130,11 +124,11 @@ def _tiers(catalog: Catalog, model_id: str, model: Model, query: Query, votes: V
     tiers: list[Tier] = []
     pinned = [info.item_id for key in votes.pinned for info in resolve(catalog, model_id, ResultKey.parse(key))]
     if pinned:
-        tiers.append((_within(np.array(pinned, np.int64), allowed), True))
+        tiers.append((_within(np.array(pinned, np.int64), allowed), PINNED))
     if query.boost_labels:
         boosted = item_ids_where(catalog, model_id, Filters(labels=query.boost_labels), model.label_names)
-        tiers.append((_within(boosted, allowed), False))
-    return tiers + [(allowed, False)]
+        tiers.append((_within(boosted, allowed), BOOSTED))
+    return tiers + [(allowed, "")]
 
 
 def _within(ids: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -168,8 +162,6 @@ def _scored(catalog: Catalog, space: str, vector: np.ndarray, hits: list[tuple[f
     """The best ``want`` live results among ``hits``: looked up, re-scored, merged, on disk."""
     infos = catalog.item_infos([i for _, i in hits])
     scored = merge_adjacent(score_hits(catalog, space, vector[0], hits, infos))
-    if query.min_score is not None:
-        scored = [hit for hit in scored if hit[0] >= query.min_score]
     live = []
     for hit in scored:  # stat only what is shown: a deleted file is never a result
         if keep_existing(hit[1]):

@@ -2,11 +2,12 @@
 on screen in a picture or a frame (on-screen text, the signal users name "text"), fused into one ranking.
 
 Speech and on-screen text are found in the stored texts, each by two rankings, keyword (SQLite FTS5,
-BM25: exact words, "phrases", prefix*) and meaning (MiniLM cosine over the same texts), fused first;
-then the visual ranking and those two are fused by weighted reciprocal rank fusion (RRF, k = 60: the
-rank, not the raw score, counts, since BM25, ConSE cosines and MiniLM cosines live on different scales). A result
-ranked first by every signal scores 1. Every result keeps each signal's own evidence (``matches``):
-the score, the words with the matched terms in «», and their time.
+BM25: exact words, "phrases", prefix*) and meaning (MiniLM cosine over the same texts), whose union
+(ordered by reciprocal rank) gives the candidates. Each phrase's relevance is a calibrated probability
+from its MiniLM cosine and the share of the query's words it holds (relevance.py); a result's score
+combines its signals' probabilities by noisy-OR, so it means the same with or without texts in the
+library. Every result keeps each signal's own evidence (``matches``): the cosine, the words with the
+matched terms in «», their time, and what that signal alone says (``relevance``).
 
 Results of the same video whose times overlap are one result; a phrase becomes a moment of its own.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from framefind.search.engine import to_result
 from framefind.search.moments import keep_existing
 from framefind.search.query import SIGNALS, VISUAL, Query
+from framefind.search.relevance import combine, content_terms, coverage, phrase_probability
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
@@ -40,7 +42,7 @@ def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, query: Query
             continue
         keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
         meaning = semantic_hits(catalog, vector, (signal,), SEMANTIC_FLOOR, CANDIDATES)
-        fused = _rrf([keyword, meaning], lambda hit: (hit.hash, hit.start, hit.end))
+        fused = _rrf([keyword, meaning], lambda hit: (hit.hash, hit.start, hit.end))  # candidates, not scores
         out[signal] = [hit for hit in fused if allowed is None or hit.hash in allowed]
     return out
 
@@ -60,32 +62,31 @@ def _rrf(rankings: list[list], identity: Callable) -> list:
 
 def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str, list[TextHit]], query: Query,
          k: int) -> list[Result]:
-    """One ranking of images and moments from every signal, each result with its ``matches``."""
+    """Every result of every signal, each with its ``matches`` and one score: the signals' relevance
+    probabilities combined by noisy-OR under the query's weights (relevance.combine), not yet ordered."""
     groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
     for rank, result in enumerate(visual if query.weight(VISUAL) else [], 1):
-        result.matches = [Match(VISUAL, result.score, ", ".join(result.why), result.start, result.end)]
         groups.append((result, {VISUAL: rank}))
+    terms = content_terms(query.words or "")
     for signal, hits in texts.items():
         for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
-            _place(catalog, model_id, groups, signal, rank, hit)
-    total = sum(query.weight(signal) for signal in SIGNALS) or 1.0
-    best: dict[str, float] = {}
+            _place(catalog, model_id, groups, signal, rank, hit, terms)
+    weights = {signal: query.weight(signal) for signal in SIGNALS}
     for result, _ in groups:
+        best: dict[str, float] = {}
         for m in result.matches:
-            best[m.signal] = max(best.get(m.signal, 0.0), m.score)
-    for result, ranks in groups:
-        fused = sum(query.weight(s) * (RRF_K + 1) / (RRF_K + r) for s, r in ranks.items()) / total
-        # Ties (first in one signal each) are broken by how close each came to its signal's best score.
-        closeness = max((m.score / best[m.signal] for m in result.matches if best.get(m.signal, 0) > 0), default=0)
-        result.score = round(fused * (0.95 + 0.05 * closeness), 4)
-    ranked = sorted(groups, key=lambda group: -group[0].score)
-    return [result for result, _ in ranked[:k]]
+            if m.relevance is not None:
+                best[m.signal] = max(best.get(m.signal, 0.0), m.relevance)
+        result.score = round(combine(best, weights), 4)
+    return [result for result, _ in groups]
 
 
 def _place(catalog: Catalog, model_id: str, groups: list[tuple[Result, dict[str, int]]], signal: str,
-           rank: int, hit: TextHit) -> None:
+           rank: int, hit: TextHit, terms: list[str]) -> None:
     """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one."""
-    match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end)
+    relevance = phrase_probability(hit.score, coverage(terms, hit.snippet))
+    match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end,
+                  round(relevance, 4))
     for result, ranks in groups:
         key = ResultKey.parse(result.key)
         if key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end)):
@@ -125,11 +126,12 @@ def allowed_contents(catalog: Catalog, item_ids: np.ndarray | None) -> set[str] 
 
 
 def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Result], encoder: TextEncoder,
-               allowed_items: np.ndarray | None) -> list[Result]:
-    """The visual results fused with what is said and written, for a word query (``query.words``)."""
+               allowed_items: np.ndarray | None, searched: bool = True) -> list[Result]:
+    """The visual results fused with what is said and written, for a word query (``query.words``);
+    ``searched``: whether to search the texts at all (a library without any: the visual results, scored alike)."""
     words = query.words or ""
-    if not words.strip() or not (query.weight(SPEECH) or query.weight(ONSCREEN)):
-        return visual if query.weight(VISUAL) else []
+    if not searched or not words.strip() or not (query.weight(SPEECH) or query.weight(ONSCREEN)):
+        return fuse(catalog, model_id, visual, {}, query, query.k)
     vector = encoder.embed_query([words])[0]
     texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
     return fuse(catalog, model_id, visual, texts, query, query.k)

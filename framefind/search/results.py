@@ -87,10 +87,11 @@ class Match:
     """One signal's evidence for a result: what the picture shows, what is said, what is written."""
 
     signal: str  # one of query.SIGNALS: "visual", "speech" or "text" (on-screen text)
-    score: float  # that signal's own score (cosine, BM25 or text cosine)
+    score: float  # that signal's own evidence: the picture's cosine, or the phrase's MiniLM cosine
     text: str  # the words: the classes seen, or the phrase with the matched words in «»
     start: float | None = None  # seconds, for a video
     end: float | None = None
+    relevance: float | None = None  # what this signal alone says: the probability the result is what was asked
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Result:
     duplicates: list[str] = field(default_factory=list)  # other paths with the same content
     near_duplicates: list[NearDuplicate] = field(default_factory=list)  # folded into this result
     pinned: bool = False  # liked for this very query: shown first whatever its score
+    boosted: bool = False  # carries a label the query boosts (--boost-label): shown after pinned, before the rest
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
     matches: list[Match] = field(default_factory=list)  # per signal, when speech or on-screen text took part
@@ -126,12 +128,21 @@ class SearchPage:
     """Results and what shaped them: the relevance cutoff, dates read from the words, feedback used."""
 
     results: list[Result]
-    below_cutoff: int = 0  # results that scored under the query's relevance floor, left out
-    floor: float | None = None  # the floor itself (None: no cutoff applied)
+    below_cutoff: int = 0  # results that scored under the relevance cutoff, left out
+    cutoff: float | None = None  # the score a result needed to be shown here (None: no cutoff applied)
     dates: str | None = None  # the date filter read from the words, e.g. "2019-01-01 to 2019-12-31 ('2019')"
     learned: int = 0  # thumbs up/down (on this and similar queries) that moved this ranking
+    closest: dict[str, float] = field(default_factory=dict)  # signal asked -> the best relevance it gave any result
 
     @property
     def nothing_matched(self) -> bool:
-        """Nothing cleared the relevance floor (as opposed to an empty library or a filter that excludes all)."""
+        """Nothing cleared the relevance cutoff (as opposed to an empty library or a filter that excludes all)."""
         return not self.results and self.below_cutoff > 0
+
+    def why_nothing(self) -> str:
+        """One line: which signals were searched and how close each came (for a page where nothing matched)."""
+        names = {"visual": "pictures", "speech": "speech", "text": "on-screen text"}
+        came = ", ".join(f"{names.get(s, s)} {p:.3f}" for s, p in self.closest.items())
+        best = max(self.closest.values(), default=0.0)
+        return (f"nothing matched well: the closest came to {best:.3f} ({came}); a match needs "
+                f"{self.cutoff:.3f}; --all shows the closest anyway")

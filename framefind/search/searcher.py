@@ -9,6 +9,7 @@ feedback memory and the ``SearchCache`` (cache.py), all checked against the libr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,10 @@ from framefind.search.engine import query_vector, run_query, to_result
 from framefind.search.feedback import FeedbackMemory, Votes, rocchio
 from framefind.search.hybrid import with_texts
 from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.search.query import Filters, Query, Term
-from framefind.search.results import Result, SearchPage
+from framefind.search.query import VISUAL, Filters, Query, Term
+from framefind.search.relevance import VisualContext
+from framefind.search.results import Match, Result, SearchPage
+from framefind.search.settle import settle
 from framefind.store.filtering import item_ids_where
 from framefind.store.texts import ONSCREEN, SPEECH, has_texts
 
@@ -56,32 +59,58 @@ class Searcher:
         said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
         if query.terms[0].kind == "video":
             return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
-        page = self._visual_page(query) if query.weight("visual") else SearchPage([])
-        page.dates = said
-        if query.words and (query.weight(SPEECH) or query.weight(ONSCREEN)) and has_texts(library.catalog):
-            allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
-                if query.filters.active else None
-            page.results = with_texts(library.catalog, library.model_id, query, page.results, library.text_encoder,
-                                      allowed)
+        words = any(t.kind == "words" for t in query.terms)
+        votes = self.memory.votes(query.said) if query.learn and query.said else Votes()
+        results = self._visual(query, votes) if query.weight(VISUAL) else []
+        asked = (VISUAL,) if query.weight(VISUAL) else ()
+        texts = bool(query.words and (query.weight(SPEECH) or query.weight(ONSCREEN)) and has_texts(library.catalog))
+        allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
+            if query.filters.active and texts else None
+        if texts:
+            asked += tuple(s for s in (SPEECH, ONSCREEN) if query.weight(s))
+        results = with_texts(library.catalog, library.model_id, query, results, library.text_encoder, allowed,
+                             searched=texts)
+        # Words can name what is not there; an example picture always has neighbours: only word queries are
+        # cut. A label filter is the classifier's own judgement of relevance: what carries it is not cut.
+        cut = query.cutoff and words and not query.filters.labels
+        page = settle(results, query, votes, cut, asked, self._boosted(query) if texts else None)
+        page.dates, page.learned = said, len(votes.liked) + len(votes.disliked)
         return page
 
-    def _visual_page(self, query: Query) -> SearchPage:
-        """What the pictures show: the query vector (moved by feedback), cut at its relevance floor."""
+    def _visual(self, query: Query, votes: Votes) -> list[Result]:
+        """What the pictures show: the query vector (moved by feedback), every candidate scored."""
         library, cache = self.library, self.cache
         model, store = library.model, library.store
         cache.check(store.model_id, library.catalog.generation(store.model_id))
-        space, vector, asked = query_vector(model, query, self.item_vector,
-                                            lambda words: cache.query(model.id, words, model.embed_texts))
-        votes = self.memory.votes(query.said) if query.learn and query.said else Votes()
+        space, vector = query_vector(model, query, self.item_vector,
+                                     lambda words: cache.query(model.id, words, model.embed_texts))
+        # Judged against what was asked (before feedback moves the vector: a moved vector is near no class,
+        # and its attainable score would shrink, lifting every share).
+        said = " ".join(t.value for t in query.terms if t.kind == "words" and t.weight > 0) or None
+        context = self.visual_context(space, vector, said)
         if votes:
             vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
-        # Words can name what is not there; an example picture always has neighbours (and the z-floor
-        # cut 3 of 5 correct neighbours on Fashion-MNIST): only word queries are cut. A label filter
-        # is the classifier's own judgement of relevance: what carries the label is not cut either.
-        cut = query.cutoff and any(t.kind == "words" for t in query.terms) and not query.filters.labels
-        found = calibration(library.catalog, store, model, space, self.calibrations) if cut else None
-        return run_query(library.catalog, store, model, space, vector, query, votes, found,
-                         self.duplicate_threshold(), asked, cache)
+        return run_query(library.catalog, store, model, space, vector, query, votes, context,
+                         self.duplicate_threshold(), cache)
+
+    def visual_context(self, space: str, vector: np.ndarray, said: str | None) -> VisualContext:
+        """What a query vector's cosines are judged against in this library (relevance.VisualContext);
+        ``said``: the words asked for (None: a query by pictures only)."""
+        library = self.library
+        found = calibration(library.catalog, library.store, library.model, space, self.calibrations)
+        if found is None:  # fewer than two items: no distribution
+            return VisualContext(said is not None, names=said is None or library.model.names_something(said))
+        return found.context(library.catalog, library.model, library.model_id, vector, said)
+
+    def _boosted(self, query: Query) -> Callable[[str], bool] | None:
+        """Whether a result key's image or moment carries a label the query boosts (for results only
+        speech or on-screen text found: the pictures' own search marks its results itself)."""
+        if not query.boost_labels:
+            return None
+        library = self.library
+        ids = set(item_ids_where(library.catalog, library.model_id, Filters(labels=query.boost_labels),
+                                 library.model.label_names).tolist())
+        return lambda key: any(info.item_id in ids for info in library.resolve(key))
 
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
                 **filters) -> SearchPage:
@@ -119,7 +148,12 @@ class Searcher:
             raise FrameFindError(str(exc)) from None
         allowed = item_ids_where(library.catalog, library.model_id, Filters.of(("video",), under))
         ranked = rank_videos(library.catalog, library.store, library.model.image_space, query, k, method, allowed)
-        return [to_result(hit) for hit in ranked if min_score is None or hit[0] >= min_score]
+        results = [to_result(hit) for hit in ranked]
+        scores = VisualContext(False).probability(np.array([r.score for r in results]))  # on the example-image scale
+        for result, p in zip(results, scores, strict=True):
+            result.matches = [Match(VISUAL, result.score, "", result.start, result.end, round(float(p), 4))]
+            result.score = round(float(p), 3)
+        return [r for r in results if min_score is None or r.score >= min_score]
 
     def duplicate_threshold(self) -> float:
         """``Library.duplicate_threshold``: from the image space's calibration, else the default."""

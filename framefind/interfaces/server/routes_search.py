@@ -31,8 +31,8 @@ def _respond(request: Request, run, query: dict) -> SearchResponse:
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(results=[ResultOut.of(r) for r in page.results], took_ms=round(took, 2),
                           model=library.model.name, query=query, below_cutoff=page.below_cutoff,
-                          nothing_matched=page.nothing_matched, floor=page.floor, dates=page.dates,
-                          learned=page.learned)
+                          nothing_matched=page.nothing_matched, cutoff=page.cutoff, closest=page.closest,
+                          dates=page.dates, learned=page.learned)
 
 
 async def _respond_limited(request: Request, run, query: dict) -> SearchResponse:
@@ -84,7 +84,10 @@ def _echo(filters) -> dict:
 
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
 async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)],
-                      filters: Annotated[FilterParams, Depends()], k: K = 24, min_score: float | None = None,
+                      filters: Annotated[FilterParams, Depends()], k: K = 24,
+                      min_score: Annotated[float | None, Query(ge=0, le=1, description=(
+                          "Keep only results whose score (the estimated probability of a match) is at least this"))
+                      ] = None,
                       read_dates: Annotated[bool, Query(description="Dates among the words filter by date")] = True,
                       ) -> SearchResponse:
     query = SearchQuery.of(q, k=k, min_score=min_score, read_dates=read_dates, **query_args(filters))

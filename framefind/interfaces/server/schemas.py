@@ -29,17 +29,20 @@ class NearDuplicateOut(BaseModel):
 
 class MatchOut(BaseModel):
     signal: Literal["visual", "speech", "text"]
-    score: float = Field(description="That signal's own score: image cosine, BM25, or text cosine")
+    score: float = Field(description="That signal's own evidence: the picture's cosine, or the phrase's MiniLM cosine")
     text: str = Field(description="The classes seen, or the words said / written with the matched terms in «»")
     start: float | None = None
     end: float | None = None
+    relevance: float | None = Field(None, description="What this signal alone says: the estimated probability "
+                                                      "that the result is what was asked for")
 
 
 class ResultOut(BaseModel):
     key: str = Field(description="Stable key: content hash, plus @START-END for a video moment")
     path: str
     name: str
-    score: float
+    score: float = Field(description="Relevance: the estimated probability that this is what was asked for "
+                                     "(0-1, the same scale in every library and for every signal)")
     kind: Literal["image", "video"]
     start: float | None = None
     end: float | None = None
@@ -49,8 +52,9 @@ class ResultOut(BaseModel):
     duplicates: list[str] = []
     why: list[str] = Field([], description="What the model sees in it (e.g. the nearest ImageNet classes)")
     pinned: bool = Field(False, description="Liked for this very query: shown first whatever its score")
+    boosted: bool = Field(False, description="Carries a boosted label: shown after pinned results, before the rest")
     near_duplicates: list[NearDuplicateOut] = Field([], description="Near-identical results folded into this one")
-    matches: list[MatchOut] = Field([], description="Each signal's evidence, when speech or on-screen text took part")
+    matches: list[MatchOut] = Field([], description="Each signal's evidence and what it alone says")
     thumbnail_url: str
     media_url: str
     clip_url: str | None = None
@@ -60,7 +64,7 @@ class ResultOut(BaseModel):
         return cls(key=result.key, path=result.path, name=result.path.rsplit("/", 1)[-1], score=result.score,
                    kind=result.kind, start=result.start, end=result.end, frame_time=result.frame_time,
                    width=result.width, height=result.height, duplicates=result.duplicates, why=result.why,
-                   pinned=result.pinned, near_duplicates=[
+                   pinned=result.pinned, boosted=result.boosted, near_duplicates=[
                        NearDuplicateOut(key=n.key, path=n.path, name=n.path.rsplit("/", 1)[-1], score=n.score,
                                         thumbnail_url=urls(n.key, result.kind, None)["thumbnail_url"])
                        for n in result.near_duplicates],
@@ -73,9 +77,12 @@ class SearchResponse(BaseModel):
     took_ms: float
     model: str
     query: dict
-    below_cutoff: int = Field(0, description="Results under the relevance floor, left out (all=true shows them)")
-    nothing_matched: bool = Field(False, description="Nothing cleared the relevance floor")
-    floor: float | None = Field(None, description="The relevance floor (null: no cutoff)")
+    below_cutoff: int = Field(0, description="Results under the relevance cutoff, left out (all=true shows them)")
+    nothing_matched: bool = Field(False, description="No result reached the relevance cutoff")
+    cutoff: float | None = Field(None, description="The score a result needed to be shown (null: no cutoff); "
+                                                   "nothing matched when no result reached 0.025")
+    closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text) -> the best "
+                                                      "relevance it gave any result: why nothing matched")
     dates: str | None = Field(None, description="The date filter read from the words, e.g. "
                                                 "\"2019-01-01 to 2019-12-31 (from '2019')\"")
     learned: int = Field(0, description="Thumbs up/down, on this and similar queries, that moved this ranking")

@@ -1,0 +1,139 @@
+"""One relevance score: the estimated probability that a result is what the query asked for.
+
+Every signal's raw evidence lives on its own scale (a ConSE cosine, a MiniLM cosine, BM25, a rank), and
+the same cosine means a good match for one query and a poor one for another. Each signal's evidence is
+turned into a probability by a logistic curve over features that mean the same thing in every library
+and query, fitted on the caption set's tune split (benchmarks/bench_relevance.py; checked on its test
+split, on Fashion-MNIST and on a hybrid library with speech and on-screen text):
+
+- **visual, word queries** with a vocabulary model (ConSE): the cosine as a share of the query's
+  *attainable* score (its nearest class: no picture scores much above it), how much closer the query
+  is to something the model knows than letter soup is (``nameable``), and how far the result stands
+  out of this library's scores for this query (``z``, over an even sample: is it an outlier here?);
+- **visual, other queries** (an example image, a model without vocabulary): ``z`` and the cosine;
+- **speech and on-screen text**: the MiniLM cosine of the phrase to the query and the share of the
+  query's words the phrase holds (keyword ``coverage``).
+
+Signals are combined by noisy-OR, ``1 - prod(1 - p_signal)``: a result is what was asked for if any of
+its signals says so, so a spoken phrase that matches is never cut because its picture does not, and a
+weak keyword hit (low p) cannot lift a result over the cutoff. ``CUTOFF`` and ``FLOOR`` are displayed
+scores, the same numbers in every library, signal mix and query.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from framefind.store.texts import STOPWORDS, fts_terms
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A logistic curve: p = 1 / (1 + exp(-(bias + weights . features)))."""
+
+    bias: float
+    weights: tuple[float, ...]
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        logits = self.bias + np.asarray(features, np.float64) @ np.asarray(self.weights, np.float64)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+# Fitted by benchmarks/bench_relevance.py on the caption set's tune split (see docs/benchmarks.md,
+# "One relevance score"); each tuple follows the feature order of the function that builds the features.
+TOP_SHARE = 0.95  # the quantile of the library's scores a result is measured against (lift)
+WORDS_VOCABULARY = Curve(-7.1716, (5.1607,))  # share of attainable (vocabulary models)
+WORDS_PLAIN = Curve(-4.8575, (3.0365, 2.2796,))  # cosine, lift (models without a vocabulary)
+WORDS_SMALL = Curve(-6.6608, (8.7953,))  # cosine (a library too small for a distribution)
+EXAMPLE = Curve(-3.6773, (4.8623, 2.8003,))  # cosine, lift (example images and library items, image space)
+EXAMPLE_SMALL = Curve(-1.2609, (3.0477,))  # cosine
+PHRASE = Curve(-5.4392, (13.0284, -0.6465,))  # MiniLM cosine, keyword coverage
+# The cutoff (benchmarks/bench_relevance.py sweep, chosen on the tune splits): a page whose best result scores
+# under CUTOFF says "nothing matched"; on a page that matched, results under FLOOR are left out.
+CUTOFF, FLOOR = 0.025, 0.01
+
+
+@dataclass(frozen=True)
+class VisualContext:
+    """What one query's visual cosines are judged against.
+
+    Word queries with a vocabulary model are judged by the model alone (the same in every library):
+    the cosine as a share of the query's attainable score, and nothing at all when the words name
+    nothing (``names``: letter soup, Model.names_something). Other queries
+    (example images, models without a vocabulary) are judged against this library's own scores for the
+    query, over an even sample: the lift over its ``TOP_SHARE`` quantile, in units of the spread
+    between that quantile and the median (scale-free, so any model's cosines fit)."""
+
+    words: bool  # a query with words (words space) rather than only pictures (image space)
+    attainable: float | None = None
+    names: bool = True
+    reference: float | None = None  # the cosine at the library's TOP_SHARE quantile (None: too small a library)
+    median: float | None = None
+
+    @property
+    def vocabulary(self) -> bool:
+        return self.words and self.attainable is not None
+
+    def features(self, cosines: np.ndarray) -> np.ndarray:
+        """(n, F) features of ``cosines``, in the order of the curve's weights."""
+        s = np.asarray(cosines, np.float64)[:, None]
+        if self.vocabulary:
+            return s / max(self.attainable, 1e-6)
+        if self.reference is None or self.median is None:
+            return s
+        return np.hstack([s, (s - self.reference) / max(self.reference - self.median, 1e-3)])
+
+    @property
+    def curve(self) -> Curve:
+        if self.vocabulary:
+            return WORDS_VOCABULARY
+        if self.reference is None:
+            return WORDS_SMALL if self.words else EXAMPLE_SMALL
+        return WORDS_PLAIN if self.words else EXAMPLE
+
+    def probability(self, cosines: np.ndarray) -> np.ndarray:
+        if self.words and not self.names:
+            return np.zeros(len(cosines))  # letter soup: its nearest pictures are no evidence of anything
+        return self.curve(self.features(cosines))
+
+
+def content_terms(words: str) -> list[str]:
+    """The query's words that carry meaning (FTS terms less stopwords), lower case, without quotes or ``*``."""
+    terms = [t.strip('"*').lower() for t in fts_terms(words)]
+    return [w for term in terms for w in term.split() if w not in STOPWORDS]
+
+
+def coverage(terms: list[str], snippet: str) -> float:
+    """Share of the query's content ``terms`` among the words FTS5 marked in ``snippet`` («word»; stemmed
+    matches count: "budgets" marks "budget")."""
+    if not terms:
+        return 0.0
+    marked = {m.lower() for m in re.findall(r"«([^»]+)»", snippet) for m in m.split()}
+    hits = sum(any(_same_stem(term, word) for word in marked) for term in terms)
+    return hits / len(terms)
+
+
+def _same_stem(a: str, b: str) -> bool:
+    n = min(len(a), len(b))
+    return a == b or (n >= 4 and a[: max(4, n - 2)] == b[: max(4, n - 2)])
+
+
+def phrase_probability(cosine: float, cover: float) -> float:
+    """How likely a spoken or written phrase is what was asked, from its meaning and its words."""
+    return float(PHRASE(np.array([[cosine, cover]]))[0])
+
+
+def combine(probabilities: dict[str, float], weights: dict[str, float]) -> float:
+    """Noisy-OR of the signals' probabilities; a signal's weight (relative to the largest) is its
+    exponent on the odds of not matching: weight 0 ignores it, the largest weight counts in full."""
+    top = max((weights.get(s, 0.0) for s in probabilities), default=0.0)
+    if top <= 0:
+        return 0.0
+    miss = 1.0
+    for signal, p in probabilities.items():
+        share = weights.get(signal, 0.0) / top
+        miss *= (1.0 - min(max(p, 0.0), 1.0)) ** share
+    return 1.0 - miss
