@@ -2,7 +2,8 @@
 
 1. Cutoff, on the 32 captions over scikit-image photos + Debian wallpapers and on 1,000 Fashion-MNIST
    images (class names as queries), plus 25 concepts in neither and 5 letter soups: correct results
-   cut, "nothing matched" for absent concepts, and a sweep of ``cutoff.RHO`` (monkeypatched).
+   cut and "nothing matched" for absent concepts at the shipped cutoff (its sweep and the choice:
+   benchmarks/bench_relevance.py).
 2. Feedback, on Fashion-MNIST: a simulated user likes the first 3 correct and dislikes the first 3
    wrong of a class query's top 20; P@10 and AP@20 of that query and of a paraphrase, before and
    after; search latency with 0 and 200 feedback rows stored. Usage: [--keep DIR] [--out FILE]
@@ -18,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest.mock import patch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -28,9 +28,9 @@ from conftest import FASHION_CLASSES, write_fashion_pngs  # noqa: E402
 
 from framefind import Library, Query  # noqa: E402
 from framefind.eval.metrics import average_precision, precision_at_k  # noqa: E402
-from framefind.search import cutoff  # noqa: E402
+from framefind.search import relevance  # noqa: E402
 
-K, DEPTH, VOTES, ROUNDS, RHOS = 10, 20, 3, 10, (0.5, 0.6, 0.7, 0.8, 0.9)
+K, DEPTH, VOTES, ROUNDS = 10, 20, 3, 10
 WORDS = {"t-shirt": "t-shirt", "trouser": "trousers", "pullover": "pullover", "dress": "dress", "coat": "coat",
          "sandal": "sandal", "shirt": "shirt", "sneaker": "sneaker", "bag": "bag", "boot": "ankle boot"}
 PARAPHRASES = {"t-shirt": "a t-shirt top", "trouser": "a pair of trousers", "pullover": "a pullover sweater",
@@ -43,8 +43,6 @@ ABSENT = ["a giraffe", "a fire truck", "a violin", "a pizza", "a traffic light",
 SHIPPED = ("gallery | present queries | correct results in the uncut top 10 | of them cut | correct top-1 kept | "
            "present queries answered \"nothing matched\" | shown per present query, cutoff off / on | absent: "
            "\"nothing matched\" | absent: mean shown | letter soup: \"nothing matched\" | letter soup: mean shown")
-SWEPT = ("RHO | captions: cut | captions: top-1 kept | captions: shown | fashion: cut | fashion: top-1 kept | fashion: "
-         "shown | absent \"nothing matched\", captions / fashion | letter soup \"nothing matched\", captions / fashion")
 MEANS = (" | query, as shown | query, without the 3 liked | query, without all 6 voted | paraphrase, as shown | "
          "paraphrase, without the 3 liked | paraphrase, without all 6 voted")
 SOUP = ["zzqx flurble", "blorp snarfle quux", "xkcdv wqpz", "mmrgl fthagn", "plonk zibber vrask"]
@@ -81,7 +79,7 @@ def galleries(work: Path) -> dict:
 
 
 def judge_cutoff(lib: Library, queries: dict, uncut: dict) -> dict:
-    """The cut search against the uncut one (``uncut``: query -> its uncut results), at the current RHO."""
+    """The cut search against the uncut one (``uncut``: query -> its uncut results)."""
     r = {"queries": len(queries), "correct": 0, "dropped": 0, "top1": 0, "kept": 0, "gated": 0, "lost": [], "on": []}
     for text, relevant in queries.items():
         found = page(lib, text, learn=False)
@@ -106,21 +104,17 @@ def judge_cutoff(lib: Library, queries: dict, uncut: dict) -> dict:
             "answered": [f"{t!r} ({len(p.results)})" for t, p in zip(ABSENT, absent, strict=True) if p.results]}
 
 
-def sweep(gallery: dict) -> dict:
-    """RHO -> gallery -> judge_cutoff (the uncut searches once: they do not depend on RHO)."""
+def cutoff_results(gallery: dict) -> dict:
+    """gallery -> judge_cutoff at the shipped cutoff (the uncut searches first)."""
     uncut = {name: {q: page(lib, q, cut=False, learn=False).results for q in queries}
              for name, (lib, queries) in gallery.items()}
-    out = {}
-    for rho in RHOS:
-        with patch.object(cutoff, "RHO", rho):
-            out[rho] = {name: judge_cutoff(lib, queries, uncut[name]) for name, (lib, queries) in gallery.items()}
-    return out
+    return {name: judge_cutoff(lib, queries, uncut[name]) for name, (lib, queries) in gallery.items()}
 
 
-def cutoff_tables(results: dict) -> str:
-    """The shipped RHO per gallery, the queries behind its failures, and the RHO trade-off."""
-    shipped = results[cutoff.RHO]
-    lines = [f"At the shipped RHO = {cutoff.RHO} (k = {K}; {len(ABSENT)} absent concepts, {len(SOUP)} letter soups):",
+def cutoff_tables(shipped: dict) -> str:
+    """The shipped cutoff per gallery and the queries behind its failures."""
+    lines = [f"At the shipped cutoff (nothing matched under {relevance.CUTOFF}, results under {relevance.FLOOR} "
+             f"left out; k = {K}; {len(ABSENT)} absent concepts, {len(SOUP)} letter soups):",
              *table(SHIPPED, [[name, r["queries"], r["correct"], f"{r['dropped']} ({r['cut']})", r["top1_kept"],
                               r["gated"], f"{r['shown_off']:.1f} / {r['shown_on']:.1f}", r["absent"],
                               f"{r['absent_shown']:.1f}", r["soup"], f"{r['soup_shown']:.1f}"]
@@ -128,12 +122,7 @@ def cutoff_tables(results: dict) -> str:
     for name, r in shipped.items():
         lines += [f"- {name}: queries that lost a correct result: {', '.join(r['lost']) or 'none'}.",
                   f"- {name}: absent concepts answered (results shown): {', '.join(r['answered']) or 'none'}."]
-    rows = [[f"{rho}{' (shipped)' if rho == cutoff.RHO else ''}",
-             *(v for r in by.values() for v in (r["cut"], r["top1_kept"], f"{r['shown_on']:.1f}")),
-             " / ".join(r["absent"] for r in by.values()), " / ".join(r["soup"] for r in by.values())]
-            for rho, by in results.items()]
-    return "\n".join([*lines, "", "RHO sweep (\"cut\": share of the correct results in the uncut top 10 that the cut "
-                      "search drops):", *table(SWEPT, rows)])
+    return "\n".join(lines)
 
 
 def table(head: str, rows: list[list]) -> list[str]:
@@ -256,7 +245,7 @@ def report(work: Path) -> str:
     started = time.perf_counter()
     gallery = galleries(work)
     indexed = time.perf_counter() - started
-    cut = sweep(gallery)
+    cut = cutoff_results(gallery)
     lib, relevant = gallery["fashion"]
     rows, together = feedback_rows(lib, relevant)
     timed = latency(lib, relevant)

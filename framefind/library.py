@@ -276,8 +276,8 @@ class Library:
     def search_page(self, query: str | Query | None = None, *, image: str | Path | None = None,
                     video: str | Path | None = None, k: int = 10, min_score: float | None = None,
                     cutoff: bool = True) -> SearchPage:
-        """``search``, with what shaped the results: the relevance floor and what it cut, the dates
-        read from the words, the feedback that moved the ranking."""
+        """``search``, with what shaped the results: the relevance cutoff, what it cut and how close each
+        signal came, the dates read from the words, the feedback that moved the ranking."""
         if not isinstance(query, Query):
             query = Query.of(query, image=image, video=video, k=k, min_score=min_score, cutoff=cutoff)
         return self._searcher.page(query.checked())

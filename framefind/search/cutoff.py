@@ -1,21 +1,20 @@
-"""Knowing when nothing matched: a per-query relevance floor, calibrated on the model and the library.
+"""What a library knows about its own scores: the calibration each space's relevance is judged by.
 
-Raw cosine scores mean different things in different spaces, for different models and for
-different queries (a long query scores lower against everything than a one-word one), so no fixed
-score can say "this is a match". Two calibrations, chosen by what the space offers:
+Raw cosines mean different things in different spaces, for different models and for different
+queries, so relevance.py turns them into one probability. What that needs from the library is kept
+here, per model and space:
 
-- **Words, for a model with a label vocabulary** (ConSE): a query's *attainable* score is its
-  similarity to the nearest class the model knows (``Model.best_possible``): no picture can score
-  much above it. A result must reach ``RHO`` of it. A query whose attainable score is no higher
-  than that of background queries that name nothing (letter soup: "zzqx flurble") names nothing
-  the model can see: nothing matches. Measured in benchmarks/bench_learning.py.
-- **Everything else** (example images, models without a vocabulary): a result's ``z`` against the
-  query's own score distribution over an even sample of the library must clear what the best result
-  of a background query about nothing (flat, noise and gradient pictures; letter soup) typically
-  reaches in *this* library (the median of their top-1 ``z``).
+- an even sample of the library's items (``sample_ids``): a query's scores over it give the
+  library's own spread for that query (its TOP_SHARE quantile and median: is a result an outlier
+  here?), used for example images and models without a vocabulary;
+- ``gate``: whether the words space has a label vocabulary (ConSE), whose queries are judged by their
+  attainable score instead (the best any picture could score: relevance.VisualContext);
+- ``duplicate``: the similarity from which two items of this space are near-duplicates.
 
-Calibration is computed when an index run ends (a reader never writes) and kept in the catalog;
-a library indexed before this release is calibrated in memory on first use.
+Calibration is computed when an index run ends (a reader never writes) and kept in the catalog; a
+library indexed before this release is calibrated in memory on first use, from vectors it already
+holds (nothing is re-embedded). The stored format is unchanged: ``z`` (how far background queries'
+best results stand out) is still written, for earlier releases opening a library this one indexed.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from framefind.store.vectorstore import VectorStore
 SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
 BACKGROUND_TEXTS = 48
 DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = THRESHOLD, 0.97, 0.3
-MIN_ITEMS = 20  # below this a library has no score distribution to speak of: no z-floor
+MIN_ITEMS = 20  # below this a library has no score distribution to speak of
 IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies from look-alikes
 
 
@@ -42,7 +41,7 @@ IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies fr
 class Calibration:
     space: str
     generation: int
-    z: float  # the floor, in standard deviations of the query's own scores
+    z: float  # earlier releases' floor, in standard deviations of a query's own scores (written for them)
     sample_ids: tuple[int, ...]
     gate: float | None = None  # attainable score a query must exceed to name anything (vocabulary models)
     duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates

@@ -127,9 +127,10 @@ def phrase_probability(cosine: float, cover: float) -> float:
 
 
 def combine(probabilities: dict[str, float], weights: dict[str, float]) -> float:
-    """Noisy-OR of the signals' probabilities; a signal's weight (relative to the largest) is its
-    exponent on the odds of not matching: weight 0 ignores it, the largest weight counts in full."""
-    top = max((weights.get(s, 0.0) for s in probabilities), default=0.0)
+    """Noisy-OR of the signals' probabilities; a signal's weight (relative to the largest weight of the
+    query, ``weights``) is its exponent on the chance of not matching: weight 0 ignores it, the largest
+    counts in full (all equal, the default: plain noisy-OR, so one signal alone gives its own probability)."""
+    top = max(weights.values(), default=0.0)
     if top <= 0:
         return 0.0
     miss = 1.0
