@@ -167,11 +167,17 @@ def wait_for_animations(page) -> None:
 
 
 def wait_for_thumbnails(page) -> None:
-    """Every image of the grid has loaded (or failed), the cards' thumbnails have faded in (cards.js marks
-    each one loaded on its load event), and the fade is over."""
-    page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every(i => i.complete) && "
-                           "[...document.querySelectorAll('#grid .thumb img')].every(i => "
-                           "i.classList.contains('loaded') || !i.naturalWidth)")
+    """Every grid image in the viewport has loaded (or failed), the cards' thumbnails there have faded in
+    (cards.js marks each one loaded on its load event), and the fade is over: the page as a screenshot
+    shows it. Images below the fold are left out: they load lazily, only once scrolled near, so a long
+    answer would never have them all."""
+    page.wait_for_function("""() => {
+        const seen = [...document.querySelectorAll('#grid img')].filter(i => {
+            const r = i.getBoundingClientRect();
+            return r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth; });
+        return seen.every(i => i.complete) &&
+            seen.filter(i => i.closest('.thumb')).every(i => i.classList.contains('loaded') || !i.naturalWidth);
+    }""")
     wait_for_animations(page)
 
 

@@ -29,6 +29,7 @@ from test_web import (
     wait_for_keys,
     wait_for_render,
     wait_for_thumbnails,
+    why_nothing,
 )
 
 # The browser, server and page machinery of test_web.py, over this module's own library.
@@ -77,7 +78,7 @@ def test_nothing_matched_then_closest_anyway(page, api):
     search(page, words)
     empty = page.locator("#empty")
     assert empty.locator("h2").inner_text() == "Nothing matched well"
-    assert f"{answer['below_cutoff']} results scored under" in empty.inner_text()
+    assert page.inner_text("#why-nothing") == why_nothing(answer)  # the answer's own numbers
     assert page.locator(".card").count() == 0 and page.is_hidden("#cutoff-line") and page.is_hidden("#more")
     shot(page, "nothing-matched")
 
@@ -103,7 +104,8 @@ def test_weaker_results_hidden_line_shows_all(page, api):
     search(page, words)
     wait_for_keys(page, answer["results"])
     line = page.locator("#cutoff-line")
-    assert line.inner_text() == f"{answer['below_cutoff']} weaker results hidden · Show all"
+    cutoff = f"{answer['cutoff']:.3f}"
+    assert line.inner_text() == f"{answer['below_cutoff']} weaker results hidden (scored under {cutoff}) · Show all"
     everything = api_search(api, words, all="true")
     line.get_by_role("button", name="Show all").click()
     wait_for_keys(page, everything)
@@ -170,7 +172,7 @@ def test_near_duplicates_fold_into_one_card(page, api, media):
     for i, n in enumerate(near):
         row = rows.nth(i)
         assert row.locator(".dup-name").inner_text() == n["name"]
-        assert row.locator(".dup-score").inner_text() == f"{n['score']:.2f}"
+        assert row.locator(".dup-score").inner_text() == f"{n['score']:.3f}"  # 3 decimals, as on the cards
         assert row.locator("img").get_attribute("src") == n["thumbnail_url"]
     assert {n["key"] for n in near} | {lead["key"]} == {content_key(media / name) for name in copies}
     page.wait_for_function("() => [...document.querySelectorAll('.dups-list img')].every(i => i.naturalWidth > 0)")

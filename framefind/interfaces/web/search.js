@@ -132,7 +132,7 @@ function renderResults(data) {
   } else if (!showNothingMatched(data)) {
     const f = state.filters;
     const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label;
-    if (state.only && state.mode === "text") showNothingBy(state.only); // (pictures: after their cutoff above)
+    if (state.only && state.mode === "text") showNothingBy(state.only); // (a cutoff, any signal: shown above)
     else showEmpty("No results", filtered
       ? "Nothing matched with these filters. Try All, all folders, or clear the filters."
       : "Try other words, or drop an example image or video anywhere on the page.");
