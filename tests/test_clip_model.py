@@ -18,12 +18,27 @@ from framefind import FrameFindError, Library
 from framefind.media.images import load_image
 from framefind.models.base import load_model
 from framefind.models.clip import ClipModel
+from framefind.search.cutoff import MIN_ITEMS
+from framefind.search.relevance import CUTOFF, EXAMPLE_SMALL, WORDS_SMALL, Curve
+from framefind.search.results import Result
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
           "camera.png", "coins.png"]
 # Deliberately not CLIP's statistics: the image graph must take them from the checkpoint.
 MEAN, STD = [0.40, 0.50, 0.60], [0.20, 0.30, 0.25]
 TEXTS = ["a cat", "a cup of coffee on a table", "x", " ".join(["rocket"] * 40), "an astronaut"]
+
+
+def cosine(result: Result) -> float:
+    """A result's visual cosine (its ``visual`` match): the evidence these tests check the vectors by, since a
+    result's score is the probability it is what was asked for (issue #19)."""
+    return next(m for m in result.matches if m.signal == "visual").score
+
+
+def small_library_score(curve: Curve, cosines: list[float]) -> list[float]:
+    """The scores, as shown (3 decimals), that results with these cosines get in a library too small for a score
+    distribution (under cutoff.MIN_ITEMS items: only the cosine counts, by ``curve``)."""
+    return [round(float(p), 3) for p in curve(np.array(cosines)[:, None])]
 
 
 @pytest.fixture(scope="module")
@@ -114,26 +129,40 @@ def test_library_indexes_and_searches_with_clip(checkpoint, model_cache, tmp_pat
         assert model_ids == {lib.model_id} and lib.model_id.startswith("clip-")
         assert lib.model.name == f"clip:{checkpoint.resolve()}"
 
+        assert len(PHOTOS) < MIN_ITEMS  # scores judged by the cosine alone (small_library_score)
         for name in ("chelsea.png", "rocket.jpg"):
             hits = lib.search(image=photos / name, k=3)
             assert Path(hits[0].path).name == name
-            assert hits[0].score == pytest.approx(1.0, abs=2e-3)
-            assert hits[1].score < hits[0].score - 0.005
+            assert cosine(hits[0]) == pytest.approx(1.0, abs=2e-3)
+            assert cosine(hits[1]) < cosine(hits[0]) - 0.005
+            assert [hit.score for hit in hits] == pytest.approx(  # a 4-decimal cosine may flip the 3rd decimal
+                small_library_score(EXAMPLE_SMALL, [cosine(hit) for hit in hits]), abs=1.5e-3)
+            assert hits[1].score < hits[0].score
 
-        hits = lib.search("a cat", k=3)
+        # Random weights name nothing: "a cat" is as close to every photo as to none (cosines within 0.15 of 0),
+        # far under the ~0.34 that WORDS_SMALL needs for the cutoff's score. The mechanics, without the cutoff:
+        page = lib.search_page("a cat", k=3)
+        assert page.nothing_matched and page.cutoff == CUTOFF and page.closest["visual"] < CUTOFF
+        hits = lib.search("a cat", k=3, cutoff=False)
         assert {hit.kind for hit in hits} == {"image"}
         query = ClipModel(str(checkpoint)).embed_texts(["a cat"])[0]
         ids, stored = lib.catalog.vectors(lib.model_id, "clip")
         contents = {info.item_id: info.content for info in lib.catalog.item_infos(ids.tolist()).values()}
         expected = {contents[i]: score for i, score in zip(ids.tolist(), (stored @ query).tolist(), strict=True)}
         # A random tiny CLIP sees these photos as near-identical: they fold into the best (listed under it).
-        shown = [(hit.key, hit.score) for hit in hits] + [(n.key, n.score) for hit in hits for n in hit.near_duplicates]
+        # A folded near-duplicate keeps only its score (a probability); a result shows its cosine too.
+        folded = [(n.key, n.score) for hit in hits for n in hit.near_duplicates]
+        shown = [(hit.key, hit.score) for hit in hits] + folded
         ranking = sorted(expected, key=expected.get, reverse=True)
         assert hits[0].key == ranking[0] and [hit.key for hit in hits] == sorted(
             (hit.key for hit in hits), key=expected.get, reverse=True)
         assert set(ranking[:3]) <= {key for key, _ in shown}
-        for key, score in shown:
-            assert score == pytest.approx(expected[key], abs=1e-3)
+        for hit in hits:
+            assert cosine(hit) == pytest.approx(expected[hit.key], abs=1e-3)
+        # cosine within 1e-3, WORDS_SMALL's slope at most 8.8 / 4, rounding 5e-4: within 3e-3 of the score
+        for (key, score), want in zip(shown, small_library_score(WORDS_SMALL, [expected[k] for k, _ in shown]),
+                                      strict=True):
+            assert score == pytest.approx(want, abs=3e-3), key
 
     monkeypatch.chdir(checkpoint.parent)  # a relative path names the same checkpoint
     assert ClipModel(checkpoint.name).name == f"clip:{checkpoint.resolve()}"

@@ -76,6 +76,12 @@ def install(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
     return lib, media, expected
 
 
+def cosine(result) -> float:
+    """The result's visual cosine (its ``visual`` match): what the old releases recorded as the score, which is now
+    the calibrated probability (issue #19)."""
+    return next(m for m in result.matches if m.signal == "visual").score
+
+
 def answers(library: Library, query: dict, media: Path) -> list:
     # The old releases had no relevance cutoff: compare their whole pages.
     if "text" in query:
@@ -85,11 +91,12 @@ def answers(library: Library, query: dict, media: Path) -> list:
 
 def assert_answers_as_recorded(library: Library, query: dict, media: Path, drift: float) -> None:
     """``query`` answered as the release recorded, up to ``drift`` (a measured tolerance, see FLOAT_DRIFT): every
-    result the record holds scores within ``drift`` of its recorded score, and the order is the recorded one
+    result the record holds has a cosine within ``drift`` of its recorded score (the releases' score was the cosine),
+    and the page's order (now by the probability, a rising curve of the cosine per query) is the recorded one
     except between results whose recorded scores are within 2 * drift (a near-tie either may win on another CPU),
     where a result may also enter or leave the bottom of the page."""
     recorded = {(r["path"], r.get("start")): r["score"] for r in query["results"]}
-    got = [((str(Path(r.path).relative_to(media)), r.start), r.score) for r in answers(library, query, media)]
+    got = [((str(Path(r.path).relative_to(media)), r.start), cosine(r)) for r in answers(library, query, media)]
     name = query.get("text") or query["image"]
     assert len(got) == len(recorded), name
     floor = min(recorded.values())
@@ -103,7 +110,7 @@ def assert_answers_as_recorded(library: Library, query: dict, media: Path, drift
 
 
 def assert_answers_from_stored_vectors(library: Library, query: dict, media: Path) -> None:
-    """Each photo found scores what its stored vector gives with the query vector embedded here: the CPU-independent
+    """Each photo found has the cosine its stored vector gives with the query vector embedded here: the CPU-independent
     half of "answers as recorded" (the query vector is the part that can differ between CPUs)."""
     vector = library.model.embed_texts([query["text"]])[0]
     for result in answers(library, query, media):
@@ -111,7 +118,7 @@ def assert_answers_from_stored_vectors(library: Library, query: dict, media: Pat
             item = library.catalog.db.execute("SELECT i.id FROM files f JOIN items i ON i.hash = f.hash WHERE "
                                               "f.path = ? AND i.model = ?", (result.path, library.model_id)).fetchone()
             _, stored = library.catalog.vectors(library.model_id, library.model.words_space, [item[0]])
-            assert result.score == pytest.approx(float(stored[0] @ vector), abs=1e-4), (query["text"], result.path)
+            assert cosine(result) == pytest.approx(float(stored[0] @ vector), abs=1e-4), (query["text"], result.path)
 
 
 def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
@@ -153,7 +160,7 @@ def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(t
         report = library.index()  # its top-10 semantic vectors are not what this release makes: re-embedded
         assert report.embedded == 5 and library.model_id == load_model("effnet-conse").id
         assert {m["id"] for m in library.models()} == {old_id, library.model_id}
-        assert library.search("a cat", k=1)[0].score == pytest.approx(0.7462, abs=2e-4)  # as 0.1.0 scores it
+        assert cosine(library.search("a cat", k=1)[0]) == pytest.approx(0.7462, abs=2e-4)  # as 0.1.0 scores it
 
 
 def test_a_failed_upgrade_leaves_the_old_library_whole(tmp_path, monkeypatch):
@@ -300,7 +307,7 @@ def test_release_0_5_0_library_keeps_its_jpeg_draft(tmp_path):
         own = model.embed_images(pixels[1.0][None])["visual"][0]
         assert float(stored[0] @ own) > 0.9999 and float(stored[0] @ model.embed_images(pixels[0.75][None])[
             "visual"][0]) < 0.999
-        assert library.search(image=new, k=1, cutoff=False)[0].score > 0.9999  # the query decoded as the gallery
+        assert cosine(library.search(image=new, k=1, cutoff=False)[0]) > 0.9999  # the query decoded as the gallery
 
 
 def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):

@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 from conftest import skimage_data
 from PIL import Image
-from test_clip_model import checkpoint  # noqa: F401 (the tiny CLIP fixture, built once for this module too)
+from test_clip_model import checkpoint, cosine, small_library_score  # noqa: F401 (checkpoint: the tiny CLIP fixture)
 
 from framefind import FrameFindError, Library
 from framefind.media.images import load_image
 from framefind.models import hub
 from framefind.models.base import load_model
+from framefind.search.cutoff import MIN_ITEMS
+from framefind.search.relevance import CUTOFF, EXAMPLE_SMALL, WORDS_SMALL
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png"]
 TEXTS = ["A photo of a Cat!", "a cup of coffee, on a table.", "x", " ".join(["rocket"] * 80), "Ｆｕｌｌ width！", ""]
@@ -174,21 +176,33 @@ def test_library_indexes_and_searches(family, checkpoint, siglip_checkpoint, mod
         contents = {info.item_id: info.content for info in lib.catalog.item_infos(ids.tolist()).values()}
         by_content = dict(zip((contents[i] for i in ids.tolist()), stored, strict=True))
 
+        assert len(PHOTOS) < MIN_ITEMS  # scores judged by the cosine alone (small_library_score)
         for name in PHOTOS:  # each photo's nearest neighbour is itself, decoded as the model declares
             hits = lib.search(image=photos / name, k=3)
             assert Path(hits[0].path).name == name
-            assert hits[0].score == pytest.approx(1.0, abs=2e-3)
+            assert cosine(hits[0]) == pytest.approx(1.0, abs=2e-3)
+            assert [hit.score for hit in hits] == pytest.approx(  # a 4-decimal cosine may flip the 3rd decimal
+                small_library_score(EXAMPLE_SMALL, [cosine(hit) for hit in hits]), abs=1.5e-3)
             pixels = load_image(photos / name, lib.model.image_size, fit=lib.model.preprocess.fit)[0]
             vector = lib.model.embed_images(pixels[None])[space][0]
             assert np.abs(by_content[hits[0].key] - vector).max() < 2e-3  # stored as float16
 
         query = lib.model.embed_texts(["a cat"])[0]
         expected = {key: float(vector @ query) for key, vector in by_content.items()}
-        hits = lib.search("a cat", k=3)
+        # random weights name nothing (cosines near 0, far under the ~0.34 WORDS_SMALL needs for the cutoff's
+        # score): with the cutoff nothing matched; without it, the mechanics
+        page = lib.search_page("a cat", k=3)
+        assert page.nothing_matched and page.cutoff == CUTOFF
+        hits = lib.search("a cat", k=3, cutoff=False)
+        # a folded near-duplicate keeps only its score (a probability); a result shows its cosine too
         shown = [(hit.key, hit.score) for hit in hits] + [(n.key, n.score) for hit in hits for n in hit.near_duplicates]
         assert hits and hits[0].key == max(expected, key=expected.get)
-        for key, score in shown:
-            assert score == pytest.approx(expected[key], abs=1e-3)
+        for hit in hits:
+            assert cosine(hit) == pytest.approx(expected[hit.key], abs=1e-3)
+        # cosine within 1e-3, WORDS_SMALL's slope at most 8.8 / 4, rounding 5e-4: within 3e-3 of the score
+        for (key, score), want in zip(shown, small_library_score(WORDS_SMALL, [expected[k] for k, _ in shown]),
+                                      strict=True):
+            assert score == pytest.approx(want, abs=3e-3), key
 
 
 def test_ids_follow_the_weights(siglip_checkpoint, checkpoint, model_cache, tmp_path):  # noqa: F811
