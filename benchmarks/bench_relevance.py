@@ -134,8 +134,7 @@ def judge(name: str, library: Library, text: str, relevant, split: str, present:
                 evidence["visual"] = [match.score, *context.features(cosine)[0].tolist()]
                 evidence["plain"] = plain.features(cosine)[0].tolist()
             else:
-                cover = relevance.coverage(relevance.content_terms(text), match.text)
-                evidence[match.signal] = max(evidence.get(match.signal, [0.0, 0.0]), [match.score, cover])
+                evidence[match.signal] = max(evidence.get(match.signal, [0.0]), [match.score])
         judged.scores.append(result.score)
         judged.relevant.append(bool(relevant(result.path)))
         judged.evidence.append(evidence)

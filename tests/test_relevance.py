@@ -1,5 +1,5 @@
-"""The relevance score's parts on their own: the curves, noisy-OR with weights, keyword coverage, and the
-words check that tells letter soup from words (the real MiniLM vocabulary). End to end: test_hybrid.py."""
+"""The relevance score's parts on their own: the curves, noisy-OR with weights, and the words check that
+tells letter soup from words (the real MiniLM vocabulary). End to end: test_hybrid.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from framefind.models.minilm import MiniLM
-from framefind.search.relevance import CUTOFF, FLOOR, VisualContext, combine, content_terms, coverage
+from framefind.search.relevance import CUTOFF, FLOOR, VisualContext, combine, phrase_probability
 
 WEIGHTS = {"visual": 1.0, "speech": 1.0, "text": 1.0}
 
@@ -27,13 +27,10 @@ def test_weights_scale_what_a_signal_counts_and_zero_ignores_it():
     assert combine({"visual": 0.4}, {"visual": 0.0, "speech": 0.0, "text": 0.0}) == 0.0
 
 
-def test_coverage_counts_the_query_words_the_phrase_holds_stemmed_and_without_stopwords():
-    terms = content_terms("the quarterly budgets")
-    assert terms == ["quarterly", "budgets"]
-    assert coverage(terms, "The «quarterly» «budget» is ready.") == 1.0
-    assert coverage(terms, "the «budget» airline") == 0.5
-    assert coverage(terms, "nothing marked here") == 0.0
-    assert coverage([], "«anything»") == 0.0
+def test_a_phrase_scores_by_its_meaning():
+    cosines = np.linspace(0.0, 1.0, 11)
+    p = [phrase_probability(c) for c in cosines]
+    assert np.all(np.diff(p) > 0) and p[0] < FLOOR and p[-1] > 0.99  # unrelated: nothing; the very words: sure
 
 
 def test_a_picture_score_rises_with_its_cosine_and_stays_a_probability():

@@ -68,13 +68,16 @@ PINNED, BOOSTED = "pinned", "boosted"
 
 def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
               votes: Votes | None = None, context: VisualContext | None = None,
-              fold_at: float = THRESHOLD, cache: SearchCache | None = None) -> list[Result]:
+              fold_at: float = THRESHOLD, cache: SearchCache | None = None,
+              asked: np.ndarray | None = None) -> list[Result]:
     """Images and video moments nearest to ``vector`` within the query's filters, liked results first,
     then those with a boosted label, then the rest, each with the words that say what it shows
     (``why``), its cosine as visual evidence (``matches``) and its relevance score (the probability
     ``context`` gives its cosine; the cosine itself without a context), near-duplicates folded into
     their best. Nothing is cut here: the caller fuses the other signals, then orders and cuts (settle.py).
-    ``cache``: one library's reusable reads (item vectors, explanations); the same results without it."""
+    ``cache``: one library's reusable reads (item vectors, explanations); the same results without it.
+    ``asked``: the query before feedback moved it to ``vector``: results are found and ranked by ``vector``
+    (``Result.order``) but scored by how well they match what was asked (a vote must not inflate scores)."""
     votes = votes or Votes()
     hidden: dict[str, list[ResultKey]] = {}  # disliked for this very query, by content
     for text in votes.hidden:
@@ -91,12 +94,16 @@ def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, ve
                 continue
             shown.append((hit, tier))
             shown_at.setdefault(key.content, []).append(hit[1])
-    cosines = [hit[0] for hit, _ in shown]
-    scores = context.probability(np.array(cosines)) if context is not None and shown else cosines
-    cosine_of = {hit[1].item_id: hit[0] for hit, _ in shown}
+    vectors_of = cache.vectors if cache else None
+    moved = np.array([hit[0] for hit, _ in shown])
+    cosines = moved if asked is None else _as_asked(catalog, store.model_id, space, shown, moved, asked - vector,
+                                                    vectors_of)
+    scores = context.probability(cosines) if context is not None and shown else cosines
+    cosine_of = {hit[1].item_id: float(c) for (hit, _), c in zip(shown, cosines, strict=True)}
+    order_of = {hit[1].item_id: float(p) for (hit, _), p in zip(shown, context.probability(moved), strict=True)} \
+        if asked is not None and context is not None and shown else {}
     tier_of = {hit[1].item_id: tier for hit, tier in shown}
     scored = [((float(p), hit[1]), tier == PINNED) for p, (hit, tier) in zip(scores, shown, strict=True)]
-    vectors_of = cache.vectors if cache else None
     folded = fold_near_duplicates(catalog, store.model_id, model.image_space, scored, fold_at, vectors_of)
     results = [to_result(hit, pinned, near) for hit, pinned, near in folded]
     why = _why(catalog, store.model_id, model, [hit[1].item_id for hit, _, _ in folded], cache)
@@ -106,7 +113,19 @@ def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, ve
         result.boosted = tier_of[item] == BOOSTED
         result.matches = [Match(VISUAL, round(cosine_of[item], 4), ", ".join(result.why), result.start, result.end,
                                 round(hit[0], 4))]
+        result.order = order_of.get(item)
     return results
+
+
+def _as_asked(catalog: Catalog, model_id: str, space: str, shown: list[tuple[Hit, str]], moved: np.ndarray,
+              shift: np.ndarray, vectors_of=None) -> np.ndarray:
+    """The hits' cosines to the query as asked, from their cosines to the moved one: each item's stored
+    vector times the shift (exact for images; for a moment, its segments' mean stands in for its best frame)."""
+    ids, vectors = (vectors_of or catalog.vectors)(model_id, space, [hit[1].item_id for hit, _ in shown])
+    row = {item: i for i, item in enumerate(ids.tolist())}
+    delta = vectors @ shift[0] if len(ids) else np.zeros(0)
+    return np.array([c + (float(delta[row[hit[1].item_id]]) if hit[1].item_id in row else 0.0)
+                     for c, (hit, _) in zip(moved, shown, strict=True)])
 
 
 def _why(catalog: Catalog, model_id: str, model: Model, ids: list[int], cache: SearchCache | None) -> dict:

@@ -4,7 +4,7 @@ on screen in a picture or a frame (on-screen text, the signal users name "text")
 Speech and on-screen text are found in the stored texts, each by two rankings, keyword (SQLite FTS5,
 BM25: exact words, "phrases", prefix*) and meaning (MiniLM cosine over the same texts), whose union
 (ordered by reciprocal rank) gives the candidates. Each phrase's relevance is a calibrated probability
-from its MiniLM cosine and the share of the query's words it holds (relevance.py); a result's score
+from its MiniLM cosine to the words (relevance.py); a result's score
 combines its signals' probabilities by noisy-OR, so it means the same with or without texts in the
 library. Every result keeps each signal's own evidence (``matches``): the cosine, the words with the
 matched terms in «», their time, and what that signal alone says (``relevance``).
@@ -22,7 +22,7 @@ import numpy as np
 from framefind.search.engine import to_result
 from framefind.search.moments import keep_existing
 from framefind.search.query import SIGNALS, VISUAL, Query
-from framefind.search.relevance import combine, content_terms, coverage, phrase_probability
+from framefind.search.relevance import combine, phrase_probability
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
@@ -67,24 +67,25 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
     groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
     for rank, result in enumerate(visual if query.weight(VISUAL) else [], 1):
         groups.append((result, {VISUAL: rank}))
-    terms = content_terms(query.words or "")
     for signal, hits in texts.items():
         for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
-            _place(catalog, model_id, groups, signal, rank, hit, terms)
+            _place(catalog, model_id, groups, signal, rank, hit)
     weights = {signal: query.weight(signal) for signal in SIGNALS}
     for result, _ in groups:
         best: dict[str, float] = {}
         for m in result.matches:
             if m.relevance is not None:
                 best[m.signal] = max(best.get(m.signal, 0.0), m.relevance)
+        if result.order is not None:  # feedback moved the pictures' ranking: rank by it, score by the words
+            result.order = combine({**best, VISUAL: result.order}, weights)
         result.score = round(combine(best, weights), 4)
     return [result for result, _ in groups]
 
 
 def _place(catalog: Catalog, model_id: str, groups: list[tuple[Result, dict[str, int]]], signal: str,
-           rank: int, hit: TextHit, terms: list[str]) -> None:
+           rank: int, hit: TextHit) -> None:
     """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one."""
-    relevance = phrase_probability(hit.score, coverage(terms, hit.snippet))
+    relevance = phrase_probability(hit.score)
     match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end,
                   round(relevance, 4))
     for result, ranks in groups:

@@ -11,8 +11,7 @@ split, on Fashion-MNIST and on a hybrid library with speech and on-screen text):
   is to something the model knows than letter soup is (``nameable``), and how far the result stands
   out of this library's scores for this query (``z``, over an even sample: is it an outlier here?);
 - **visual, other queries** (an example image, a model without vocabulary): ``z`` and the cosine;
-- **speech and on-screen text**: the MiniLM cosine of the phrase to the query and the share of the
-  query's words the phrase holds (keyword ``coverage``).
+- **speech and on-screen text**: the MiniLM cosine of the phrase to the query.
 
 Signals are combined by noisy-OR, ``1 - prod(1 - p_signal)``: a result is what was asked for if any of
 its signals says so, so a spoken phrase that matches is never cut because its picture does not, and a
@@ -22,12 +21,9 @@ scores, the same numbers in every library, signal mix and query.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
-
-from framefind.store.texts import STOPWORDS, fts_terms
 
 
 @dataclass(frozen=True)
@@ -46,11 +42,11 @@ class Curve:
 # "One relevance score"); each tuple follows the feature order of the function that builds the features.
 TOP_SHARE = 0.95  # the quantile of the library's scores a result is measured against (lift)
 WORDS_VOCABULARY = Curve(-7.1716, (5.1607,))  # share of attainable (vocabulary models)
-WORDS_PLAIN = Curve(-4.8575, (3.0365, 2.2796,))  # cosine, lift (models without a vocabulary)
+WORDS_PLAIN = Curve(-4.8575, (3.0365, 2.2796))  # cosine, lift (models without a vocabulary)
 WORDS_SMALL = Curve(-6.6608, (8.7953,))  # cosine (a library too small for a distribution)
-EXAMPLE = Curve(-3.6773, (4.8623, 2.8003,))  # cosine, lift (example images and library items, image space)
+EXAMPLE = Curve(-3.6773, (4.8623, 2.8003))  # cosine, lift (example images and library items, image space)
 EXAMPLE_SMALL = Curve(-1.2609, (3.0477,))  # cosine
-PHRASE = Curve(-5.4392, (13.0284, -0.6465,))  # MiniLM cosine, keyword coverage
+PHRASE = Curve(-5.5637, (12.8922,))  # MiniLM cosine of the phrase to the words
 # The cutoff (benchmarks/bench_relevance.py sweep, chosen on the tune splits): a page whose best result scores
 # under CUTOFF says "nothing matched"; on a page that matched, results under FLOOR are left out.
 CUTOFF, FLOOR = 0.025, 0.01
@@ -100,30 +96,11 @@ class VisualContext:
         return self.curve(self.features(cosines))
 
 
-def content_terms(words: str) -> list[str]:
-    """The query's words that carry meaning (FTS terms less stopwords), lower case, without quotes or ``*``."""
-    terms = [t.strip('"*').lower() for t in fts_terms(words)]
-    return [w for term in terms for w in term.split() if w not in STOPWORDS]
-
-
-def coverage(terms: list[str], snippet: str) -> float:
-    """Share of the query's content ``terms`` among the words FTS5 marked in ``snippet`` («word»; stemmed
-    matches count: "budgets" marks "budget")."""
-    if not terms:
-        return 0.0
-    marked = {m.lower() for m in re.findall(r"«([^»]+)»", snippet) for m in m.split()}
-    hits = sum(any(_same_stem(term, word) for word in marked) for term in terms)
-    return hits / len(terms)
-
-
-def _same_stem(a: str, b: str) -> bool:
-    n = min(len(a), len(b))
-    return a == b or (n >= 4 and a[: max(4, n - 2)] == b[: max(4, n - 2)])
-
-
-def phrase_probability(cosine: float, cover: float) -> float:
-    """How likely a spoken or written phrase is what was asked, from its meaning and its words."""
-    return float(PHRASE(np.array([[cosine, cover]]))[0])
+def phrase_probability(cosine: float) -> float:
+    """How likely a spoken or written phrase is what was asked, from its meaning (MiniLM cosine to the
+    words). Keyword matching finds candidates; it adds nothing here: on the tune split a phrase holding
+    the query's words was no likelier to be right than one as close in meaning without them."""
+    return float(PHRASE(np.array([[cosine]]))[0])
 
 
 def combine(probabilities: dict[str, float], weights: dict[str, float]) -> float:

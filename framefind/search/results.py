@@ -111,10 +111,12 @@ class Result:
     boosted: bool = False  # carries a label the query boosts (--boost-label): shown after pinned, before the rest
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
-    matches: list[Match] = field(default_factory=list)  # per signal, when speech or on-screen text took part
+    matches: list[Match] = field(default_factory=list)  # each signal's evidence and what it alone says
+    order: float | None = field(default=None, repr=False)  # ranks it when feedback moved the query (not shown)
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        out.pop("order")
         if self.kind != "video":  # start/end/frame_time mean something for video moments only
             for key in ("start", "end", "frame_time", "clip"):
                 out.pop(key)

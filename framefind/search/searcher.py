@@ -84,14 +84,15 @@ class Searcher:
         cache.check(store.model_id, library.catalog.generation(store.model_id))
         space, vector = query_vector(model, query, self.item_vector,
                                      lambda words: cache.query(model.id, words, model.embed_texts))
-        # Judged against what was asked (before feedback moves the vector: a moved vector is near no class,
-        # and its attainable score would shrink, lifting every share).
+        # Judged against what was asked: feedback moves the vector that finds and ranks results, not the
+        # scores (a moved vector is near no class, and results near the liked ones would all rise).
         said = " ".join(t.value for t in query.terms if t.kind == "words" and t.weight > 0) or None
         context = self.visual_context(space, vector, said)
+        asked = None
         if votes:
-            vector = rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
+            asked, vector = vector, rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
         return run_query(library.catalog, store, model, space, vector, query, votes, context,
-                         self.duplicate_threshold(), cache)
+                         self.duplicate_threshold(), cache, asked)
 
     def visual_context(self, space: str, vector: np.ndarray, said: str | None) -> VisualContext:
         """What a query vector's cosines are judged against in this library (relevance.VisualContext);

@@ -2,7 +2,8 @@
 
 Whatever signals found the results, the page is settled the same way: results liked for this very
 query first (pins), then those carrying a boosted label, then the rest, each tier by its relevance
-score (relevance.py). Pins and boosts are tiers *above* the score, so a fused speech-and-picture hit
+score (relevance.py; after feedback moved the query, by the moved query's, while the score shown stays
+what the words say). Pins and boosts are tiers *above* the score, so a fused speech-and-picture hit
 never overtakes what the user pinned. The cutoff (word queries, unless turned off): when no result
 reaches ``CUTOFF`` nothing matched; otherwise results under ``FLOOR`` are left out. Either way what
 was left out is counted (``below_cutoff``); pinned results are never cut. ``min_score`` keeps exactly
@@ -39,7 +40,7 @@ def settle(results: list[Result], query: Query, votes: Votes, cut: bool, asked: 
         for near in result.near_duplicates:
             near.score = round(near.score, DECIMALS)
         kept.append(result)
-    kept.sort(key=lambda r: (not r.pinned, not r.boosted, -r.score))
+    kept.sort(key=lambda r: (not r.pinned, not r.boosted, -(r.score if r.order is None else r.order)))
     floor = _floor(kept) if cut else None
     below = [r for r in kept if floor is not None and not r.pinned and r.score < floor]
     shown = [r for r in kept if not (floor is not None and not r.pinned and r.score < floor)]
