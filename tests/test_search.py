@@ -11,6 +11,8 @@ from conftest import cli_json, run_cli, skimage_data, wallpaper_files
 from PIL import Image
 
 from framefind import FrameFindError, Library
+from framefind.search import relevance
+from framefind.search.results import Match
 
 # Each query must put its photo first among the scikit-image photos and ~30 wallpaper distractors.
 TEXT_QUERIES = {
@@ -34,9 +36,23 @@ def test_text_query_finds_the_right_photo_first(photo_library, query, expected):
 
 
 def test_scores_separate_match_from_non_match(photo_library):
+    """The score is a probability: the coffee is a match on its own (it reaches the cutoff), the cat is not
+    even kept on a page that matched; underneath, the picture cosines stand well apart."""
     _, library = photo_library
-    by_name = {Path(r.path).name: r.score for r in library.search("a cup of coffee", k=100, cutoff=False)}
-    assert by_name["coffee.png"] - by_name["chelsea.png"] > 0.2
+    by_name = {Path(r.path).name: r for r in library.search("a cup of coffee", k=100, cutoff=False)}
+    coffee, cat = by_name["coffee.png"], by_name["chelsea.png"]
+    assert coffee.score >= relevance.CUTOFF > relevance.FLOOR > cat.score, (coffee.score, cat.score)
+    assert _visual(coffee).score - _visual(cat).score > 0.2
+    page = library.search_page("a cup of coffee", k=100)
+    assert "coffee.png" in _names(page.results) and "chelsea.png" not in _names(page.results)
+
+
+def _visual(result) -> Match:
+    return next(m for m in result.matches if m.signal == "visual")
+
+
+def _names(results) -> list[str]:
+    return [Path(r.path).name for r in results]
 
 
 def _variants(original: Path) -> dict[str, Image.Image]:
@@ -73,8 +89,11 @@ def test_image_query_of_an_indexed_file_scores_one(photo_library):
 def test_min_score_and_k(photo_library):
     _, library = photo_library
     assert len(library.search("a cat", k=4, cutoff=False)) == 4
-    kept = library.search("a cat", k=50, min_score=0.5, cutoff=False)
+    kept = library.search("a cat", k=50, min_score=0.05, cutoff=False)  # the cat: ~0.16, the rest ~0.01
     assert [Path(r.path).name for r in kept] == ["chelsea.png"]
+    # min_score compares with the displayed (rounded) score, exactly: the cat's own score keeps it.
+    assert [r.key for r in library.search("a cat", k=50, min_score=kept[0].score, cutoff=False)] == [kept[0].key]
+    assert library.search("a cat", k=50, min_score=kept[0].score + 0.001, cutoff=False) == []
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
@@ -171,7 +190,11 @@ def test_formats_and_exif_orientation(tmp_path):
         # One picture in six formats and a rotated JPEG: near-duplicates, folded into the best of them.
         names = {Path(r.path).name for r in results[:1]} | {Path(n.path).name for n in results[0].near_duplicates}
         assert names == set(formats) | {"rotated.jpg"}, [(Path(r.path).name, r.score) for r in results]
-        assert all(n.score > 0.9 for n in results[0].near_duplicates)
+        # The same pixels: the best copy's cosine is ~1, and every folded copy scores (a probability) about
+        # as high as it and above every other picture.
+        assert _visual(results[0]).score > 0.99
+        assert all(results[0].score - 0.03 < n.score <= results[0].score for n in results[0].near_duplicates)
+        assert min(n.score for n in results[0].near_duplicates) > max(r.score for r in results[1:])
         assert {Path(r.path).name for r in results[1:]} <= {f"other{i}.jpg" for i in range(5)}
         rotated = next(i for n in results[0].near_duplicates if Path(n.path).name == "rotated.jpg"
                        for i in library.resolve(n.key))

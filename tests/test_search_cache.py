@@ -16,9 +16,13 @@ QUERIES = ["an animal", "a cup of coffee", "a rocket on the launch pad", "a cat 
 
 
 def _page(library: Library, query: Query):
+    """Everything a page says, field by field: the score and each signal's evidence (cosine and relevance),
+    the tiers, the folded near-duplicates, and what the cutoff did and how close each signal came."""
     page = library.search_page(query)
-    return ([(r.key, r.path, r.score, r.why, r.pinned, [n.key for n in r.near_duplicates]) for r in page.results],
-            page.below_cutoff, page.floor, page.learned)
+    results = [(r.key, r.path, r.score, r.why, r.pinned, r.boosted,
+                [(m.signal, m.score, m.text, m.start, m.end, m.relevance) for m in r.matches],
+                [(n.key, n.score) for n in r.near_duplicates]) for r in page.results]
+    return results, page.below_cutoff, page.cutoff, page.closest, page.learned
 
 
 def _queries(photo: Path) -> list[Query]:

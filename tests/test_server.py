@@ -60,6 +60,31 @@ def test_text_search_returns_typed_results_with_urls_and_reasons(served):
     assert images[0]["name"] == "rocket.jpg" and all(r["kind"] == "image" for r in images)
 
 
+def test_search_response_says_what_the_cutoff_did_and_why_each_result_scored(served):
+    """The score is one probability; the response says the score a result needed (``cutoff``), how close
+    each signal came (``closest``), and each result's evidence: the visual cosine and its relevance."""
+    from framefind.search import relevance
+
+    client = served["client"]
+    body = client.get("/api/search", params={"q": "a cup of coffee", "k": 10}).json()
+    assert "floor" not in body and body["cutoff"] == relevance.FLOOR and body["below_cutoff"] > 0
+    results = body["results"]
+    assert results[0]["name"] in ("coffee.png", "shots.mp4") and all(r["score"] >= body["cutoff"] for r in results)
+    assert body["closest"] == {"visual": results[0]["score"]}
+    for r in results:
+        visual = next(m for m in r["matches"] if m["signal"] == "visual")
+        assert -1.0 <= visual["score"] <= 1.0 and r["score"] == pytest.approx(visual["relevance"], abs=1e-3)
+        assert r["boosted"] is False and r["pinned"] is False
+    everything = client.get("/api/search", params={"q": "a cup of coffee", "k": 10, "all": "true"}).json()
+    assert everything["cutoff"] is None and everything["below_cutoff"] == 0
+    assert len(everything["results"]) == 10 and min(r["score"] for r in everything["results"]) < relevance.FLOOR
+    nothing = client.get("/api/search", params={"q": "zzqx flurble"}).json()
+    assert nothing["results"] == [] and nothing["nothing_matched"] and nothing["cutoff"] == relevance.CUTOFF
+    assert nothing["closest"] == {"visual": 0.0}  # letter soup: the pictures are no evidence of anything
+    boosted = client.get("/api/search", params={"q": "a photo", "k": 3, "all": "true", "boost_label": "espresso"})
+    assert [r["boosted"] for r in boosted.json()["results"]][:1] == [True], boosted.text
+
+
 def test_items_thumbnails_media_ranges_and_clips(served):
     client = served["client"]
     moment = _search(client, "a rocket", kind="video")[0]
@@ -87,7 +112,9 @@ def test_search_by_uploaded_image_region_and_video(served, tmp_path):
     Image.open(skimage_data() / "horse.png").convert("RGB").resize((200, 164)).save(copy, "JPEG", quality=60)
     found = client.post("/api/search/image", files={"file": ("horse-small.jpg", copy.getvalue(), "image/jpeg")},
                         data={"k": "3", "kind": "image"}).json()["results"]
-    assert found[0]["name"] == "horse.png" and found[0]["score"] > 0.9
+    # The same picture, smaller and re-encoded: its cosine is ~1 and its score (a probability) far above the next.
+    assert found[0]["name"] == "horse.png" and found[0]["matches"][0]["score"] > 0.9
+    assert found[0]["score"] > 2 * found[1]["score"]
     # A picture with the cat on the left and the rocket on the right: each half finds its own.
     cat, rocket = Image.open(skimage_data() / "chelsea.png").convert("RGB"), Image.open(skimage_data() / "rocket.jpg")
     both = Image.new("RGB", (900, 300))
@@ -212,7 +239,8 @@ def test_many_concurrent_clients_over_real_http(served):
     def client(number: int) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             for i in range(10):
-                response = http.get("/api/search", params={"q": ["a cat", "a rocket", "coffee"][(number + i) % 3]})
+                query = ["a cat", "a rocket", "coffee"][(number + i) % 3]  # "a cat" carries earlier tests' votes
+                response = http.get("/api/search", params={"q": query, "all": "true"})
                 (done if response.status_code == 200 and response.json()["results"] else errors).append(response)
 
     clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
