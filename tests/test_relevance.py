@@ -48,11 +48,13 @@ def test_words_that_name_nothing_score_nothing_whatever_the_cosine():
     assert 0 < FLOOR < CUTOFF < 1
 
 
-@pytest.mark.parametrize("words", ["zzqx flurble", "blorp snarfle quux", "xkcdv wqpz", "mmrgl fthagn"])
+@pytest.mark.parametrize("words", ["zzqx flurble", "blorp snarfle quux", "xkcdv wqpz", "mmrgl fthagn",
+                                   "lorem ipsum dolor"])
 def test_letter_soup_is_no_word_the_text_model_knows(words):
     assert not MiniLM().knows_a_word(words)
 
 
-@pytest.mark.parametrize("words", ["a dog", "a snowboarder", "a giraffe", "Kilimanjaro sunrise", "zzqx dog"])
+@pytest.mark.parametrize("words", ["a dog", "a snowboarder", "a giraffe", "Kilimanjaro sunrise", "zzqx dog",
+                                   "kangaroos"])
 def test_real_words_are_known_even_when_split_into_pieces(words):
     assert MiniLM().knows_a_word(words)

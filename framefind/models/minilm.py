@@ -85,12 +85,14 @@ class MiniLM:
 
     def knows_a_word(self, text: str) -> bool:
         """Whether any word of ``text`` is one the model learnt as a word: a whole WordPiece token, or a
-        first piece of 4+ letters ("snow" of "snowboarder"). Letter soup ("zzqx flurble": z ##z ##q ##x,
-        flu ##rb ##le) is none, so its vector says nothing about pictures."""
+        first piece of 4+ letters followed by pieces of 2+ letters or a plural s ("snow ##board ##er",
+        "kangaroo ##s"). Letter soup ("zzqx flurble": z ##z ##q ##x, flu ##rb ##le; "lorem": lore ##m) is
+        none, so its vector says nothing about pictures."""
         for word in re.findall(r"[^\W\d_]+", text.lower()):
             pieces = self._tokenizer.encode(word, add_special_tokens=False).tokens
             pieces = [p for p in pieces if p != "[PAD]"]
-            if len(pieces) == 1 or (pieces and len(pieces[0]) >= 4):
+            if len(pieces) == 1 or (pieces and len(pieces[0]) >= 4 and all(
+                    len(piece) > 3 or piece == "##s" for piece in pieces[1:])):
                 return True
         return False
 
