@@ -350,14 +350,28 @@ def reliability_table(judged: list[Judged]) -> str:
     return table(["score shown", "results", "mean score", "share right"], rows)
 
 
-def report(judged: list[Judged], before: list[Judged] | None, curves: dict, took: float) -> str:
+def _absent_hybrid(judged: list[Judged]) -> str:
+    """How many absent hybrid queries of each kind, and how many of each the cutoff caught."""
+    spec = {q["text"]: q for q in json.loads((HERE / "data" / "hybrid_queries.json").read_text())["queries"]}
+    kinds: dict[str, list[int]] = {}
+    for j in judged:
+        if j.gallery == "hybrid" and not j.present:
+            counts = kinds.setdefault(spec[j.text]["via"], [0, 0])
+            counts[0] += j.nothing
+            counts[1] += 1
+    names = {"visual": "picture-like", "speech": "talk-like", "keyword": "sharing one word with a phrase"}
+    return ", ".join(f"{n} {names.get(via, via)} (caught: {caught})" for via, (caught, n) in kinds.items())
+
+
+def report(judged: list[Judged], before: list[Judged] | None, curves: dict, took: float,
+           before_label: str = "") -> str:
     return f"""## One relevance score and a cutoff that holds (issue #19, `benchmarks/bench_relevance.py`)
 
 {machine()}; {took:.0f} s in all. Galleries: the caption set (169 photos, tune/test split by photo), 1,000 Fashion-MNIST
 test images (10 class names), and a hybrid folder (24 photos and 16 videos with espeak-ng speech and burned-in signs,
 `benchmarks/hybrid_media.py`, indexed with `--transcribe --ocr`). Absent queries: {len(ABSENT)} things no photo shows
-and {len(SOUP)} letter soups, alternately tune/test; the hybrid folder's own 24 (neither shown, said nor written).
-"before": the same queries through {'the tree compared against' if before else '(not run)'}.
+and {len(SOUP)} letter soups, alternately tune/test; the hybrid folder's own {_absent_hybrid(judged)}.
+"before": the same queries through {before_label or '(not run)'}.
 
 {outcome_table(judged, before)}
 
@@ -393,7 +407,14 @@ def main() -> None:
     curves = fit(judged, examples)
     if args.fit:
         print(json.dumps(curves, indent=1))
-    md = report(judged, before, curves, time.perf_counter() - started)
+    label = ""
+    if args.against:
+        import subprocess
+
+        commit = subprocess.run(["git", "-C", str(args.against), "log", "-1", "--format=%h (%s)"],
+                                capture_output=True, text=True).stdout.strip()
+        label = f"framefind at {commit[:60]}" if commit else str(args.against)
+    md = report(judged, before, curves, time.perf_counter() - started, label)
     print(md)
     if args.out:
         args.out.write_text(md, encoding="utf-8")
