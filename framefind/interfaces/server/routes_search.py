@@ -40,6 +40,8 @@ async def _respond_limited(request: Request, run, query: dict) -> SearchResponse
     return await anyio.to_thread.run_sync(_respond, request, run, query, limiter=request.app.state.search_limiter)
 
 
+MIN_SCORE = {"ge": 0, "le": 1, "description": (
+    "Keep only results whose score, the estimated probability of a match, is at least this")}
 # The filters every search takes: one list, as query-string parameters (GET) and as form fields (uploads).
 _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, extra validation)
     ("kind", list[str] | None, None, {"description": "image and/or video (repeatable)"}),
@@ -48,6 +50,7 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
     ("before", str | None, None, {"description": "Taken on or before: 2020, 2020-06, 2020-06-30"}),
     ("min_duration", float | None, None, {"ge": 0, "description": "Videos at least this long, seconds"}),
     ("max_duration", float | None, None, {"ge": 0, "description": "Videos at most this long, seconds"}),
+    ("min_score", float | None, None, MIN_SCORE),
     ("label", list[str] | None, None, {"description": "Only items the classifier labels so (dog: any breed)"}),
     ("boost_label", list[str] | None, None, {"description": "Items with this label rank first"}),
     ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
@@ -72,7 +75,7 @@ def query_args(filters) -> dict:
     """Filter parameters -> ``Query.of`` keyword arguments (a bad date is a 400 naming it)."""
     return {"kinds": tuple(filters.kind or ()), "under": (filters.under,) if filters.under else (),
             "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
-            "max_duration": filters.max_duration, "labels": tuple(filters.label or ()),
+            "max_duration": filters.max_duration, "min_score": filters.min_score, "labels": tuple(filters.label or ()),
             "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all,
             "signals": tuple(getattr(filters, "only", None) or ()) or None,
             "weights": parse_weights(getattr(filters, "weights", None))}
@@ -85,12 +88,9 @@ def _echo(filters) -> dict:
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
 async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)],
                       filters: Annotated[FilterParams, Depends()], k: K = 24,
-                      min_score: Annotated[float | None, Query(ge=0, le=1, description=(
-                          "Keep only results whose score (the estimated probability of a match) is at least this"))
-                      ] = None,
                       read_dates: Annotated[bool, Query(description="Dates among the words filter by date")] = True,
                       ) -> SearchResponse:
-    query = SearchQuery.of(q, k=k, min_score=min_score, read_dates=read_dates, **query_args(filters))
+    query = SearchQuery.of(q, k=k, read_dates=read_dates, **query_args(filters))
     return await _respond_limited(request, lambda lib: lib.search_page(query), {"text": q, "k": k, **_echo(filters)})
 
 
@@ -129,12 +129,15 @@ def _search_file(request: Request, path: Path, box: str | None, k: int, filters,
              responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}})
 def search_video(request: Request, file: Annotated[UploadFile, File()],
                  k: Annotated[int, Form(ge=1, le=100)] = 10, under: Annotated[str | None, Form()] = None,
+                 min_score: Annotated[float | None, Form(**MIN_SCORE)] = None,
                  ) -> SearchResponse:
     state = request.app.state
     folders = (under,) if under else ()
+    query = {"video": file.filename, "k": k, "under": under, "min_score": min_score}
     with saved_upload(file, "video", state.uploads, state.upload_limits.get("video")) as path:
-        return _respond(request, lambda lib: SearchPage(lib.similar_videos(path, k=k, under=folders)),
-                        {"video": file.filename, "k": k, "under": under})
+        return _respond(request, lambda lib: SearchPage(lib.similar_videos(path, k=k, under=folders,
+                                                                           min_score=min_score)),
+                        {name: value for name, value in query.items() if value is not None})
 
 
 @router.get("/similar/{key}", response_model=SearchResponse, summary="More like this library result")
@@ -142,6 +145,14 @@ async def similar(request: Request, key: str, filters: Annotated[SimilarParams, 
                   k: K = 24) -> SearchResponse:
     args = query_args(filters)
     chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels")}
-    return await _respond_limited(request, lambda lib: lib.similar(key, k=k, cutoff=args["cutoff"],
-                                                                   boost_labels=args["boost_labels"], **chosen),
-                                  {"similar": key, "k": k, **_echo(filters)})
+
+    def run(lib) -> SearchPage:
+        page = lib.similar(key, k=k, cutoff=args["cutoff"], boost_labels=args["boost_labels"], **chosen)
+        # Library.similar takes no min_score: the page is in score order (no words, so no pins), so
+        # dropping the weaker results keeps what min_score would have (boosted labels aside: a boosted
+        # result under it leaves its place empty rather than to the next one).
+        if args["min_score"] is not None:
+            page.results = [r for r in page.results if r.score >= args["min_score"]]
+        return page
+
+    return await _respond_limited(request, run, {"similar": key, "k": k, **_echo(filters)})

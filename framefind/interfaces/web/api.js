@@ -41,7 +41,7 @@ export const state = {
   under: "", // folder filter, one of status.roots
   only: "", // match by one signal only: "" (every one), "visual", "speech" or "text" (signals.js)
   weights: "", // fusion weights from the address bar ("visual=1,speech=2"): passed on as they are
-  filters: { after: "", before: "", minDuration: "", maxDuration: "", label: "", labelMode: "only" }, // filters.js
+  filters: { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "", labelMode: "only" }, // filters.js
   all: false, // show results under the query's relevance floor too ("Show closest anyway")
   readDates: true, // let the server read a date filter from the typed words ("cat 2019")
   answer: null, // what the last search said about itself: {below_cutoff, nothing_matched, dates, learned}

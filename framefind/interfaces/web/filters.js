@@ -1,6 +1,7 @@
-// Filters beyond kind and folder: when a picture was taken, how long a video is, and the classifier's
-// labels (only items with a label, or items with it first). They live in state.filters, travel in the
-// address bar with the words, and go with every search as query (or form) fields.
+// Filters beyond kind and folder: when a picture was taken, how long a video is, the classifier's
+// labels (only items with a label, or items with it first) and the lowest score shown (the score is the
+// estimated probability of a match, the same number the cards show). They live in state.filters, travel
+// in the address bar with the words, and go with every search as query (or form) fields.
 
 import { $, $$, api, formatCount, make, on, state } from "./api.js";
 import { ONLY, paintSignals } from "./signals.js";
@@ -13,6 +14,7 @@ const FIELDS = [ // state.filters field, its <input>, its API and address-bar na
   ["before", "#f-before", "before"],
   ["minDuration", "#f-min-duration", "min_duration"],
   ["maxDuration", "#f-max-duration", "max_duration"],
+  ["minScore", "#f-min-score", "min_score"],
 ];
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/; // what the server takes: 2019, 2019-07, 2019-07-14
 const WEIGHTS = /^(visual|speech|text)=\d+(\.\d+)?(,(visual|speech|text)=\d+(\.\d+)?)*$/; // visual=1,speech=2
@@ -32,6 +34,12 @@ export function addFilters(params) {
     if (state.only) params.append("only", state.only);
     if (state.weights) params.append("weights", state.weights);
   }
+}
+
+/** What an example-video search takes of the filters: the lowest score (kind and folder are applied to
+ *  its answer in search.js; it has no dates, lengths or labels). */
+export function addVideoFilters(form) {
+  if (state.filters.minScore !== "") form.append("min_score", state.filters.minScore);
 }
 
 /** The address bar keeps the filters (and kind and folder), so a reload or a shared link asks the same. */
@@ -69,18 +77,20 @@ export function readFiltersFromUrl() {
   if (activeCount()) showPanel(true);
 }
 
-/** A value as the server takes it: a date as 2019 / 2019-07 / 2019-07-14, a length as seconds >= 0. */
+/** A value as the server takes it: a date as 2019 / 2019-07 / 2019-07-14, a length as seconds >= 0,
+ *  a score from 0 to 1. */
 function clean(field, value) {
   const text = String(value).trim();
   if (!text) return "";
   if (field === "after" || field === "before") return DATE.test(text) ? text : "";
-  const seconds = Number(text);
-  return Number.isFinite(seconds) && seconds >= 0 ? String(seconds) : "";
+  const number = Number(text);
+  const most = field === "minScore" ? 1 : Infinity;
+  return Number.isFinite(number) && number >= 0 && number <= most ? String(number) : "";
 }
 
 function activeCount() {
   const f = state.filters;
-  return [f.after || f.before, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label]
+  return [f.after || f.before, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label, f.minScore]
     .filter(Boolean).length;
 }
 
@@ -103,7 +113,7 @@ function paintFilters() {
   count.hidden = !n;
   count.textContent = n ? String(n) : "";
   $("#filters-toggle").setAttribute("aria-label", n ? `Filters, ${n} on` : "Filters");
-  $("#filters-clear").disabled = !(f.after || f.before || f.minDuration || f.maxDuration || f.label);
+  $("#filters-clear").disabled = !(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore);
 }
 
 /** Inputs to state.filters; search again when something changed. */
@@ -125,7 +135,7 @@ export function filtersChanged() {
 }
 
 function clearFilters() {
-  Object.assign(state.filters, { after: "", before: "", minDuration: "", maxDuration: "", label: "" });
+  Object.assign(state.filters, { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "" });
   paintFilters();
   filtersChanged();
   $("#f-after").focus();

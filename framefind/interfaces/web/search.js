@@ -3,7 +3,7 @@
 // searchSoon; the clicks on the grid and on the welcome box are handled in grid.js.
 
 import { $, api, enc, formatCount, make, PAGE, state } from "./api.js";
-import { addFilters, writeFiltersToUrl } from "./filters.js";
+import { addFilters, addVideoFilters, writeFiltersToUrl } from "./filters.js";
 import { renderCard } from "./cards.js";
 import { learnedNote, renderNotices, showEmpty, showNothingMatched } from "./notices.js";
 import { paintSignals } from "./signals.js";
@@ -30,6 +30,8 @@ function buildRequest() {
     if (state.mode === "image") {
       addFilters(form);
       if (state.example.box) form.append("box", state.example.box.map((v) => v.toFixed(4)).join(","));
+    } else {
+      addVideoFilters(form);
     }
     return { url: `/api/search/${state.mode}`, init: { method: "POST", body: form } };
   }
@@ -131,7 +133,8 @@ function renderResults(data) {
     $("#empty").hidden = true;
   } else if (!showNothingMatched(data)) {
     const f = state.filters;
-    const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label;
+    const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label ||
+      f.minScore;
     if (state.only && state.mode === "text") showNothingBy(state.only); // (a cutoff, any signal: shown above)
     else showEmpty("No results", filtered
       ? "Nothing matched with these filters. Try All, all folders, or clear the filters."
