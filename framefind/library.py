@@ -293,10 +293,11 @@ class Library:
         return getattr(self.model, "text_encoder", None) or MiniLM()
 
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
-                **filters) -> SearchPage:
+                min_score: float | None = None, **filters) -> SearchPage:
         """More like this: results nearest to a library result (its stored vector), itself excluded;
         ``filters``: the ``Filters.of`` arguments (kinds, under, dates, durations, labels)."""
-        return self._searcher.similar(key, k=k, cutoff=cutoff, boost_labels=boost_labels, **filters)
+        return self._searcher.similar(key, k=k, cutoff=cutoff, boost_labels=boost_labels, min_score=min_score,
+                                      **filters)
 
     def similar_videos(self, video: str | Path, *, k: int = 10, min_score: float | None = None,
                        method: str = "aligned", under: tuple[str | Path, ...] = ()) -> list[Result]:

@@ -201,6 +201,7 @@ def test_prefix_queries_and_kill_9_during_transcription(tmp_path):
         assert pending(library.catalog, "speech") == []
         top = library.search(Query.of("quart*", signals=("speech",)))[0]
         assert Path(top.path).name == "list0.mp4" and "«quarterly»" in top.matches[0].text.lower()
+        assert top.score > 0.5  # judged by the word the prefix matched ("quarterly"), not by "quart"
 
 
 def _names(results) -> list[str]:

@@ -26,7 +26,7 @@ from framefind.search.relevance import combine, phrase_probability
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
-from framefind.store.texts import ONSCREEN, SPEECH, TextHit, keyword_hits, semantic_hits
+from framefind.store.texts import ONSCREEN, SPEECH, TextHit, complete_prefixes, keyword_hits, semantic_hits
 
 RRF_K = 60
 SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what was asked
@@ -133,6 +133,6 @@ def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Resul
     words = query.words or ""
     if not searched or not words.strip() or not (query.weight(SPEECH) or query.weight(ONSCREEN)):
         return fuse(catalog, model_id, visual, {}, query, query.k)
-    vector = encoder.embed_query([words])[0]
+    vector = encoder.embed_query([complete_prefixes(catalog, words, (SPEECH, ONSCREEN))])[0]
     texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
     return fuse(catalog, model_id, visual, texts, query, query.k)

@@ -114,10 +114,10 @@ class Searcher:
         return lambda key: any(info.item_id in ids for info in library.resolve(key))
 
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
-                **filters) -> SearchPage:
+                min_score: float | None = None, **filters) -> SearchPage:
         """``Library.similar``: results nearest to a library result (its stored vector), itself excluded."""
         query = Query((Term("item", key),), k=k + 1, filters=Filters.of(**filters), boost_labels=boost_labels,
-                      cutoff=cutoff).checked()
+                      cutoff=cutoff, min_score=min_score).checked()
         page = self.page(query)
         page.results = [r for r in page.results if r.key != key][:k]
         return page

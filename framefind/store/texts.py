@@ -91,6 +91,24 @@ def keyword_hits(catalog: Catalog, words: str, sources: tuple[str, ...], limit: 
     return []
 
 
+def complete_prefixes(catalog: Catalog, words: str, sources: tuple[str, ...]) -> str:
+    """``words`` with each ``prefix*`` replaced by the word it most often matches in the stored texts
+    ("quart*" -> "quarterly"), so the text model judges a phrase's meaning by a word and not by a
+    fragment it cannot read; unchanged without prefixes or matches."""
+    prefixes = [t.strip('"*').lower() for t in fts_terms(words) if t.endswith("*")]
+    if not prefixes:
+        return words
+    marked: dict[str, int] = {}
+    for hit in keyword_hits(catalog, words, sources, 50):
+        for word in re.findall(r"«([^»]+)»", hit.snippet):
+            marked[word.lower()] = marked.get(word.lower(), 0) + 1
+    for prefix in prefixes:
+        found = sorted((w for w in marked if w.startswith(prefix)), key=lambda w: (-marked[w], w))
+        if found:
+            words = re.sub(rf"(?i)\b{re.escape(prefix)}\*", found[0], words)
+    return words
+
+
 def semantic_hits(catalog: Catalog, vector: np.ndarray, sources: tuple[str, ...], floor: float,
                   limit: int = 200) -> list[TextHit]:
     """Texts whose MiniLM vector is within ``floor`` cosine of the query's, best first (exact scan)."""

@@ -147,12 +147,7 @@ async def similar(request: Request, key: str, filters: Annotated[SimilarParams, 
     chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels")}
 
     def run(lib) -> SearchPage:
-        page = lib.similar(key, k=k, cutoff=args["cutoff"], boost_labels=args["boost_labels"], **chosen)
-        # Library.similar takes no min_score: the page is in score order (no words, so no pins), so
-        # dropping the weaker results keeps what min_score would have (boosted labels aside: a boosted
-        # result under it leaves its place empty rather than to the next one).
-        if args["min_score"] is not None:
-            page.results = [r for r in page.results if r.score >= args["min_score"]]
-        return page
+        return lib.similar(key, k=k, cutoff=args["cutoff"], boost_labels=args["boost_labels"],
+                           min_score=args["min_score"], **chosen)
 
     return await _respond_limited(request, run, {"similar": key, "k": k, **_echo(filters)})
