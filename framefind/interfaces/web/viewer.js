@@ -42,9 +42,7 @@ function showItem(index) {
   $("#v-path").textContent = [item.path, ...(item.duplicates || [])].join("  ·  ");
   $("#v-prev").disabled = index <= 0;
   $("#v-next").disabled = index >= viewer.list.length - 1;
-  const why = hasPassages(item)
-    ? `matched by ${item.matches.map((m) => SIGNALS[m.signal]?.name.toLowerCase() ?? m.signal).join(", ")}`
-    : (item.why || []).join(" · ");
+  const why = hasPassages(item) ? `matched by ${matchedBy(item.matches)}` : (item.why || []).join(" · ");
   $("#v-why").textContent = [item.score != null && `Score ${scoreText(item.score)}`, why].filter(Boolean).join(" — ");
   showMatches(item);
   $("#v-open").href = item.media_url;
@@ -85,6 +83,15 @@ function showNear(item) {
   $("#v-near-title").textContent = near.length
     ? `${near.length} near-identical ${near.length === 1 ? "copy" : "copies"} folded into this result` : "";
   $("#v-near-list").replaceChildren(...(near.length ? nearRows(item) : []));
+}
+
+/** The signals that carry a result's score: each whose own relevance is at least half the best one's
+ *  ("matched by speech", not "pictures, speech" when the picture alone says 0.003 and the words 0.994). */
+function matchedBy(matches) {
+  const relevance = (m) => m.relevance ?? m.score;
+  const best = Math.max(...matches.map(relevance));
+  const names = matches.filter((m) => relevance(m) >= best / 2).map((m) => SIGNALS[m.signal]?.name.toLowerCase() ?? m.signal);
+  return [...new Set(names)].join(", ");
 }
 
 /** "Why it matched": every signal's evidence; a said or written passage of a video plays from its time. */
