@@ -71,6 +71,8 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
         for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
             _place(catalog, model_id, groups, signal, rank, hit)
     weights = {signal: query.weight(signal) for signal in SIGNALS}
+    if not texts and weights[VISUAL] == max(weights.values()):
+        return [result for result, _ in groups]  # the pictures alone, at full weight: their scores stand
     for result, _ in groups:
         best: dict[str, float] = {}
         for m in result.matches:

@@ -31,10 +31,10 @@ def settle(results: list[Result], query: Query, votes: Votes, cut: bool, asked: 
     hidden = [ResultKey.parse(key) for key in votes.hidden]
     kept = []
     for result in results:
-        key = ResultKey.parse(result.key)
-        if _among(key, hidden):
+        key = ResultKey.parse(result.key) if pinned or hidden else None
+        if key is not None and _among(key, hidden):
             continue  # disliked for this very query, whichever signal found it
-        result.pinned = result.pinned or _among(key, pinned)
+        result.pinned = result.pinned or (key is not None and _among(key, pinned))
         result.boosted = result.boosted or (boosted is not None and boosted(result.key))
         result.score = round(result.score, DECIMALS)
         for near in result.near_duplicates:
