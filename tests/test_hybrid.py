@@ -300,3 +300,22 @@ def test_pins_and_label_boosts_rank_above_fused_scores(hybrid):
     assert boosted[0].boosted and order == sorted(order, reverse=True)  # boosted first, then the rest
     spoken = next(r for r in boosted if _speech(r))  # the budget moment, found by speech: no such label there
     assert not spoken.boosted and spoken.score > max(r.score for r in boosted if r.boosted)
+
+
+def test_a_weak_keyword_hit_never_makes_a_search_match(hybrid):
+    """A phrase holding one of the words but far in meaning ("budget airline tickets" / "The quarterly
+    budget is ready") adds to a result on a page that matched, but cannot make a page match."""
+    from framefind.search.relevance import CUTOFF
+
+    _, library = hybrid
+    words = "budget airline tickets"
+    full = library.search_page(Query.of(words, k=30, cutoff=False, learn=False))
+    said = [m for r in full.results for m in _speech(r)]
+    assert said and said[0].score < 0.5  # holds "budget" only, far in meaning
+    assert said[0].relevance > CUTOFF  # on its own score it would have made the page match
+    cut = library.search_page(Query.of(words, learn=False))
+    pictures = library.search_page(Query.of(words, learn=False, signals=("visual",)))
+    assert pictures.nothing_matched and cut.nothing_matched  # no picture matches, and the weak phrase rescues nothing
+    assert cut.closest["speech"] == round(said[0].relevance, 3)  # ...and says how close it came
+    strong = library.search_page(Query.of("quarterly budget", learn=False))
+    assert not strong.nothing_matched and _speech(strong.results[0])  # all the words: a match

@@ -113,10 +113,12 @@ class Result:
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
     matches: list[Match] = field(default_factory=list)  # each signal's evidence and what it alone says
     order: float | None = field(default=None, repr=False)  # ranks it when feedback moved the query (not shown)
+    support: float | None = field(default=None, repr=False)  # its score without weak keyword hits (not shown)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("order")
+        out.pop("support")
         if self.kind != "video":  # start/end/frame_time mean something for video moments only
             for key in ("start", "end", "frame_time", "clip"):
                 out.pop(key)

@@ -5,9 +5,9 @@ query first (pins), then those carrying a boosted label, then the rest, each tie
 score (relevance.py; after feedback moved the query, by the moved query's, while the score shown stays
 what the words say). Pins and boosts are tiers *above* the score, so a fused speech-and-picture hit
 never overtakes what the user pinned. The cutoff (word queries, unless turned off): when no result
-reaches ``CUTOFF`` nothing matched; otherwise results under ``FLOOR`` are left out. Either way what
-was left out is counted (``below_cutoff``); pinned results are never cut. ``min_score`` keeps exactly
-the results whose displayed score reaches it.
+reaches ``CUTOFF`` (weak keyword hits aside) nothing matched; otherwise results under ``FLOOR`` are
+left out. Either way what was left out is counted (``below_cutoff``); pinned results are never cut.
+``min_score`` keeps exactly the results whose displayed score reaches it.
 """
 
 from __future__ import annotations
@@ -41,19 +41,26 @@ def settle(results: list[Result], query: Query, votes: Votes, cut: bool, asked: 
             near.score = round(near.score, DECIMALS)
         kept.append(result)
     kept.sort(key=lambda r: (not r.pinned, not r.boosted, -(r.score if r.order is None else r.order)))
-    floor = _floor(kept) if cut else None
-    below = [r for r in kept if floor is not None and not r.pinned and r.score < floor]
-    shown = [r for r in kept if not (floor is not None and not r.pinned and r.score < floor)]
+    matched = not cut or _matched(kept)
+    floor = None if not cut else FLOOR if matched else CUTOFF
+
+    def left_out(result: Result) -> bool:
+        return cut and not result.pinned and (not matched or result.score < FLOOR)
+
+    below = [r for r in kept if left_out(r)]
+    shown = [r for r in kept if not left_out(r)]
     if query.min_score is not None:
         shown = [r for r in shown if r.score >= query.min_score]
     return SearchPage(shown[: query.k], len(below), floor, closest=closest(kept, asked))
 
 
-def _floor(results: list[Result]) -> float:
-    """The score a result needs on this page: FLOOR when anything reached CUTOFF, else (nothing
-    matched) CUTOFF itself, so none but pinned results stay."""
-    best = max((r.score for r in results if not r.pinned), default=0.0)
-    return FLOOR if best >= CUTOFF else CUTOFF
+def _matched(results: list[Result]) -> bool:
+    """Whether anything matched: an unpinned result reached CUTOFF. A weak keyword hit (a phrase holding
+    only some of the words, not close in meaning: hybrid.py) adds to a result's score on a page that
+    matched, but never makes a page match ("a lava lamp" where a video says "hot lava can flow")."""
+    best = max((r.score if r.support is None else round(r.support, DECIMALS) for r in results if not r.pinned),
+               default=0.0)
+    return best >= CUTOFF
 
 
 def _among(key: ResultKey, keys: list[ResultKey]) -> bool:

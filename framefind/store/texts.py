@@ -30,6 +30,7 @@ class TextHit:
     text: str
     score: float  # BM25 (as a positive number) or cosine, per ranking
     snippet: str = ""  # the words that matched, in «», for keyword hits
+    partial: bool = False  # a keyword hit holding only some of the query's words
 
 
 def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[float | None, float | None, str]],
@@ -81,13 +82,16 @@ def keyword_hits(catalog: Catalog, words: str, sources: tuple[str, ...], limit: 
     sql = (f"SELECT t.hash, t.source, t.start, t.end, t.text, -bm25(texts_fts), "
            f"snippet(texts_fts, 0, '«', '»', '…', 16), t.vec FROM texts_fts "
            f"JOIN texts t ON t.id = texts_fts.rowid WHERE texts_fts MATCH ? {where} ORDER BY bm25(texts_fts) LIMIT ?")
-    for match in dict.fromkeys(m for m in (" ".join(terms), " OR ".join(rare)) if m):  # all words, else any
+    every = " ".join(terms)
+    for match in dict.fromkeys(m for m in (every, " OR ".join(rare)) if m):  # all words, else any
         rows = catalog.db.execute(sql, (match, *sources, limit)).fetchall()
         if rows:
             scores = [row[5] for row in rows]
             if vector is not None and all(row[7] is not None for row in rows):
                 scores = (decode([row[7] for row in rows]) @ vector).tolist()
-            return [TextHit(*row[:5], round(float(score), 4), row[6]) for row, score in zip(rows, scores, strict=True)]
+            partial = match != every and len(rare) > 1
+            return [TextHit(*row[:5], round(float(score), 4), row[6], partial)
+                    for row, score in zip(rows, scores, strict=True)]
     return []
 
 
