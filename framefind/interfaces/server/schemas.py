@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from framefind.search.relevance import CUTOFF, FLOOR
 from framefind.search.results import Result
 
 
@@ -79,8 +80,8 @@ class SearchResponse(BaseModel):
     query: dict
     below_cutoff: int = Field(0, description="Results under the relevance cutoff, left out (all=true shows them)")
     nothing_matched: bool = Field(False, description="No result reached the relevance cutoff")
-    cutoff: float | None = Field(None, description="The score a result needed to be shown (null: no cutoff); "
-                                                   "nothing matched when no result reached 0.025")
+    cutoff: float | None = Field(None, description=f"The score a result needed to be shown (null: no cutoff): "
+                                                   f"{FLOOR} on a page that matched, {CUTOFF} when nothing did")
     closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text) -> the best "
                                                       "relevance it gave any result: why nothing matched")
     dates: str | None = Field(None, description="The date filter read from the words, e.g. "
