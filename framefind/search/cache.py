@@ -2,8 +2,9 @@
 
 A server answers the same library many times a second; without these, every request read the
 vectors of its ~60 hits from SQLite again, re-explained the same results and re-embedded words
-typed a moment ago (docs/benchmarks.md, "HTTP search under load"; a z-floor's 2,048 sample vectors
-are kept by its Calibration, cutoff.py). Everything here returns exactly what the uncached call returns:
+typed a moment ago (docs/benchmarks.md, "HTTP search under load"; the 2,048 sample vectors a
+query's spread is read from are kept by its Calibration, cutoff.py). Everything here returns exactly
+what the uncached call returns:
 
 - ``vectors``: an item's stored vector, by item id. An item's vectors never change (re-embedding a
   content makes new items with new ids), yet the whole cache is dropped whenever the model's

@@ -106,8 +106,9 @@ def store_calibrations(catalog: Catalog, store: VectorStore, model: Model) -> No
 
 
 def calibrate(catalog: Catalog, store: VectorStore, model: Model, space: str, generation: int) -> Calibration | None:
-    """The floor for ``space``: how far background queries' best results stand out in this library
-    (and, for words, how much of any class the model knows letter soup resembles)."""
+    """The calibration of ``space``: an even sample of the library, the near-duplicate threshold, whether
+    its words have a vocabulary (``gate``: how much of any class the model knows letter soup resembles)
+    and, for earlier releases, how far background queries' best results stand out here (``z``)."""
     ids = catalog.vector_ids(store.model_id, space)
     if len(ids) < 2:
         return None

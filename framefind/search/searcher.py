@@ -1,10 +1,11 @@
 """One library's searches, orchestrated: a Query in, a SearchPage out.
 
 ``Library`` is the facade (``search_page``, ``similar``, ``similar_videos``, ``duplicate_threshold``
-delegate here); this module decides what runs: the visual ranking (query vector, feedback, relevance
-floor, engine.run_query), then speech and on-screen text fused in (hybrid.py), or reverse video search
-(moments.py). It also owns what a library's searches reuse between requests: calibrations, the
-feedback memory and the ``SearchCache`` (cache.py), all checked against the library's generation.
+delegate here); this module decides what runs: the visual ranking (query vector, feedback, what the
+scores are judged against, engine.run_query), speech and on-screen text fused in (hybrid.py), the page
+ordered and cut (settle.py), or reverse video search (moments.py). It also owns what a library's
+searches reuse between requests: calibrations, the feedback memory and the ``SearchCache`` (cache.py),
+all checked against the library's generation.
 """
 
 from __future__ import annotations
