@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Literal
 from urllib.parse import quote
 
@@ -69,7 +68,7 @@ class ResultOut(BaseModel):
                        NearDuplicateOut(key=n.key, path=n.path, name=n.path.rsplit("/", 1)[-1], score=n.score,
                                         thumbnail_url=urls(n.key, result.kind, None)["thumbnail_url"])
                        for n in result.near_duplicates],
-                   matches=[MatchOut(**asdict(m)) for m in result.matches],
+                   matches=[MatchOut(**vars(m)) for m in result.matches],
                    **urls(result.key, result.kind, result.frame_time))
 
 
