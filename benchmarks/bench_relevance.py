@@ -69,6 +69,7 @@ class Judged:
     evidence: list[dict] = field(default_factory=list)  # signal -> (cosine, features...) of each result
     cut: list[bool] = field(default_factory=list)  # the relevance of each result the cut page shows, in order
     nothing: bool = False  # the cut page said "nothing matched"
+    support: float | None = None  # the best score without weak keyword hits (what decides "nothing matched")
 
 
 def galleries(work: Path) -> dict:
@@ -138,6 +139,7 @@ def judge(name: str, library: Library, text: str, relevant, split: str, present:
         judged.scores.append(result.score)
         judged.relevant.append(bool(relevant(result.path)))
         judged.evidence.append(evidence)
+    judged.support = max((r.score if r.support is None else r.support for r in page.results), default=0.0)
     return judged
 
 
@@ -285,14 +287,20 @@ def _mean(values: list) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def _best(judged: Judged) -> float:
+    """What the cutoff compares with: the best score, weak keyword hits aside (settle.py)."""
+    return judged.support if judged.support is not None else (judged.scores or [0.0])[0]
+
+
 def sweep(judged: list[Judged], cutoffs=CUTOFFS, floor: float = relevance.FLOOR) -> list[dict]:
-    """The cutoff rule replayed on the uncut scores: nothing matched when the best is under ``cutoff``;
-    else results under ``floor`` left out. Absent queries caught and the R@5 it costs, per cutoff."""
+    """The cutoff rule replayed on the uncut scores: nothing matched when the best (weak keyword hits
+    aside) is under ``cutoff``; else results under ``floor`` left out. Absent queries caught and the
+    R@5 it costs, per cutoff."""
     rows = []
     for cutoff in cutoffs:
         present = [j for j in judged if j.present]
-        caught = [(j.scores or [0.0])[0] < cutoff for j in judged if not j.present]
-        kept = [bool(j.scores) and j.scores[0] >= cutoff and any(ok for score, ok in zip(
+        caught = [_best(j) < cutoff for j in judged if not j.present]
+        kept = [bool(j.scores) and _best(j) >= cutoff and any(ok for score, ok in zip(
             j.scores[:5], j.relevant[:5], strict=True) if score >= floor) for j in present]
         r5 = _mean([any(j.relevant[:5]) for j in present])
         rows.append({"cutoff": cutoff, "caught": _mean(caught), "r5_loss": (r5 - _mean(kept)) / r5 if r5 else 0.0})
@@ -383,7 +391,8 @@ Is the score a probability? Test splits, every result of the top {DEPTH}, groupe
 
 {reliability_table(judged)}
 
-Curves fitted on the tune splits (`--fit`): {json.dumps(curves)}
+Curves fitted on the tune splits (`--fit`; the pages they are fitted on depend on the shipped curves, so a refit
+can differ from the constants in relevance.py in the third digit): {json.dumps(curves)}
 """
 
 
