@@ -107,8 +107,9 @@ const unbroken = (text) => make("span", { className: "nowrap", textContent: text
 function whyNothing(data) {
   const came = Object.entries(data.closest || {});
   const best = Math.max(0, ...came.map(([, p]) => p));
+  // The separator ends its item ("pictures 0.000 ·"): a line may break after it, never start with it.
   const each = came.flatMap(([signal, p], i) =>
-    [i ? " · " : "", unbroken(`${SIGNAL_NAMES[signal] ?? signal} ${scoreText(p)}`)]);
+    [i ? " " : "", unbroken(`${SIGNAL_NAMES[signal] ?? signal} ${scoreText(p)}${i < came.length - 1 ? " ·" : ""}`)]);
   return make("span", { id: "why-nothing" }, `The closest came to ${scoreText(best)}`,
     ...(came.length ? [" (", ...each, ")"] : []),
     ...(data.cutoff != null ? ["; a match needs ", unbroken(scoreText(data.cutoff))] : []), ".");
