@@ -7,14 +7,14 @@ here, per model and space:
 - an even sample of the library's items (``sample_ids``): a query's scores over it give the
   library's own spread for that query (its TOP_SHARE quantile and median: is a result an outlier
   here?), used for example images and models without a vocabulary;
-- ``gate``: whether the words space has a label vocabulary (ConSE), whose queries are judged by their
-  attainable score instead (the best any picture could score: relevance.VisualContext);
 - ``duplicate``: the similarity from which two items of this space are near-duplicates.
 
-Calibration is computed when an index run ends (a reader never writes) and kept in the catalog; a
-library indexed before this release is calibrated in memory on first use, from vectors it already
-holds (nothing is re-embedded). The stored format is unchanged: ``z`` (how far background queries'
-best results stand out) is still written, for earlier releases opening a library this one indexed.
+(Word queries of a model with a label vocabulary, ConSE, are judged by their attainable score instead:
+the best any picture could score, relevance.VisualContext; that needs nothing from the library.)
+
+Calibration is computed when an index run ends (a reader never writes) and kept in the catalog; it
+embeds nothing. A record written by 0.3.0-0.7.0 (with their ``z`` floor and letter-soup ``gate``) is
+read as it is; those releases find no ``z`` in a record written now and calibrate in memory.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ import numpy as np
 
 from framefind.models.base import Model
 from framefind.search.duplicates import THRESHOLD
-from framefind.search.relevance import TOP_SHARE, VisualContext
+from framefind.search.relevance import TOP_SHARE
 from framefind.store.catalog import Catalog
 from framefind.store.vectorstore import VectorStore
 
 SAMPLE = 2048  # items whose scores stand for the library's distribution (evenly spaced ids)
-BACKGROUND_TEXTS = 48
 DUPLICATE_FLOOR, DUPLICATE_CAP, DUPLICATE_MARGIN = THRESHOLD, 0.97, 0.3
 MIN_ITEMS = 20  # below this a library has no score distribution to speak of
 IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies from look-alikes
@@ -41,21 +40,9 @@ IDENTICAL = 0.999  # the duplicate threshold where vectors cannot tell copies fr
 class Calibration:
     space: str
     generation: int
-    z: float  # earlier releases' floor, in standard deviations of a query's own scores (written for them)
     sample_ids: tuple[int, ...]
-    gate: float | None = None  # attainable score a query must exceed to name anything (vocabulary models)
     duplicate: float = DUPLICATE_FLOOR  # similarity from which two items of this space are near-duplicates
     _samples: dict = field(default_factory=dict, compare=False, repr=False)  # model id -> the sample's vectors
-
-    def context(self, catalog: Catalog, model: Model, model_id: str, vector: np.ndarray,
-                said: str | None) -> VisualContext:
-        """What this query's visual cosines are judged against (relevance.VisualContext); ``said``: the
-        query's words (None: only pictures)."""
-        words = said is not None
-        if words and self.gate is not None and self.space == model.words_space:
-            return VisualContext(words, float(model.best_possible(vector)[0]), model.names_something(said))
-        spread = self.spread(catalog, model_id, vector)
-        return VisualContext(words) if spread is None else VisualContext(words, reference=spread[0], median=spread[1])
 
     def spread(self, catalog: Catalog, model_id: str, vector: np.ndarray) -> tuple[float, float] | None:
         """The query's cosine at the library's TOP_SHARE quantile and at its median (None: too few items)."""
@@ -71,11 +58,10 @@ class Calibration:
         return vectors
 
 
-def calibration(catalog: Catalog, store: VectorStore, model: Model, space: str,
-                cache: dict | None = None) -> Calibration | None:
+def calibration(catalog: Catalog, model_id: str, space: str, cache: dict | None = None) -> Calibration | None:
     """The stored calibration of ``space`` if it is current, else one computed now (not stored)."""
-    generation = catalog.generation(store.model_id)
-    key = f"cutoff:{store.model_id}:{space}"
+    generation = catalog.generation(model_id)
+    key = f"cutoff:{model_id}:{space}"
     cached = (cache or {}).get(key)
     if cached is not None and cached.generation == generation:
         return cached
@@ -85,7 +71,7 @@ def calibration(catalog: Catalog, store: VectorStore, model: Model, space: str,
         if cache is not None:
             cache[key] = found
         return found
-    found = calibrate(catalog, store, model, space, generation)
+    found = calibrate(catalog, model_id, space, generation)
     if cache is not None and found is not None:
         cache[key] = found
     return found
@@ -97,32 +83,22 @@ def store_calibrations(catalog: Catalog, store: VectorStore, model: Model) -> No
     for space in model.spaces:
         stored = _parse(catalog.meta(f"cutoff:{store.model_id}:{space}") or "", space)
         if stored is not None and stored.generation == generation:
-            continue  # nothing changed since: an index run with nothing new embeds no background queries
-        found = calibrate(catalog, store, model, space, generation)
+            continue  # nothing changed since: an index run with nothing new reads nothing again
+        found = calibrate(catalog, store.model_id, space, generation)
         if found is not None:
             catalog.set_meta(f"cutoff:{store.model_id}:{space}", json.dumps(
-                {"generation": generation, "z": found.z, "sample": list(found.sample_ids), "gate": found.gate,
-                 "duplicate": found.duplicate}))
+                {"generation": generation, "sample": list(found.sample_ids), "duplicate": found.duplicate}))
 
 
-def calibrate(catalog: Catalog, store: VectorStore, model: Model, space: str, generation: int) -> Calibration | None:
-    """The calibration of ``space``: an even sample of the library, the near-duplicate threshold, whether
-    its words have a vocabulary (``gate``: how much of any class the model knows letter soup resembles)
-    and, for earlier releases, how far background queries' best results stand out here (``z``)."""
-    ids = catalog.vector_ids(store.model_id, space)
+def calibrate(catalog: Catalog, model_id: str, space: str, generation: int) -> Calibration | None:
+    """The calibration of ``space``: an even sample of the library and the near-duplicate threshold."""
+    ids = catalog.vector_ids(model_id, space)
     if len(ids) < 2:
         return None
     sample = ids[np.linspace(0, len(ids) - 1, min(SAMPLE, len(ids))).astype(int)]
-    _, vectors = catalog.vectors(store.model_id, space, sample.tolist())
-    background = background_vectors(model, space)
-    top, _ = store.search(space, background, 1)
-    scores = background @ vectors.T
-    z = (top[:, 0] - scores.mean(axis=1)) / np.maximum(scores.std(axis=1), 1e-6)
-    attainable = model.best_possible(background) if space == model.words_space else None
-    gate = None if attainable is None else round(float(attainable.max()), 4)
+    _, vectors = catalog.vectors(model_id, space, sample.tolist())
     duplicate = duplicate_threshold(vectors) if len(ids) >= MIN_ITEMS else DUPLICATE_FLOOR
-    return Calibration(space, generation, round(float(np.median(z)), 3), tuple(int(i) for i in sample), gate,
-                       duplicate)
+    return Calibration(space, generation, tuple(int(i) for i in sample), duplicate)
 
 
 def duplicate_threshold(vectors: np.ndarray) -> float:
@@ -138,27 +114,10 @@ def duplicate_threshold(vectors: np.ndarray) -> float:
     return round(wanted, 3) if wanted <= DUPLICATE_CAP else IDENTICAL
 
 
-def background_vectors(model: Model, space: str) -> np.ndarray:
-    """Queries about nothing: letter soup for the words space, flat/noise/gradient pictures for image spaces."""
-    rng = np.random.default_rng(0)
-    if space == model.words_space:
-        letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-        words = [" ".join("".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(rng.integers(1, 4)))
-                 for _ in range(BACKGROUND_TEXTS)]
-        return model.embed_texts(words)
-    size = model.image_size
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    pictures = [np.full((size, size, 3), v, np.float32) for v in (0, 128, 255)]
-    pictures += [rng.uniform(0, 255, (size, size, 3)).astype(np.float32) for _ in range(3)]
-    pictures += [np.broadcast_to(ramp[None, :, None], (size, size, 3)),
-                 np.broadcast_to(ramp[:, None, None], (size, size, 3))]
-    return model.embed_images(np.stack(pictures).astype(np.uint8))[space]
-
-
 def _parse(raw: str, space: str) -> Calibration | None:
     try:
         data = json.loads(raw)
-        return Calibration(space, int(data["generation"]), float(data["z"]), tuple(int(i) for i in data["sample"]),
-                           data.get("gate"), float(data.get("duplicate", DUPLICATE_FLOOR)))
+        return Calibration(space, int(data["generation"]), tuple(int(i) for i in data["sample"]),
+                           float(data.get("duplicate", DUPLICATE_FLOOR)))
     except (ValueError, KeyError, TypeError):
         return None

@@ -67,13 +67,12 @@ PINNED, BOOSTED = "pinned", "boosted"
 
 
 def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, vector: np.ndarray, query: Query,
-              votes: Votes | None = None, context: VisualContext | None = None,
-              fold_at: float = THRESHOLD, cache: SearchCache | None = None,
-              asked: np.ndarray | None = None) -> list[Result]:
+              context: VisualContext, votes: Votes | None = None, fold_at: float = THRESHOLD,
+              cache: SearchCache | None = None, asked: np.ndarray | None = None) -> list[Result]:
     """Images and video moments nearest to ``vector`` within the query's filters, liked results first,
     then those with a boosted label, then the rest, each with the words that say what it shows
     (``why``), its cosine as visual evidence (``matches``) and its relevance score (the probability
-    ``context`` gives its cosine; the cosine itself without a context), near-duplicates folded into
+    ``context`` gives its cosine), near-duplicates folded into
     their best. Nothing is cut here: the caller fuses the other signals, then orders and cuts (settle.py).
     ``cache``: one library's reusable reads (item vectors, explanations); the same results without it.
     ``asked``: the query before feedback moved it to ``vector``: results are found and ranked by ``vector``
@@ -98,10 +97,10 @@ def run_query(catalog: Catalog, store: VectorStore, model: Model, space: str, ve
     moved = np.array([hit[0] for hit, _ in shown])
     cosines = moved if asked is None else _as_asked(catalog, store.model_id, space, shown, moved, asked - vector,
                                                     vectors_of)
-    scores = context.probability(cosines) if context is not None and shown else cosines
+    scores = context.probability(cosines)
     cosine_of = {hit[1].item_id: float(c) for (hit, _), c in zip(shown, cosines, strict=True)}
     order_of = {hit[1].item_id: float(p) for (hit, _), p in zip(shown, context.probability(moved), strict=True)} \
-        if asked is not None and context is not None and shown else {}
+        if asked is not None else {}
     tier_of = {hit[1].item_id: tier for hit, tier in shown}
     scored = [((float(p), hit[1]), tier == PINNED) for p, (hit, tier) in zip(scores, shown, strict=True)]
     folded = fold_near_duplicates(catalog, store.model_id, model.image_space, scored, fold_at, vectors_of)

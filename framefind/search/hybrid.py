@@ -60,58 +60,48 @@ def _rrf(rankings: list[list], identity: Callable) -> list:
     return [first[key] for key in sorted(scores, key=scores.get, reverse=True)]
 
 
+Group = tuple[Result, dict[str, bool]]  # (result, signal -> whether its evidence is only a weak keyword hit)
+
+
 def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str, list[TextHit]], query: Query,
          k: int) -> list[Result]:
     """Every result of every signal, each with its ``matches`` and one score: the signals' relevance
-    probabilities combined by noisy-OR under the query's weights (relevance.combine), not yet ordered."""
-    groups: list[tuple[Result, dict[str, int]]] = []  # (result, signal -> best rank)
-    for rank, result in enumerate(visual if query.weight(VISUAL) else [], 1):
-        groups.append((result, {VISUAL: rank}))
-    weak: set = set()  # (result key, start) of phrases holding only some of the words, not close in meaning
+    probabilities combined by noisy-OR under the query's weights (relevance.combine), not yet ordered.
+    ``Result.support`` leaves out weak keyword hits (a phrase holding only some of the words and not close
+    in meaning): they add to a result's score but cannot make a search match (settle.py)."""
+    groups: list[Group] = [(result, {VISUAL: False}) for result in (visual if query.weight(VISUAL) else [])]
     for signal, hits in texts.items():
-        for rank, hit in enumerate(hits[: 2 * k + 10], 1):  # the rest cannot reach the page: not looked up
-            key = _place(catalog, model_id, groups, signal, rank, hit)
-            if key is not None and hit.partial and hit.score < SEMANTIC_FLOOR:
-                weak.add((key, hit.start))
+        for hit in hits[: 2 * k + 10]:  # the rest cannot reach the page: not looked up
+            _place(catalog, model_id, groups, signal, hit)
     weights = {signal: query.weight(signal) for signal in SIGNALS}
     if not texts and weights[VISUAL] == max(weights.values()):
         return [result for result, _ in groups]  # the pictures alone, at full weight: their scores stand
-    for result, _ in groups:
-        best: dict[str, float] = {}
-        strong: dict[str, float] = {}  # without weak keyword hits: what may make a search match (settle.py)
-        for m in result.matches:
-            if m.relevance is not None:
-                best[m.signal] = max(best.get(m.signal, 0.0), m.relevance)
-                if (result.key, m.start) not in weak:
-                    strong[m.signal] = max(strong.get(m.signal, 0.0), m.relevance)
+    for result, weak in groups:
+        best = {m.signal: m.relevance for m in result.matches if m.relevance is not None}  # one match a signal
         if result.order is not None:  # feedback moved the pictures' ranking: rank by it, score by the words
             result.order = combine({**best, VISUAL: result.order}, weights)
         result.score = round(combine(best, weights), 4)
-        result.support = combine(strong, weights)
+        result.support = combine({s: p for s, p in best.items() if not weak[s]}, weights)
     return [result for result, _ in groups]
 
 
-def _place(catalog: Catalog, model_id: str, groups: list[tuple[Result, dict[str, int]]], signal: str,
-           rank: int, hit: TextHit) -> str | None:
+def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hit: TextHit) -> None:
     """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one;
-    the key of the result that took it as its evidence for ``signal`` (None: an earlier hit, or no live file)."""
-    relevance = phrase_probability(hit.score)
+    a result keeps the first (best ranked) hit of each signal."""
     match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end,
-                  round(relevance, 4))
-    for result, ranks in groups:
+                  round(phrase_probability(hit.score), 4))
+    weak = hit.partial and hit.score < SEMANTIC_FLOOR
+    for result, signals in groups:
         key = ResultKey.parse(result.key)
         if key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end)):
-            if signal in ranks:
-                return None
-            ranks[signal] = rank
-            result.matches.append(match)
-            return result.key
+            if signal not in signals:
+                signals[signal] = weak
+                result.matches.append(match)
+            return
     result = _result_for(catalog, model_id, hit)
-    if result is None:
-        return None
-    result.matches = [match]
-    groups.append((result, {signal: rank}))
-    return result.key
+    if result is not None:
+        result.matches = [match]
+        groups.append((result, {signal: weak}))
 
 
 def _result_for(catalog: Catalog, model_id: str, hit: TextHit) -> Result | None:

@@ -3,14 +3,14 @@
 Every signal's raw evidence lives on its own scale (a ConSE cosine, a MiniLM cosine, BM25, a rank), and
 the same cosine means a good match for one query and a poor one for another. Each signal's evidence is
 turned into a probability by a logistic curve over features that mean the same thing in every library
-and query, fitted on the caption set's tune split (benchmarks/bench_relevance.py; checked on its test
+and query, fitted on tune splits only (benchmarks/bench_relevance.py; checked on the caption set's test
 split, on Fashion-MNIST and on a hybrid library with speech and on-screen text):
 
 - **visual, word queries** with a vocabulary model (ConSE): the cosine as a share of the query's
-  *attainable* score (its nearest class: no picture scores much above it), how much closer the query
-  is to something the model knows than letter soup is (``nameable``), and how far the result stands
-  out of this library's scores for this query (``z``, over an even sample: is it an outlier here?);
-- **visual, other queries** (an example image, a model without vocabulary): ``z`` and the cosine;
+  *attainable* score (its nearest class: no picture scores much above it), model-level, so the same
+  photo scores the same in every library; words that name nothing (letter soup) score 0;
+- **visual, other queries** (an example image, a model without vocabulary): the cosine and its lift
+  over this library's own top 5 % for the query (over an even sample: is it an outlier here?);
 - **speech and on-screen text**: the MiniLM cosine of the phrase to the query.
 
 Signals are combined by noisy-OR, ``1 - prod(1 - p_signal)``: a result is what was asked for if any of
@@ -38,8 +38,8 @@ class Curve:
         return 1.0 / (1.0 + np.exp(-logits))
 
 
-# Fitted by benchmarks/bench_relevance.py on the caption set's tune split (see docs/benchmarks.md,
-# "One relevance score"); each tuple follows the feature order of the function that builds the features.
+# Fitted by benchmarks/bench_relevance.py --fit on the tune splits (see docs/benchmarks.md, "One relevance
+# score"); each tuple follows the feature order of VisualContext.features (phrases: the cosine alone).
 TOP_SHARE = 0.95  # the quantile of the library's scores a result is measured against (lift)
 WORDS_VOCABULARY = Curve(-7.1716, (5.1607,))  # share of attainable (vocabulary models)
 WORDS_PLAIN = Curve(-4.8575, (3.0365, 2.2796))  # cosine, lift (models without a vocabulary)

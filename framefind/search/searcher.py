@@ -57,7 +57,7 @@ class Searcher:
         """``Library.search_page`` for a checked query."""
         library = self.library
         dates = query.filters.dates
-        said = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
+        read = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
         if query.terms[0].kind == "video":
             return SearchPage(self.similar_videos(query.terms[0].value, k=query.k, min_score=query.min_score))
         words = any(t.kind == "words" for t in query.terms)
@@ -75,7 +75,7 @@ class Searcher:
         # cut. A label filter is the classifier's own judgement of relevance: what carries it is not cut.
         cut = query.cutoff and words and not query.filters.labels
         page = settle(results, query, votes, cut, asked, self._boosted(query) if texts else None)
-        page.dates, page.learned = said, len(votes.liked) + len(votes.disliked)
+        page.dates, page.learned = read, len(votes.liked) + len(votes.disliked)
         return page
 
     def _visual(self, query: Query, votes: Votes) -> list[Result]:
@@ -92,17 +92,21 @@ class Searcher:
         asked = None
         if votes:
             asked, vector = vector, rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
-        return run_query(library.catalog, store, model, space, vector, query, votes, context,
+        return run_query(library.catalog, store, model, space, vector, query, context, votes,
                          self.duplicate_threshold(), cache, asked)
 
     def visual_context(self, space: str, vector: np.ndarray, said: str | None) -> VisualContext:
         """What a query vector's cosines are judged against in this library (relevance.VisualContext);
         ``said``: the words asked for (None: a query by pictures only)."""
-        library = self.library
-        found = calibration(library.catalog, library.store, library.model, space, self.calibrations)
-        if found is None:  # fewer than two items: no distribution
-            return VisualContext(said is not None, names=said is None or library.model.names_something(said))
-        return found.context(library.catalog, library.model, library.model_id, vector, said)
+        library, model = self.library, self.library.model
+        attainable = model.best_possible(vector) if said is not None and space == model.words_space else None
+        if attainable is not None:  # a label vocabulary: judged by the model alone, the same in every library
+            return VisualContext(True, float(attainable[0]), model.names_something(said))
+        model_id = library.store.model_id
+        found = calibration(library.catalog, model_id, space, self.calibrations)
+        spread = found.spread(library.catalog, model_id, vector) if found is not None else None
+        names = said is None or model.names_something(said)
+        return VisualContext(said is not None, names=names, reference=spread and spread[0], median=spread and spread[1])
 
     def _boosted(self, query: Query) -> Callable[[str], bool] | None:
         """Whether a result key's image or moment carries a label the query boosts (for results only
@@ -160,6 +164,5 @@ class Searcher:
     def duplicate_threshold(self) -> float:
         """``Library.duplicate_threshold``: from the image space's calibration, else the default."""
         library = self.library
-        found = calibration(library.catalog, library.store, library.model, library.model.image_space,
-                            self.calibrations)
+        found = calibration(library.catalog, library.store.model_id, library.model.image_space, self.calibrations)
         return found.duplicate if found is not None else DUPLICATE_THRESHOLD

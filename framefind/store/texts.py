@@ -8,6 +8,7 @@ Texts belong to content, not to a model: switching image models keeps every tran
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,8 @@ def complete_prefixes(catalog: Catalog, words: str, sources: tuple[str, ...]) ->
     prefixes = [t.strip('"*').lower() for t in fts_terms(words) if t.endswith("*")]
     if not prefixes:
         return words
-    marked: dict[str, int] = {}
-    for hit in keyword_hits(catalog, words, sources, 50):
-        for word in re.findall(r"«([^»]+)»", hit.snippet):
-            marked[word.lower()] = marked.get(word.lower(), 0) + 1
+    marked = Counter(word.lower() for hit in keyword_hits(catalog, words, sources, 50)
+                     for word in re.findall(r"«([^»]+)»", hit.snippet))
     for prefix in prefixes:
         found = sorted((w for w in marked if w.startswith(prefix)), key=lambda w: (-marked[w], w))
         if found:
