@@ -147,7 +147,7 @@ def _contexts(library: Library, query: Query) -> tuple[relevance.VisualContext, 
     """The query's visual context as searches judge it, and the one a model without vocabulary would get."""
     searcher = library._searcher
     space, vector = query_vector(library.model, query, searcher.item_vector)
-    found = calibration(library.catalog, library.store, library.model, space, searcher.calibrations)
+    found = calibration(library.catalog, library.model_id, space, searcher.calibrations)
     spread = found.spread(library.catalog, library.model_id, vector)
     return (searcher.visual_context(space, vector, query.words),
             relevance.VisualContext(True, None, True, *spread))
