@@ -88,6 +88,12 @@ function clean(field, value) {
   return Number.isFinite(number) && number >= 0 && number <= most ? String(number) : "";
 }
 
+/** Whether any filter of the panel holds a value (what "Clear filters" would empty). */
+export function anyFilter() {
+  const f = state.filters;
+  return Boolean(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore);
+}
+
 function activeCount() {
   const f = state.filters;
   return [f.after || f.before, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label, f.minScore]
@@ -113,7 +119,7 @@ function paintFilters() {
   count.hidden = !n;
   count.textContent = n ? String(n) : "";
   $("#filters-toggle").setAttribute("aria-label", n ? `Filters, ${n} on` : "Filters");
-  $("#filters-clear").disabled = !(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore);
+  $("#filters-clear").disabled = !anyFilter();
 }
 
 /** Inputs to state.filters; search again when something changed. */

@@ -3,7 +3,7 @@
 // searchSoon; the clicks on the grid and on the welcome box are handled in grid.js.
 
 import { $, api, enc, formatCount, make, PAGE, state } from "./api.js";
-import { addFilters, addVideoFilters, writeFiltersToUrl } from "./filters.js";
+import { addFilters, addVideoFilters, anyFilter, writeFiltersToUrl } from "./filters.js";
 import { renderCard } from "./cards.js";
 import { learnedNote, renderNotices, showEmpty, showNothingMatched } from "./notices.js";
 import { paintSignals } from "./signals.js";
@@ -132,9 +132,7 @@ function renderResults(data) {
   if (state.results.length) {
     $("#empty").hidden = true;
   } else if (!showNothingMatched(data)) {
-    const f = state.filters;
-    const filtered = state.kind || state.under || f.after || f.before || f.minDuration || f.maxDuration || f.label ||
-      f.minScore;
+    const filtered = state.kind || state.under || anyFilter();
     if (state.only && state.mode === "text") showNothingBy(state.only); // (a cutoff, any signal: shown above)
     else showEmpty("No results", filtered
       ? "Nothing matched with these filters. Try All, all folders, or clear the filters."
