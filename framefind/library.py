@@ -29,6 +29,7 @@ from framefind.search.results import Result, ResultKey, SearchPage
 from framefind.search.searcher import Searcher
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
+from framefind.store.describe import describe, library_places
 from framefind.store.enrich import enrich
 from framefind.store.events import IndexEvents
 from framefind.store.filtering import label_counts
@@ -239,6 +240,8 @@ class Library:
                                  on_warning=events.on_warning, progress=events.progress)
             if not report.interrupted:
                 annotate(self.catalog, model, events.on_annotate)
+                report.described = describe(self.catalog, self.text_encoder, progress=events.on_describe,
+                                            on_note=events.on_warning)
                 store = self._store(model.id, model)  # index files now, not on the first search
                 report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild)
                 store_calibrations(self.catalog, store, model)
@@ -349,6 +352,11 @@ class Library:
     def golden_queries(self) -> dict:
         """Feedback as golden queries for ``framefind eval``: each query with the results liked for it."""
         return golden_queries(self.catalog.feedback(), self.resolve, self.catalog.roots(), self.directory)
+
+    def places(self) -> list[dict]:
+        """Where this library's photos and videos were taken (from their GPS, reverse-geocoded offline), by
+        place, most first: [{"city", "region", "country", "count"}]."""
+        return library_places(self.catalog)
 
     def labels(self) -> list[tuple[str, int]]:
         """The classifier's labels present in this library, with how many items carry each, most first."""

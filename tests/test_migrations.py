@@ -125,7 +125,8 @@ def test_release_0_1_0_library_upgrades_without_re_embedding(tmp_path):
     lib, media, expected = install("0.1.0", tmp_path)
     with Library.open(lib, create=False) as library:
         assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
-                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
+                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5",
+                                           "upgraded library format 5 -> 6"]
         assert library.model_id == load_model("effnet-conse").id  # 0.1.0's recipe is this release's default
         adopted = sorted(p.name for p in library.store.directory.iterdir())
         assert adopted == ["semantic.6.0.flat.faiss", "visual.6.0.flat.faiss"]  # moved, not rebuilt
@@ -151,7 +152,8 @@ def test_first_release_library_upgrades_and_re_embeds_only_what_changed_recipe(t
     lib, media, expected = install("first", tmp_path)
     with Library.open(lib, create=False) as library:
         assert library.catalog.upgrades == ["upgraded library format 1 -> 2", "upgraded library format 2 -> 3",
-                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
+                                           "upgraded library format 3 -> 4", "upgraded library format 4 -> 5",
+                                           "upgraded library format 5 -> 6"]
         old_id = library.model_id
         assert old_id == load_model("effnet-conse", {"top_t": 10}).id != load_model("effnet-conse").id
         for query in expected["queries"]:
@@ -209,7 +211,8 @@ def test_release_0_2_0_library_gains_dates_and_labels_without_re_embedding(tmp_p
         db.execute("INSERT INTO feedback (query, key, vote, at) VALUES ('a shiny thing', ?, 1, 0)", (rocket,))
     db.close()
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == ["upgraded library format 3 -> 4", "upgraded library format 4 -> 5"]
+        assert library.catalog.upgrades == ["upgraded library format 3 -> 4", "upgraded library format 4 -> 5",
+                                           "upgraded library format 5 -> 6"]
         for query in expected["queries"]:
             if "text" in query:
                 assert_answers_as_recorded(library, query, media, FLOAT_DRIFT)
@@ -234,7 +237,7 @@ def test_release_0_3_0_library_keeps_its_model_and_moves_to_milvus(tmp_path):
     re-embedded), answer as 0.3.0 did, and move to Milvus Lite and back with the same answers."""
     lib, media, expected = install("0.3.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == []  # format 5 already
+        assert library.catalog.upgrades == ["upgraded library format 5 -> 6"]
         assert library.model_id == expected["catalog"]["meta"]["active_model"]
         assert library.target_model.id == library.model_id and library.target_model.precision == "float"
         assert library.backend == {"name": "faiss"}
@@ -260,7 +263,7 @@ def test_release_0_4_0_library_keeps_its_class_mix_and_indexes_in_workers(tmp_pa
     answer as 0.4.0 did, and take new files in two worker processes with the same model."""
     lib, media, expected = install("0.4.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == []  # format 5 already
+        assert library.catalog.upgrades == ["upgraded library format 5 -> 6"]
         assert library.model_id == expected["catalog"]["meta"]["active_model"]
         model = library.target_model
         assert model.id == library.model_id and (model.precision, model.top_t, model.temperature) == ("int8", 20, 1.0)
@@ -285,7 +288,7 @@ def test_release_0_5_0_library_keeps_its_jpeg_draft(tmp_path):
     re-embedded), answer as 0.5.0 did, and embed a new JPEG, query and gallery alike, from 0.5.0's pixels."""
     lib, media, expected = install("0.5.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == []  # format 5 already
+        assert library.catalog.upgrades == ["upgraded library format 5 -> 6"]
         model = library.target_model
         assert model.id == library.model_id == expected["catalog"]["meta"]["active_model"]
         assert model.draft_fill == 1.0 and (model.precision, model.top_t, model.temperature) == ("int8", 40, 2.0)
@@ -317,7 +320,8 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
     re-embedded), answer as 0.6.0 did, and embed a new photo with recipe 1."""
     lib, media, expected = install("0.6.0", tmp_path)
     with Library.open(lib, create=False) as library:
-        assert library.catalog.upgrades == []  # format 5 already
+        assert library.catalog.upgrades == ["upgraded library format 5 -> 6"]
+        rocket_before = _cosines(library, media, "rocket")
         model = library.target_model
         assert model.id == library.model_id == expected["catalog"]["meta"]["active_model"]
         assert (model.precision, model.label_kind, model.draft_fill, model.top_t, model.temperature) == (
@@ -344,3 +348,16 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
         own, other = model.embed_images(image)["visual"][0], recipe_2.embed_images(image)["visual"][0]
         # recipe 1 gives the stored vector (1.0000 on VNNI and under QEMU Haswell); recipe 2: 0.9954 / 0.9921
         assert float(stored[0] @ own) > 0.9999 and float(stored[0] @ other) < 0.999
+        # Format 6 (#20): the upgrade's next index read the files' words without re-embedding: "rocket" now finds
+        # rocket.jpg by its name too, its picture's evidence unchanged
+        found = library.search("rocket", k=3)
+        assert Path(found[0].path).name == "rocket.jpg"
+        assert [m.text for m in found[0].matches if m.signal == "metadata"] == ["name: «rocket»"]
+        assert library.catalog.db.execute("SELECT COUNT(*) FROM described").fetchone()[0] == 7
+        assert _cosines(library, media, "rocket") == pytest.approx(rocket_before, abs=1e-6)
+
+
+def _cosines(library: Library, media: Path, words: str) -> dict[str, float]:
+    """Each old photo's visual cosine for ``words`` (the evidence a format upgrade must not change)."""
+    return {str(Path(r.path).relative_to(media)): cosine(r) for r in library.search(words, k=10, cutoff=False)
+            if r.kind == "image" and r.path != str(media / "horse-again.png")}

@@ -27,6 +27,7 @@ from framefind.interfaces.console import (
     run_and_leave,
 )
 from framefind.interfaces.eval_command import eval_command
+from framefind.interfaces.places_command import places_command
 from framefind.search.duplicates import THRESHOLD
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -80,6 +81,8 @@ def index(
                 progress=lambda done, total: bar.update(task, description="indexing", completed=done, total=total),
                 on_annotate=lambda done, total: bar.update(task, description="dates, labels, thumbnails",
                                                            completed=done, total=total),
+                on_describe=lambda done, total: bar.update(task, description="words and places", completed=done,
+                                                           total=total),
                 on_enrich=lambda name, done, total: bar.update(task, description=PASS_NAMES[name], completed=done,
                                                                total=total),
                 on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
@@ -93,6 +96,9 @@ def index(
             done = report.enrichment
             summary += "; " + ", ".join(f"{PASS_NAMES[name]}: {done.done[name]} files, {done.texts[name]} passages"
                                         for name in done.done)
+        if report.described is not None and report.described.built:
+            summary += (f"; words and places of {report.described.built} files read ({report.described.located} "
+                        "placed)")
         if report.interrupted:
             err.print(f"framefind: interrupted; batches committed so far are kept. {summary}")
             raise typer.Exit(130)
@@ -135,17 +141,23 @@ def search(
     max_duration: Annotated[float | None, typer.Option(help="Videos at most this long, seconds")] = None,
     label: Annotated[Words, typer.Option("--label", help="Only what the classifier labels so (dog: any breed)")] = None,
     boost_label: Annotated[Words, typer.Option("--boost-label", help="Rank items with this label first")] = None,
+    place: Annotated[Words, typer.Option("--place", help=(
+        "Only what was taken there (GPS), or whose folder, caption or keywords name it (repeatable: all of them)"))
+    ] = None,
     no_dates: Annotated[bool, typer.Option("--no-dates", help="Dates in the words stay words")] = False,
+    no_places: Annotated[bool, typer.Option("--no-places", help="Place names in the words stay words")] = False,
     no_learn: Annotated[bool, typer.Option("--no-learn", help="Ignore thumbs up/down given before")] = False,
-    only: Annotated[Words, typer.Option("--only", help="Match only by: visual, speech, text (repeatable)")] = None,
-    weights: Annotated[str | None, typer.Option(help="Fusion weights, e.g. visual=1,speech=2,text=1")] = None,
+    only: Annotated[Words, typer.Option("--only", help="Match only by: visual, speech, text, metadata (repeatable)")
+                    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Fusion weights, e.g. visual=1,speech=2,metadata=1")] = None,
     save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
     fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
     library: LibraryOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by text, by example image (or both), or by example video: images and video moments, best first.
-    Results stop where relevance stops (--all: a full page); dates among the words filter by capture date."""
+    Results stop where relevance stops (--all: a full page); dates and the library's places among the words
+    filter by capture date and place ("beach in Lisbon 2019")."""
     from framefind.library import Library
     from framefind.search.query import Query, date_range, parse_weights
 
@@ -153,8 +165,8 @@ def search(
                        min_score=min_score, kinds=tuple(kind or ()), under=tuple(under or ()),
                        dates=date_range(after, before), read_dates=not no_dates, cutoff=not show_all,
                        learn=not no_learn, min_duration=min_duration, max_duration=max_duration,
-                       labels=tuple(label or ()), boost_labels=tuple(boost_label or ()),
-                       signals=tuple(only or ()) or None, weights=parse_weights(weights))
+                       labels=tuple(label or ()), boost_labels=tuple(boost_label or ()), places=tuple(place or ()),
+                       read_places=not no_places, signals=tuple(only or ()) or None, weights=parse_weights(weights))
     with Library.open(library, create=False) as lib:
         page = lib.search_page(request)
     if save_clips:
@@ -170,6 +182,8 @@ def search(
 def _print_page(page) -> None:
     if page.dates:
         notice(f"taken {page.dates}; quote the words to search for them instead")
+    if page.places:
+        notice(f"taken in {page.places}; --no-places searches the words instead")
     if page.learned:
         notice(f"ranking adjusted by {page.learned} thumbs up/down on this and similar queries")
     if page.nothing_matched:
@@ -185,9 +199,12 @@ def _print_page(page) -> None:
         where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s, best {r.frame_time:.1f}s]" if r.kind == "video" else "")
         where += f"  (+{len(r.near_duplicates)} near-duplicates)" if r.near_duplicates else ""
         cell = Text(where, overflow="fold")
+        if r.place:
+            cell.append(f"\n  taken in {r.place}", style="dim")
         for match in (m for m in r.matches if m.signal != "visual"):
             when = f" {match.start:.1f}s" if match.start is not None else ""
-            cell.append(f"\n  {'said' if match.signal == 'speech' else 'written'}{when}: ", style="dim")
+            said = {"speech": "said", "text": "written", "metadata": "file"}.get(match.signal, match.signal)
+            cell.append(f"\n  {said}{when}: ", style="dim")
             for number, part in enumerate(re.split("[«»]", match.text)):
                 cell.append(part, style="bold yellow" if number % 2 else "")  # «the words that matched»
         table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, cell)
@@ -402,6 +419,7 @@ def migrate(
 
 
 app.command(name="eval")(eval_command)
+app.command(name="places")(places_command)
 
 def main() -> None:
     """The ``framefind`` console script and ``python -m framefind``."""

@@ -1,7 +1,8 @@
-"""Hybrid search: what a picture shows (visual), what is said in a video (speech) and what is written
-on screen in a picture or a frame (on-screen text, the signal users name "text"), fused into one ranking.
+"""Hybrid search: what a picture shows (visual), what is said in a video (speech), what is written
+on screen in a picture or a frame (on-screen text, the signal users name "text") and what the file says
+about itself (metadata: folder and file names, captions, keywords), fused into one ranking.
 
-Speech and on-screen text are found in the stored texts, each by two rankings, keyword (SQLite FTS5,
+Speech, on-screen text and metadata are found in the stored texts, each by two rankings, keyword (SQLite FTS5,
 BM25: exact words, "phrases", prefix*) and meaning (MiniLM cosine over the same texts), whose union
 (ordered by reciprocal rank) gives the candidates. Each phrase's relevance is a calibrated probability
 from its MiniLM cosine to the words (relevance.py); a result's score
@@ -21,25 +22,23 @@ import numpy as np
 
 from framefind.search.engine import to_result
 from framefind.search.moments import keep_existing
-from framefind.search.query import SIGNALS, VISUAL, Query
+from framefind.search.query import SIGNALS, TEXT_SIGNALS, VISUAL, Query
 from framefind.search.relevance import combine, phrase_probability
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
-from framefind.store.texts import ONSCREEN, SPEECH, TextHit, complete_prefixes, keyword_hits, semantic_hits
+from framefind.store.texts import TextHit, complete_prefixes, keyword_hits, semantic_hits
 
 RRF_K = 60
 SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what was asked
 CANDIDATES = 100  # per ranking
 
 
-def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, query: Query,
+def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, sources: tuple[str, ...],
                   allowed: set[str] | None) -> dict[str, list[TextHit]]:
     """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents."""
     out = {}
-    for signal in (SPEECH, ONSCREEN):
-        if not query.weight(signal):
-            continue
+    for signal in sources:
         keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
         meaning = semantic_hits(catalog, vector, (signal,), SEMANTIC_FLOOR, CANDIDATES)
         fused = _rrf([keyword, meaning], lambda hit: (hit.hash, hit.start, hit.end))  # candidates, not scores
@@ -88,7 +87,8 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
 def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hit: TextHit) -> None:
     """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one;
     a result keeps the first (best ranked) hit of each signal."""
-    match = Match(signal, round(hit.score, 4), hit.snippet or _short(hit.text), hit.start, hit.end,
+    words = hit.snippet or _short(hit.text)
+    match = Match(signal, round(hit.score, 4), f"{hit.field}: {words}" if hit.field else words, hit.start, hit.end,
                   round(phrase_probability(hit.score), 4))
     weak = hit.partial and hit.score < SEMANTIC_FLOOR
     for result, signals in groups:
@@ -130,12 +130,13 @@ def allowed_contents(catalog: Catalog, item_ids: np.ndarray | None) -> set[str] 
 
 
 def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Result], encoder: TextEncoder,
-               allowed_items: np.ndarray | None, searched: bool = True) -> list[Result]:
-    """The visual results fused with what is said and written, for a word query (``query.words``);
-    ``searched``: whether to search the texts at all (a library without any: the visual results, scored alike)."""
+               allowed_items: np.ndarray | None, sources: tuple[str, ...] = TEXT_SIGNALS) -> list[Result]:
+    """The visual results fused with what is said, written and named, for a word query (``query.words``);
+    ``sources``: the text signals to search (none: the visual results, scored alike)."""
     words = query.words or ""
-    if not searched or not words.strip() or not (query.weight(SPEECH) or query.weight(ONSCREEN)):
+    sources = tuple(s for s in sources if query.weight(s))
+    if not sources or not words.strip():
         return fuse(catalog, model_id, visual, {}, query, query.k)
-    vector = encoder.embed_query([complete_prefixes(catalog, words, (SPEECH, ONSCREEN))])[0]
-    texts = text_rankings(catalog, words, vector, query, allowed_contents(catalog, allowed_items))
+    vector = encoder.embed_query([complete_prefixes(catalog, words, sources)])[0]
+    texts = text_rankings(catalog, words, vector, sources, allowed_contents(catalog, allowed_items))
     return fuse(catalog, model_id, visual, texts, query, query.k)

@@ -9,22 +9,24 @@ Typed words are parsed into terms (``parse_words``): ``beach +sunset -people``, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from framefind.errors import FrameFindError
 from framefind.search.dates import TOKEN, DateFilter, split_dates
 from framefind.store.filtering import Filters
-from framefind.store.texts import ONSCREEN, SPEECH
+from framefind.store.texts import METADATA, ONSCREEN, SPEECH
 
 __all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key", "parse_weights", "parse_words"]
 
 TermKind = Literal["words", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
 VISUAL = "visual"
-# what may match: the picture, what is said, what is written on screen (users name them visual, speech, text)
-SIGNALS = (VISUAL, SPEECH, ONSCREEN)
+# what may match: the picture, what is said, what is written on screen, what the file says about itself (users
+# name them visual, speech, text, metadata)
+TEXT_SIGNALS = (SPEECH, ONSCREEN, METADATA)  # the signals found in stored texts
+SIGNALS = (VISUAL, *TEXT_SIGNALS)
 
 
 @dataclass(frozen=True)
@@ -118,17 +120,20 @@ class Query:
     learn: bool = True  # re-rank by thumbs up/down given to this and similar queries
     signals: tuple[str, ...] = SIGNALS  # what may match: pictures, speech, on-screen text
     weights: tuple[tuple[str, float], ...] = ()  # signal -> weight in the fusion (default 1 each)
+    read_places: bool = True  # the library's place names among the words become a place filter (search time)
 
     @classmethod
     def of(cls, text: str | None = None, *, image: str | Path | None = None, video: str | Path | None = None,
            minus_images: tuple[str | Path, ...] = (), k: int = 10, min_score: float | None = None,
            kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = (), dates: DateFilter | None = None,
            read_dates: bool = True, cutoff: bool = True, learn: bool = True,
-           signals: tuple[str, ...] | None = None, weights: dict[str, float] | None = None, **filters) -> Query:
+           signals: tuple[str, ...] | None = None, weights: dict[str, float] | None = None,
+           read_places: bool = True, **filters) -> Query:
         """Words (with the +/- and weight syntax of ``parse_words``), an example image, images to push
         away from, or an example video on its own. Dates typed among the words ("beach 2019", "snow
         last winter") become a date filter unless quoted (or ``read_dates=False``); ``filters``: the
-        other ``Filters`` fields (min_duration, max_duration, labels)."""
+        other ``Filters`` fields (min_duration, max_duration, labels, places). Place names among the words are
+        read by the library at search time (``read_places``; search/place_filter.py)."""
         said = text
         if text is not None and read_dates:
             text, typed = split_dates(text)
@@ -143,7 +148,15 @@ class Query:
         boost = tuple(filters.pop("boost_labels", ()))
         chosen = Filters.of(kinds, under, dates=dates, **filters)
         return cls(tuple(terms), k, min_score, chosen, boost, said, text, cutoff, learn, tuple(signals or SIGNALS),
-                   tuple(sorted((weights or {}).items()))).checked()
+                   tuple(sorted((weights or {}).items())), read_places).checked()
+
+    def with_places(self, places: tuple[str, ...], words: str) -> Query:
+        """This query with ``places`` added to its filter and its words replaced by ``words`` (what is left
+        once the place names are taken out: possibly nothing, a search by place alone)."""
+        kept = tuple(t for t in self.terms if t.kind != "words")
+        terms = (parse_words(words) if words.strip() else ()) + kept
+        filters = replace(self.filters, places=tuple(dict.fromkeys(self.filters.places + places)))
+        return replace(self, terms=terms, filters=filters, words=words, read_places=False)
 
     def weight(self, signal: str) -> float:
         """How much ``signal`` (one of ``SIGNALS``) counts in the fusion: 0 when left out."""
@@ -151,7 +164,7 @@ class Query:
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""
-        if not self.terms:
+        if not self.terms and not self.filters.places:  # a place alone lists what was taken there
             raise FrameFindError("empty query: give some words, --image FILE or --video FILE")
         if self.k < 1:
             raise FrameFindError(f"-k must be at least 1 (got {self.k})")
@@ -162,7 +175,9 @@ class Query:
                 raise FrameFindError(f"{term.value}: no such file")
             if term.weight == 0:
                 raise FrameFindError(f"term {term.value!r}: a weight of 0 means nothing; leave the term out")
-        if not any(t.weight > 0 for t in self.terms):
+        if any(not re.search(r"\w", name) for name in self.filters.places):
+            raise FrameFindError(f"place filter: {self.filters.places!r} holds a name without letters")
+        if self.terms and not any(t.weight > 0 for t in self.terms):
             raise FrameFindError("a query needs at least one positive term (negative terms only push away)")
         videos = [t for t in self.terms if t.kind == "video"]
         if videos and len(self.terms) > 1:

@@ -111,6 +111,7 @@ class Result:
     boosted: bool = False  # carries a label the query boosts (--boost-label): shown after pinned, before the rest
     clip: str | None = None  # an exported clip of this moment (search --save-clips)
     why: list[str] = field(default_factory=list)  # what the model sees in it (e.g. ConSE's nearest classes)
+    place: str | None = None  # where it was taken, from its GPS ("Lisbon, Portugal"); None when unknown
     matches: list[Match] = field(default_factory=list)  # each signal's evidence and what it alone says
     order: float | None = field(default=None, repr=False)  # ranks it when feedback moved the query (not shown)
     support: float | None = field(default=None, repr=False)  # its score without weak keyword hits (not shown)
@@ -135,6 +136,7 @@ class SearchPage:
     below_cutoff: int = 0  # results that scored under the relevance cutoff, left out
     cutoff: float | None = None  # the score a result needed to be shown here (None: no cutoff applied)
     dates: str | None = None  # the date filter read from the words, e.g. "2019-01-01 to 2019-12-31 ('2019')"
+    places: str | None = None  # the places read from the words, e.g. "lisbon ('in Lisbon')"
     learned: int = 0  # thumbs up/down (on this and similar queries) that moved this ranking
     closest: dict[str, float] = field(default_factory=dict)  # signal asked -> the best relevance it gave any result
 
@@ -145,7 +147,7 @@ class SearchPage:
 
     def why_nothing(self) -> str:
         """One line: which signals were searched and how close each came (for a page where nothing matched)."""
-        names = {"visual": "pictures", "speech": "speech", "text": "on-screen text"}
+        names = {"visual": "pictures", "speech": "speech", "text": "on-screen text", "metadata": "the files' words"}
         came = ", ".join(f"{names.get(s, s)} {p:.3f}" for s, p in self.closest.items())
         best = max(self.closest.values(), default=0.0)
         return (f"nothing matched well: the closest came to {best:.3f} ({came}); a match needs "

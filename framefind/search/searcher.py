@@ -25,12 +25,15 @@ from framefind.search.engine import query_vector, run_query, to_result
 from framefind.search.feedback import FeedbackMemory, Votes, rocchio
 from framefind.search.hybrid import with_texts
 from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.search.query import VISUAL, Filters, Query, Term
+from framefind.search.place_filter import split_places
+from framefind.search.query import TEXT_SIGNALS, VISUAL, Filters, Query, Term
 from framefind.search.relevance import VisualContext
-from framefind.search.results import Match, Result, SearchPage
+from framefind.search.results import Match, Result, ResultKey, SearchPage
 from framefind.search.settle import settle
+from framefind.store.catalog import ItemInfo
+from framefind.store.describe import place_labels
 from framefind.store.filtering import item_ids_where
-from framefind.store.texts import ONSCREEN, SPEECH, has_texts
+from framefind.store.texts import sources_present
 
 if TYPE_CHECKING:
     from framefind.library import Library
@@ -55,6 +58,40 @@ class Searcher:
 
     def page(self, query: Query) -> SearchPage:
         """``Library.search_page`` for a checked query."""
+        query, places = self._read_places(query)
+        page = self._page(query) if query.terms else self._by_place(query)
+        page.places = places
+        labels = place_labels(self.library.catalog, {ResultKey.parse(r.key).content for r in page.results})
+        for result in page.results:
+            result.place = labels.get(ResultKey.parse(result.key).content)
+        return page
+
+    def _read_places(self, query: Query) -> tuple[Query, str | None]:
+        """The query with the library's place names among its words made a place filter (place_filter.py),
+        and what was read, for the user ("lisbon ('in Lisbon')"); unchanged when it names none."""
+        if not (query.read_places and query.words):
+            return query, None
+        sql = "SELECT 1 FROM place_names WHERE name = ? LIMIT 1"
+        rest, found = split_places(query.words, lambda name: self.library.catalog.db.execute(sql, (name,)).fetchone()
+                                   is not None)
+        if found is None:
+            return query, None
+        return query.with_places(found.names, rest).checked(), f"{', '.join(found.names)} ('{found.said}')"
+
+    def _by_place(self, query: Query) -> SearchPage:
+        """A query that is only places: everything taken there (or whose own words name it), newest first;
+        each is certainly what was asked (score 1)."""
+        library = self.library
+        infos = library.catalog.item_infos(item_ids_where(library.catalog, library.model_id, query.filters,
+                                                          library.model.label_names))
+        first: dict[str, ItemInfo] = {}
+        for info in sorted(infos.values(), key=lambda info: info.start or 0.0):
+            first.setdefault(info.content, info)  # a video: its first segment stands for it
+        taken = dict(library.catalog.rows_in("SELECT hash, taken FROM contents WHERE hash IN ({})", (), list(first)))
+        order = sorted(first.values(), key=lambda info: (-(taken.get(info.content) or 0.0), info.paths[0]))
+        return SearchPage([to_result((1.0, info)) for info in order[: query.k]])
+
+    def _page(self, query: Query) -> SearchPage:
         library = self.library
         dates = query.filters.dates
         read = f"{dates.describe()} (from '{dates.said}')" if dates is not None and dates.said else None
@@ -64,13 +101,14 @@ class Searcher:
         votes = self.memory.votes(query.said) if query.learn and query.said else Votes()
         results = self._visual(query, votes) if query.weight(VISUAL) else []
         asked = (VISUAL,) if query.weight(VISUAL) else ()
-        texts = bool(query.words and (query.weight(SPEECH) or query.weight(ONSCREEN)) and has_texts(library.catalog))
+        sources = sources_present(library.catalog, tuple(s for s in TEXT_SIGNALS if query.weight(s))) \
+            if query.words else ()
+        texts = bool(sources)
         allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
             if query.filters.active and texts else None
-        if texts:
-            asked += tuple(s for s in (SPEECH, ONSCREEN) if query.weight(s))
+        asked += sources
         results = with_texts(library.catalog, library.model_id, query, results, library.text_encoder, allowed,
-                             searched=texts)
+                             sources)
         # Words can name what is not there; an example picture always has neighbours: only word queries are
         # cut. A label filter is the classifier's own judgement of relevance: what carries it is not cut.
         cut = query.cutoff and words and not query.filters.labels

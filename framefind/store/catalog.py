@@ -260,7 +260,7 @@ class Catalog:
         models = [r[0] for r in db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
         self._delete_items(f"i.hash IN ({orphan})", ())
         db.execute(f"DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash IN ({orphan}))")
-        for table in ("embedded", "thumbnails", "texts", "enriched", "contents"):
+        for table in ("embedded", "thumbnails", "texts", "enriched", "described", "places", "place_names", "contents"):
             db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
         self._bump(models)
 

@@ -25,5 +25,6 @@ class IndexEvents:
     on_rebuild: Callable[[str, str, int], None] = _ignore  # (space, kind, n): an index of n vectors is built
     progress: Callable[[float, int], None] = _ignore  # (files done, files in all) while embedding
     on_annotate: Callable[[int, int], None] = _ignore  # (done, total): capture dates and labels
+    on_describe: Callable[[int, int], None] = _ignore  # (done, total): files' words, captions and places
     on_enrich: Callable[[str, int, int], None] = _ignore  # (pass, done, total): transcripts, on-screen text
     on_migrate: Callable[[str, int, int], None] = _ignore  # (where, done, total): vectors moved to a new backend

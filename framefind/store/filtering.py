@@ -9,6 +9,7 @@ file's modification time: a photo copied from a camera last week still counts as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class Filters:
     min_duration: float | None = None  # seconds; a duration bound keeps videos only
     max_duration: float | None = None
     labels: tuple[str, ...] = ()  # words naming the classifier's labels ("dog": every dog breed); any of them
+    places: tuple[str, ...] = ()  # place names (any case); all of them: taken there, or the file's own words name it
 
     @classmethod
     def of(cls, kinds: Iterable[str] = (), under: Iterable[str | Path] = (), **more) -> Filters:
@@ -46,8 +48,8 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return bool(self.kinds or self.under or self.dates or self.labels or self.min_duration is not None
-                    or self.max_duration is not None)
+        return bool(self.kinds or self.under or self.dates or self.labels or self.places
+                    or self.min_duration is not None or self.max_duration is not None)
 
 
 def item_ids_where(catalog: Catalog, model_id: str, filters: Filters,
@@ -75,7 +77,18 @@ def item_ids_where(catalog: Catalog, model_id: str, filters: Filters,
             return np.zeros(0, np.int64)
         sql += (f" AND i.id IN (SELECT item_id FROM labels WHERE label IN ({','.join('?' * len(names))}))")
         params += names
+    for name in filters.places:
+        sql += f" AND i.hash IN ({PLACED})"
+        params += [name.lower(), name.lower(), '"' + " ".join(re.findall(r"\w+", name)) + '"']
     return np.array([r[0] for r in catalog.db.execute(sql, params)], dtype=np.int64)
+
+
+# Contents taken at a place, named at its most precise level in this library ("Lisbon": the city, not every town of
+# the Lisbon district; "Portugal": the country), or whose own words (folder, name, caption, keywords) say it.
+PLACED = ("SELECT hash FROM place_names WHERE name = ? AND level = (SELECT level FROM place_names WHERE name = ? "
+          "ORDER BY CASE level WHEN 'city' THEN 0 WHEN 'county' THEN 1 WHEN 'region' THEN 2 ELSE 3 END LIMIT 1) "
+          "UNION SELECT t.hash FROM texts_fts JOIN texts t ON t.id = texts_fts.rowid WHERE texts_fts MATCH ? "
+          "AND t.source = 'metadata'")
 
 
 def _file_conditions(under: Sequence[str], dates: DateSpan | None) -> tuple[str, list]:

@@ -13,6 +13,10 @@ model), ``embedded`` says which model embedded which content, thumbnails are sto
 Version 4 adds what filters need: ``contents.taken`` (capture time from EXIF or the video's own
 metadata; ``dated`` says it was looked for) and ``labels``, the classifier's top labels per item.
 Version 5 adds ``texts`` (+ ``texts_fts``, ``enriched``): what is said in videos and written in pictures.
+Version 6 adds what the files already say: ``described`` (per content: the captions, keywords and GPS its own
+bytes carry, read once, and what its ``metadata`` texts were last built from), ``texts.field`` (which part of the
+file a text came from: folder, name, caption, ...), ``places`` (where a content was taken, reverse-geocoded
+offline) and ``place_names`` (every name a user may type for that place, lower case).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable
 
 from framefind.errors import FrameFindError
 
-VERSION = 5
+VERSION = 6
 FORMAT = "framefind-library"
 
 SCHEMA = """
@@ -72,6 +76,21 @@ TEXTS = ("CREATE TABLE texts (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, source
          "CREATE TABLE enriched (hash TEXT NOT NULL, pass TEXT NOT NULL, at REAL NOT NULL, note TEXT, "
          "PRIMARY KEY (hash, pass)) WITHOUT ROWID")
 SCHEMA += ";".join(TEXTS) + ";"
+# What the files say about themselves (#20): ``described.fields`` is the JSON list of [field, text] pairs the
+# content's own bytes carry (EXIF, IPTC, XMP, video tags), ``lat``/``lon`` its GPS; ``built`` is the signature
+# (live paths, sidecars' sizes and times) its ``metadata`` texts and place were last made from, so a renamed
+# folder or an edited sidecar is read again by the next index and nothing else is.
+DESCRIBED = ("CREATE TABLE described (hash TEXT PRIMARY KEY, fields TEXT NOT NULL, lat REAL, lon REAL, "
+             "built TEXT) WITHOUT ROWID",
+             "CREATE TABLE places (hash TEXT PRIMARY KEY, city TEXT NOT NULL, region TEXT NOT NULL, "
+             "county TEXT NOT NULL, country TEXT NOT NULL, code TEXT NOT NULL, km REAL NOT NULL, "
+             "lat REAL NOT NULL, lon REAL NOT NULL) WITHOUT ROWID",
+             "CREATE TABLE place_names (name TEXT NOT NULL, hash TEXT NOT NULL, level TEXT NOT NULL, "
+             "PRIMARY KEY (name, hash)) WITHOUT ROWID",
+             "CREATE INDEX place_names_hash ON place_names (hash)",
+             "CREATE INDEX texts_source ON texts (source)")
+TEXT_FIELD = "ALTER TABLE texts ADD COLUMN field TEXT"
+SCHEMA += ";".join(DESCRIBED) + ";" + TEXT_FIELD + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -244,5 +263,12 @@ def _upgrade_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
         db.execute(statement)
 
 
+def _upgrade_5_to_6(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
+    """5 -> 6: empty tables for what the files say and where they were taken; the next ``index`` reads the
+    files' headers and sidecars (no re-embedding: minutes for a big library, not inside an upgrade's lock)."""
+    for statement in (*DESCRIBED, TEXT_FIELD):
+        db.execute(statement)
+
+
 UPGRADES: dict[int, Callable[[sqlite3.Connection, LegacyModel], None]] = {
-    1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5}
+    1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5, 5: _upgrade_5_to_6}

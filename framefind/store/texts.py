@@ -16,8 +16,9 @@ import numpy as np
 from framefind.store.catalog import Catalog, decode, encode
 
 # ``texts.source`` (stored: never renamed) and the search signal each source feeds, under the same value: what
-# is said in a video, and what is written on screen in a picture or frame (OCR; users call that signal "text").
-SPEECH, ONSCREEN = "speech", "text"
+# is said in a video, what is written on screen in a picture or frame (OCR; users call that signal "text"), and
+# what the file says about itself (folder and file names, captions, keywords: store/describe.py).
+SPEECH, ONSCREEN, METADATA = "speech", "text", "metadata"
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,22 @@ class TextHit:
     score: float  # BM25 (as a positive number) or cosine, per ranking
     snippet: str = ""  # the words that matched, in «», for keyword hits
     partial: bool = False  # a keyword hit holding only some of the query's words
+    field: str | None = None  # METADATA texts: where in the file the words are (folder, name, caption, keywords, ...)
 
 
 def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[float | None, float | None, str]],
-              vectors: np.ndarray | None) -> None:
-    """Replace the texts of one content and source (inside the caller's transaction)."""
+              vectors: np.ndarray | None, fields: list[str] | None = None) -> None:
+    """Replace the texts of one content and source (inside the caller's transaction); ``fields``: where each
+    span came from (METADATA texts)."""
     db = catalog.db
     db.execute("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash = ? AND source = ?)",
                (content, source))
     db.execute("DELETE FROM texts WHERE hash = ? AND source = ?", (content, source))
     for row, (start, end, text) in enumerate(spans):
         vec = encode(vectors[row]) if vectors is not None else None
-        cursor = db.execute("INSERT INTO texts (hash, source, start, end, text, vec) VALUES (?, ?, ?, ?, ?, ?)",
-                            (content, source, start, end, text, vec))
+        field = fields[row] if fields is not None else None
+        cursor = db.execute("INSERT INTO texts (hash, source, start, end, text, vec, field) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (content, source, start, end, text, vec, field))
         db.execute("INSERT INTO texts_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
 
 
@@ -81,7 +85,7 @@ def keyword_hits(catalog: Catalog, words: str, sources: tuple[str, ...], limit: 
     rare = [t for t in terms if t.strip('"*').lower() not in STOPWORDS]
     where = f"AND t.source IN ({','.join('?' * len(sources))})"
     sql = (f"SELECT t.hash, t.source, t.start, t.end, t.text, -bm25(texts_fts), "
-           f"snippet(texts_fts, 0, '«', '»', '…', 16), t.vec FROM texts_fts "
+           f"snippet(texts_fts, 0, '«', '»', '…', 16), t.vec, t.field FROM texts_fts "
            f"JOIN texts t ON t.id = texts_fts.rowid WHERE texts_fts MATCH ? {where} ORDER BY bm25(texts_fts) LIMIT ?")
     every = " ".join(terms)
     for match in dict.fromkeys(m for m in (every, " OR ".join(rare)) if m):  # all words, else any
@@ -91,7 +95,7 @@ def keyword_hits(catalog: Catalog, words: str, sources: tuple[str, ...], limit: 
             if vector is not None and all(row[7] is not None for row in rows):
                 scores = (decode([row[7] for row in rows]) @ vector).tolist()
             partial = match != every and len(rare) > 1
-            return [TextHit(*row[:5], round(float(score), 4), row[6], partial)
+            return [TextHit(*row[:5], round(float(score), 4), row[6], partial, row[8])
                     for row, score in zip(rows, scores, strict=True)]
     return []
 
@@ -116,14 +120,20 @@ def semantic_hits(catalog: Catalog, vector: np.ndarray, sources: tuple[str, ...]
                   limit: int = 200) -> list[TextHit]:
     """Texts whose MiniLM vector is within ``floor`` cosine of the query's, best first (exact scan)."""
     rows = catalog.db.execute(
-        f"SELECT hash, source, start, end, text, vec FROM texts WHERE vec IS NOT NULL "
+        f"SELECT hash, source, start, end, text, vec, field FROM texts WHERE vec IS NOT NULL "
         f"AND source IN ({','.join('?' * len(sources))})", sources).fetchall()
     if not rows:
         return []
     scores = decode([row[5] for row in rows]) @ vector
     order = [i for i in np.argsort(-scores)[:limit] if scores[i] >= floor]
-    return [TextHit(*rows[i][:5], float(scores[i])) for i in order]
+    return [TextHit(*rows[i][:5], float(scores[i]), field=rows[i][6]) for i in order]
 
 
 def has_texts(catalog: Catalog) -> bool:
     return catalog.db.execute("SELECT 1 FROM texts LIMIT 1").fetchone() is not None
+
+
+def sources_present(catalog: Catalog, sources: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``sources`` the library holds any text of (a signal with nothing stored is not searched)."""
+    sql = "SELECT 1 FROM texts WHERE source = ? LIMIT 1"
+    return tuple(s for s in sources if catalog.db.execute(sql, (s,)).fetchone() is not None)

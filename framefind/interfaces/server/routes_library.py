@@ -19,6 +19,8 @@ from framefind.interfaces.server.schemas import (
     LabelsOut,
     MapOut,
     MapPoint,
+    PlaceOut,
+    PlacesOut,
     Status,
     urls,
 )
@@ -54,6 +56,11 @@ def feedback(request: Request, body: FeedbackIn) -> FeedbackOut:
 def feedback_export(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.library.golden_queries(),
                         headers={"Content-Disposition": 'attachment; filename="framefind-golden.json"'})
+
+
+@router.get("/places", response_model=PlacesOut, summary="Where the photos and videos were taken, most first")
+def places(request: Request) -> PlacesOut:
+    return PlacesOut(places=[PlaceOut(**place) for place in request.app.state.library.places()])
 
 
 @router.get("/labels", response_model=LabelsOut, summary="The classifier's labels in this library, most frequent first")

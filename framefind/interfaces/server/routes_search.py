@@ -32,7 +32,7 @@ def _respond(request: Request, run, query: dict) -> SearchResponse:
     return SearchResponse(results=[ResultOut.of(r) for r in page.results], took_ms=round(took, 2),
                           model=library.model.name, query=query, below_cutoff=page.below_cutoff,
                           nothing_matched=page.nothing_matched, cutoff=page.cutoff, closest=page.closest,
-                          dates=page.dates, learned=page.learned)
+                          dates=page.dates, places=page.places, learned=page.learned)
 
 
 async def _respond_limited(request: Request, run, query: dict) -> SearchResponse:
@@ -53,9 +53,11 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
     ("min_score", float | None, None, MIN_SCORE),
     ("label", list[str] | None, None, {"description": "Only items the classifier labels so (dog: any breed)"}),
     ("boost_label", list[str] | None, None, {"description": "Items with this label rank first"}),
+    ("place", list[str] | None, None, {"description": "Only what was taken at this place (GPS), or whose own words "
+                                                       "(folder, caption, keywords) name it; repeatable: all of them"}),
     ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
-    ("only", list[str] | None, None, {"description": "Match only by: visual, speech, text (repeatable)"}),
-    ("weights", str | None, None, {"description": "Fusion weights, e.g. visual=1,speech=2,text=1"}),
+    ("only", list[str] | None, None, {"description": "Match only by: visual, speech, text, metadata (repeatable)"}),
+    ("weights", str | None, None, {"description": "Fusion weights, e.g. visual=1,speech=2,text=1,metadata=1"}),
 ]
 
 
@@ -77,6 +79,7 @@ def query_args(filters) -> dict:
             "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
             "max_duration": filters.max_duration, "min_score": filters.min_score, "labels": tuple(filters.label or ()),
             "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all,
+            "places": tuple(filters.place or ()),
             "signals": tuple(getattr(filters, "only", None) or ()) or None,
             "weights": parse_weights(getattr(filters, "weights", None))}
 
@@ -86,11 +89,15 @@ def _echo(filters) -> dict:
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
-async def search_text(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)],
-                      filters: Annotated[FilterParams, Depends()], k: K = 24,
+async def search_text(request: Request, filters: Annotated[FilterParams, Depends()],
+                      q: Annotated[str | None, Query(min_length=1, max_length=1000, description=(
+                          "The words; may be left out with a place filter (everything taken there)"))] = None,
+                      k: K = 24,
                       read_dates: Annotated[bool, Query(description="Dates among the words filter by date")] = True,
+                      read_places: Annotated[bool, Query(description="The library's place names among the words "
+                                                                     "filter by place")] = True,
                       ) -> SearchResponse:
-    query = SearchQuery.of(q, k=k, read_dates=read_dates, **query_args(filters))
+    query = SearchQuery.of(q, k=k, read_dates=read_dates, read_places=read_places, **query_args(filters))
     return await _respond_limited(request, lambda lib: lib.search_page(query), {"text": q, "k": k, **_echo(filters)})
 
 
@@ -144,7 +151,8 @@ def search_video(request: Request, file: Annotated[UploadFile, File()],
 async def similar(request: Request, key: str, filters: Annotated[SimilarParams, Depends()],
                   k: K = 24) -> SearchResponse:
     args = query_args(filters)
-    chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels")}
+    chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels",
+                                            "places")}
 
     def run(lib) -> SearchPage:
         return lib.similar(key, k=k, cutoff=args["cutoff"], boost_labels=args["boost_labels"],

@@ -28,9 +28,10 @@ class NearDuplicateOut(BaseModel):
 
 
 class MatchOut(BaseModel):
-    signal: Literal["visual", "speech", "text"]
+    signal: Literal["visual", "speech", "text", "metadata"]
     score: float = Field(description="That signal's own evidence: the picture's cosine, or the phrase's MiniLM cosine")
-    text: str = Field(description="The classes seen, or the words said / written with the matched terms in «»")
+    text: str = Field(description="The classes seen, or the words said / written with the matched terms in «» "
+                                  "(metadata: where in the file, then the words: \"folder: «Lisbon» trip\")")
     start: float | None = None
     end: float | None = None
     relevance: float | None = Field(None, description="What this signal alone says: the estimated probability "
@@ -51,6 +52,7 @@ class ResultOut(BaseModel):
     height: int | None = None
     duplicates: list[str] = []
     why: list[str] = Field([], description="What the model sees in it (e.g. the nearest ImageNet classes)")
+    place: str | None = Field(None, description="Where it was taken, from its GPS (\"Lisbon, Portugal\")")
     pinned: bool = Field(False, description="Liked for this very query: shown first whatever its score")
     boosted: bool = Field(False, description="Carries a boosted label: shown after pinned results, before the rest")
     near_duplicates: list[NearDuplicateOut] = Field([], description="Near-identical results folded into this one")
@@ -64,6 +66,7 @@ class ResultOut(BaseModel):
         return cls(key=result.key, path=result.path, name=result.path.rsplit("/", 1)[-1], score=result.score,
                    kind=result.kind, start=result.start, end=result.end, frame_time=result.frame_time,
                    width=result.width, height=result.height, duplicates=result.duplicates, why=result.why,
+                   place=result.place,
                    pinned=result.pinned, boosted=result.boosted, near_duplicates=[
                        NearDuplicateOut(key=n.key, path=n.path, name=n.path.rsplit("/", 1)[-1], score=n.score,
                                         thumbnail_url=urls(n.key, result.kind, None)["thumbnail_url"])
@@ -81,10 +84,11 @@ class SearchResponse(BaseModel):
     nothing_matched: bool = Field(False, description="No result reached the relevance cutoff")
     cutoff: float | None = Field(None, description=f"The score a result needed to be shown (null: no cutoff): "
                                                    f"{FLOOR} on a page that matched, {CUTOFF} when nothing did")
-    closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text) -> the best "
-                                                      "relevance it gave any result: why nothing matched")
+    closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text, metadata) -> "
+                                                      "the best relevance it gave any result: why nothing matched")
     dates: str | None = Field(None, description="The date filter read from the words, e.g. "
                                                 "\"2019-01-01 to 2019-12-31 (from '2019')\"")
+    places: str | None = Field(None, description="The place filter read from the words, e.g. \"lisbon ('in Lisbon')\"")
     learned: int = Field(0, description="Thumbs up/down, on this and similar queries, that moved this ranking")
 
 
@@ -95,6 +99,17 @@ class LabelOut(BaseModel):
 
 class LabelsOut(BaseModel):
     labels: list[LabelOut]
+
+
+class PlaceOut(BaseModel):
+    city: str
+    region: str
+    country: str
+    count: int = Field(description="Photos and videos taken there")
+
+
+class PlacesOut(BaseModel):
+    places: list[PlaceOut]
 
 
 class ItemOut(BaseModel):

@@ -1,0 +1,195 @@
+"""What the library already knows (issue #20): the words in the files (folders, names, captions, keywords, XMP
+sidecars) as a search signal, and places from GPS (reverse-geocoded offline) as filters typed into the query.
+
+Real photos (scikit-image's) under neutral camera names, with real EXIF, XMP and GPS written by Pillow; a real
+library, the CLI in a subprocess and the REST API over HTTP.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import cli_json, run_cli, skimage_data
+from PIL import Image
+
+from framefind import Library, Query
+
+LISBON, ALFAMA, PORTO, BARCELONA = (38.7223, -9.1393), (38.7118, -9.1300), (41.1579, -8.6291), (41.3874, 2.1686)
+SINTRA = (38.8029, -9.3817)
+
+
+def _dms(value: float) -> tuple[float, float, float]:
+    value = abs(value)
+    degrees, rest = int(value), (abs(value) - int(value)) * 60
+    return float(degrees), float(int(rest)), round((rest - int(rest)) * 60, 4)
+
+
+def photo(target: Path, source: str, *, gps: tuple[float, float] | None = None, caption: str = "",
+          keywords: str = "", xmp: bytes | None = None) -> Path:
+    """A real photo with the EXIF (caption, XP keywords, GPS) and XMP packet a camera or an editor writes."""
+    image = Image.open(skimage_data() / source).convert("RGB")
+    exif = Image.Exif()
+    if caption:
+        exif[0x010E] = caption
+    if keywords:
+        exif[0x9C9E] = keywords.encode("utf-16-le") + b"\0\0"
+    if gps is not None:
+        exif.get_ifd(0x8825).update({1: "N" if gps[0] >= 0 else "S", 2: _dms(gps[0]),
+                                     3: "E" if gps[1] >= 0 else "W", 4: _dms(gps[1])})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, exif=exif, **({"xmp": xmp} if xmp else {}))
+    return target
+
+
+def xmp_packet(description: str = "", subjects: tuple[str, ...] = ()) -> bytes:
+    bag = "".join(f"<rdf:li>{s}</rdf:li>" for s in subjects)
+    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>'
+            f'<dc:subject><rdf:Bag>{bag}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+
+
+@pytest.fixture(scope="module")
+def trip(tmp_path_factory) -> tuple[Path, Path]:
+    """A photo folder as people have them: camera names, a named trip folder, GPS on some, captions on others."""
+    root = tmp_path_factory.mktemp("words")
+    media = root / "photos"
+    photo(media / "DCIM" / "IMG_2041.jpg", "coffee.png", gps=LISBON)
+    photo(media / "DCIM" / "IMG_2042.jpg", "chelsea.png", gps=ALFAMA, caption="A red tram climbing through Alfama")
+    photo(media / "DCIM" / "IMG_2043.jpg", "astronaut.png", gps=PORTO)
+    photo(media / "DCIM" / "IMG_2044.jpg", "rocket.jpg", gps=SINTRA)
+    photo(media / "DCIM" / "DSC01234.jpg", "motorcycle_left.png", gps=BARCELONA,
+          xmp=xmp_packet("Tapas with friends", ("food", "Places|Spain|Barcelona")))
+    photo(media / "2019-07_Gaudi walk" / "IMG_3001.jpg", "hubble_deep_field.jpg")
+    photo(media / "DCIM" / "IMG_5000.jpg", "horse.png", keywords="stable;pony")
+    photo(media / "DCIM" / "IMG_5001.jpg", "camera.png")
+    (media / "DCIM" / "IMG_5001.xmp").write_bytes(xmp_packet("Grandfather's old tripod", ("heirloom",)))
+    library = root / "lib"
+    with Library.open(library) as lib:
+        report = lib.index([media])
+        assert report.failed == 0 and report.described.built == 8 and report.described.located == 5
+    return media, library
+
+
+def paths(results) -> list[str]:
+    return [Path(r.path).name for r in results]
+
+
+def test_a_place_name_finds_exactly_the_photos_taken_there(trip):
+    media, library = trip
+    with Library.open(library, create=False) as lib:
+        page = lib.search_page("Lisbon", k=20)
+        assert sorted(paths(page.results)) == ["IMG_2041.jpg", "IMG_2042.jpg"]  # the city: Sintra is its district
+        assert page.places == "lisbon ('Lisbon')" and all(r.score == 1.0 for r in page.results)
+        assert {r.place for r in page.results} == {"Lisbon, Portugal"}
+        assert sorted(paths(lib.search("Portugal", k=20))) == ["IMG_2041.jpg", "IMG_2042.jpg", "IMG_2043.jpg",
+                                                              "IMG_2044.jpg"]  # a country finds its places
+        assert paths(lib.search("Lisboa", k=20)) != []  # a common alternate name
+        spain = lib.search_page("photos in Spain", k=20, cutoff=False)
+        assert paths(spain.results) == ["DSC01234.jpg"] and spain.places == "spain ('in Spain')"
+
+
+def test_a_name_that_is_no_place_here_stays_a_word(trip):
+    _, library = trip
+    with Library.open(library, create=False) as lib:
+        assert lib.search_page("Paris", k=5, cutoff=False).places is None  # no photo was taken there
+        assert lib.search_page("a lisbon morning", k=5, cutoff=False).places is None  # lower case, mid-sentence
+        assert lib.search_page("a morning in lisbon", k=5, cutoff=False).places is not None  # after "in"
+        kept = lib.search_page(Query.of("Lisbon", read_places=False, cutoff=False, k=20))
+        assert kept.places is None and len(kept.results) > 2
+
+
+def test_the_words_in_a_file_find_it_first(trip):
+    _, library = trip
+    with Library.open(library, create=False) as lib:
+        tram = lib.search("red tram", k=3)
+        assert paths(tram)[0] == "IMG_2042.jpg"  # its EXIF caption
+        match = next(m for m in tram[0].matches if m.signal == "metadata")
+        assert match.text.startswith("caption: ") and "«tram»" in match.text
+        assert paths(lib.search("tapas", k=3))[0] == "DSC01234.jpg"  # embedded XMP description
+        assert paths(lib.search("tripod heirloom", k=3))[0] == "IMG_5001.jpg"  # a NAME.xmp sidecar
+        assert paths(lib.search("pony", k=3))[0] == "IMG_5000.jpg"  # Windows XP keywords
+        gaudi = lib.search("gaudi", k=3)
+        assert paths(gaudi)[0] == "IMG_3001.jpg"  # the folder's words
+        assert any(m.text.startswith("folder: ") for m in gaudi[0].matches)
+
+
+def test_place_and_words_together(trip):
+    _, library = trip
+    with Library.open(library, create=False) as lib:
+        page = lib.search_page("tram in Lisbon", k=5)
+        assert paths(page.results)[0] == "IMG_2042.jpg" and set(paths(page.results)) <= {"IMG_2041.jpg",
+                                                                                          "IMG_2042.jpg"}
+        assert paths(lib.search("tram in Porto", k=5, cutoff=False)) == ["IMG_2043.jpg"]  # the filter holds
+        both = lib.search_page(Query.of("tram", places=("portugal", "lisbon"), k=5))
+        assert paths(both.results)[0] == "IMG_2042.jpg"
+
+
+def test_an_edited_sidecar_and_a_moved_file_are_read_again_without_re_embedding(tmp_path):
+    media = tmp_path / "photos"
+    photo(media / "DCIM" / "IMG_5001.jpg", "camera.png")
+    (media / "DCIM" / "IMG_5001.xmp").write_bytes(xmp_packet("Grandfather's old tripod"))
+    photo(media / "2019-07_Gaudi walk" / "IMG_3001.jpg", "hubble_deep_field.jpg")
+    photo(media / "DCIM" / "IMG_5002.jpg", "coffee.png")
+    with Library.open(tmp_path / "lib") as lib:
+        assert lib.index([media]).described.built == 3
+        (media / "DCIM" / "IMG_5001.jpg.xmp").write_bytes(xmp_packet("A brass telescope"))
+        shutil.move(media / "2019-07_Gaudi walk", media / "Sagrada Familia")
+        report = lib.index([media])
+        assert (report.embedded, report.linked, report.described.built) == (0, 1, 2)
+        assert paths(lib.search("telescope", k=3))[0] == "IMG_5001.jpg"  # NAME.EXT.xmp, next to NAME.xmp
+        assert paths(lib.search("tripod", k=3))[0] == "IMG_5001.jpg"  # NAME.xmp still read
+        assert paths(lib.search("sagrada familia", k=3))[0] == "IMG_3001.jpg"
+        assert "IMG_3001.jpg" not in paths(lib.search("gaudi", k=3))  # the folder's old name went with it
+        assert lib.index([media]).described.built == 0  # nothing changed: nothing read
+
+
+def test_bad_metadata_is_one_line_and_the_photo_is_indexed(tmp_path):
+    media = tmp_path / "photos"
+    photo(media / "IMG_0001.jpg", "coffee.png", gps=(0.0, 0.0))
+    photo(media / "IMG_0002.jpg", "chelsea.png")
+    (media / "IMG_0002.xmp").write_bytes(b"<x:xmpmeta><rdf:RDF>not closed")
+    warnings = []
+    from framefind.store.events import IndexEvents
+
+    with Library.open(tmp_path / "lib") as lib:
+        report = lib.index([media], events=IndexEvents(on_warning=lambda path, note: warnings.append((path, note))))
+        assert (report.embedded, report.failed, report.described.located) == (2, 0, 0)
+        assert lib.places() == []
+    assert len(warnings) == 2 and all("\n" not in note for _, note in warnings)
+    assert {Path(path).name for path, _ in warnings} == {"IMG_0001.jpg", "IMG_0002.jpg"}
+
+
+def test_cli_lists_places_and_shows_them(trip):
+    _, library = trip
+    found = cli_json("places", "--library", str(library))
+    assert {(p["city"], p["country"], p["count"]) for p in found} == {
+        ("Lisbon", "Portugal", 2), ("Porto", "Portugal", 1), ("Sintra", "Portugal", 1),
+        ("Eixample", "Spain", 1)}  # the nearest place: a district of Barcelona, which also answers to "Barcelona"
+    shown = run_cli("search", "tram in Lisbon", "--library", str(library))
+    assert "taken in Lisbon, Portugal" in shown.stdout and "caption:" in shown.stdout
+    assert "taken in lisbon ('in Lisbon')" in shown.stderr
+    results = cli_json("search", "Barcelona", "--library", str(library))
+    assert [Path(r["path"]).name for r in results] == ["DSC01234.jpg"]
+    assert results[0]["place"] == "Eixample, Catalonia, Spain"
+    assert cli_json("search", "Lisbon", "--no-places", "--all", "-k", "20", "--library", str(library)) != []
+
+
+def test_rest_api_reads_places_and_lists_them(trip):
+    from fastapi.testclient import TestClient
+
+    from framefind.interfaces.server.app import create_app
+
+    _, library = trip
+    with TestClient(create_app(library), raise_server_exceptions=False) as client:
+        listed = client.get("/api/places").json()["places"]
+        assert {p["city"] for p in listed} == {"Lisbon", "Porto", "Eixample", "Sintra"}
+        body = client.get("/api/search", params={"q": "tram in Lisbon", "k": 5}).json()
+        assert body["places"] == "lisbon ('in Lisbon')" and body["results"][0]["name"] == "IMG_2042.jpg"
+        assert body["results"][0]["place"] == "Lisbon, Portugal"
+        assert any(m["signal"] == "metadata" for m in body["results"][0]["matches"])
+        only_place = client.get("/api/search", params={"place": "Portugal", "k": 20}).json()
+        assert len(only_place["results"]) == 4
+        assert client.get("/api/search").status_code == 400  # neither words nor a place
