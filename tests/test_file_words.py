@@ -11,44 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cli_json, run_cli, skimage_data
-from PIL import Image
+from conftest import cli_json, run_cli
+from tagged_photos import ALFAMA, BARCELONA, LISBON, PORTO, SINTRA, photo, xmp_packet  # noqa: F401
 
 from framefind import Library, Query
-
-LISBON, ALFAMA, PORTO, BARCELONA = (38.7223, -9.1393), (38.7118, -9.1300), (41.1579, -8.6291), (41.3874, 2.1686)
-SINTRA = (38.8029, -9.3817)
-
-
-def _dms(value: float) -> tuple[float, float, float]:
-    value = abs(value)
-    degrees, rest = int(value), (abs(value) - int(value)) * 60
-    return float(degrees), float(int(rest)), round((rest - int(rest)) * 60, 4)
-
-
-def photo(target: Path, source: str, *, gps: tuple[float, float] | None = None, caption: str = "",
-          keywords: str = "", xmp: bytes | None = None) -> Path:
-    """A real photo with the EXIF (caption, XP keywords, GPS) and XMP packet a camera or an editor writes."""
-    image = Image.open(skimage_data() / source).convert("RGB")
-    exif = Image.Exif()
-    if caption:
-        exif[0x010E] = caption
-    if keywords:
-        exif[0x9C9E] = keywords.encode("utf-16-le") + b"\0\0"
-    if gps is not None:
-        exif.get_ifd(0x8825).update({1: "N" if gps[0] >= 0 else "S", 2: _dms(gps[0]),
-                                     3: "E" if gps[1] >= 0 else "W", 4: _dms(gps[1])})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    image.save(target, exif=exif, **({"xmp": xmp} if xmp else {}))
-    return target
-
-
-def xmp_packet(description: str = "", subjects: tuple[str, ...] = ()) -> bytes:
-    bag = "".join(f"<rdf:li>{s}</rdf:li>" for s in subjects)
-    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-            f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>'
-            f'<dc:subject><rdf:Bag>{bag}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>').encode()
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +159,21 @@ def test_rest_api_reads_places_and_lists_them(trip):
         only_place = client.get("/api/search", params={"place": "Portugal", "k": 20}).json()
         assert len(only_place["results"]) == 4
         assert client.get("/api/search").status_code == 400  # neither words nor a place
+
+
+def test_a_video_carries_its_place_and_title(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg (Debian package ffmpeg) is not installed")
+    import subprocess
+
+    media = tmp_path / "videos"
+    media.mkdir()
+    clip = media / "VID_20190714_101500.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-t", "2",
+                    "-metadata", "title=Funicular up to the castle", "-metadata", "location=+38.7139-009.1334/",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True, timeout=120)
+    with Library.open(tmp_path / "lib") as lib:
+        assert lib.index([media]).described.located == 1
+        found = lib.search_page("funicular in Lisbon", k=3)
+        assert paths(found.results) == ["VID_20190714_101500.mp4"] and found.results[0].place == "Lisbon, Portugal"
+        assert any(m.text == "title: «Funicular» up to the castle" for m in found.results[0].matches)

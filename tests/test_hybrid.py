@@ -195,9 +195,13 @@ def test_prefix_queries_and_kill_9_during_transcription(tmp_path):
         db = library.catalog.db
         after = dict(db.execute("SELECT hash, at FROM enriched WHERE pass = 'speech'").fetchall())
         assert len(after) == 4 and all(after[content] == at for content, at in finished)  # done ones not redone
-        rows = db.execute("SELECT hash, start, COUNT(*) FROM texts GROUP BY hash, start").fetchall()
+        rows = db.execute("SELECT hash, start, COUNT(*) FROM texts WHERE source = 'speech' GROUP BY hash, start"
+                          ).fetchall()
         assert len(rows) == 20 and all(count == 1 for _, _, count in rows)  # 4 videos x 5 lines, none twice
-        assert db.execute("SELECT COUNT(*) FROM texts_fts").fetchone()[0] == 20  # the full-text index agrees
+        said = db.execute("SELECT COUNT(*) FROM texts_fts JOIN texts t ON t.id = texts_fts.rowid "
+                          "WHERE t.source = 'speech'").fetchone()[0]
+        assert said == 20 and db.execute("SELECT COUNT(*) FROM texts_fts").fetchone()[0] == db.execute(
+            "SELECT COUNT(*) FROM texts").fetchone()[0]  # the full-text index agrees
         assert pending(library.catalog, "speech") == []
         top = library.search(Query.of("quart*", signals=("speech",)))[0]
         assert Path(top.path).name == "list0.mp4" and "«quarterly»" in top.matches[0].text.lower()
@@ -250,7 +254,8 @@ def test_nothing_matched_says_which_signals_were_searched_and_how_close_they_cam
     _, library = hybrid
     lib = str(library.directory)
     page = library.search_page(Query.of("zzqx flurble"))
-    assert page.nothing_matched and page.cutoff == CUTOFF and set(page.closest) == {"visual", "speech", "text"}
+    assert page.nothing_matched and page.cutoff == CUTOFF and set(page.closest) == {"visual", "speech", "text",
+                                                                                             "metadata"}
     assert all(0 <= p < CUTOFF for p in page.closest.values())
     said = run_cli("search", "zzqx flurble", "--library", lib)
     assert "closest came to" in said.stderr and "speech" in said.stderr and "on-screen text" in said.stderr

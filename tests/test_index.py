@@ -16,7 +16,7 @@ from conftest import run_cli, skimage_data, write_fashion_pngs
 from paused_cli import PausedIndex
 from PIL import Image
 
-from framefind import Library
+from framefind import Library, Query
 
 PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "horse.png", "camera.png", "astronaut.png"]
 
@@ -64,7 +64,8 @@ def test_incremental_add_edit_delete_move(tmp_path):
         os.utime(photos / "horse.png", ns=(written.st_atime_ns, written.st_mtime_ns + 10**9))
         edited = library.index([photos])
         assert (edited.embedded, edited.unchanged) == (1, 6)
-        assert Path(library.search("a horse", k=1, cutoff=False)[0].path).name != "horse.png"
+        pictures = Query.of("a horse", k=1, cutoff=False, signals=("visual",))  # its name still says horse
+        assert Path(library.search(pictures)[0].path).name != "horse.png"
 
         # Move + rename into a subfolder: linked by content hash, never re-embedded.
         (photos / "pets").mkdir()

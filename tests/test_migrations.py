@@ -359,5 +359,6 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
 
 def _cosines(library: Library, media: Path, words: str) -> dict[str, float]:
     """Each old photo's visual cosine for ``words`` (the evidence a format upgrade must not change)."""
-    return {str(Path(r.path).relative_to(media)): cosine(r) for r in library.search(words, k=10, cutoff=False)
+    pictures = Query.of(words, k=20, cutoff=False, signals=("visual",))
+    return {str(Path(r.path).relative_to(media)): cosine(r) for r in library.search(pictures)
             if r.kind == "image" and r.path != str(media / "horse-again.png")}

@@ -235,19 +235,21 @@ def test_query_text_syntax():
 def test_composed_queries_move_the_ranking(photo_library):
     photos, library = photo_library
 
-    def names(query=None, **kwargs) -> list[str]:
-        return [Path(r.path).name for r in library.search(query, k=40, cutoff=False, **kwargs)]
+    from framefind import Query
+
+    def names(query=None, **kwargs) -> list[str]:  # the pictures alone: the photos' file names say what they show
+        return [Path(r.path).name for r in library.search(Query.of(query, k=40, cutoff=False, signals=("visual",),
+                                                                   **kwargs))]
 
     assert names("an animal").index("chelsea.png") <= 2
     assert "chelsea.png" not in names('an animal -"a cat"')[:5]  # subtracting "a cat" pushes the cat away
     assert set(names("a cat +coffee")[:2]) == {"chelsea.png", "coffee.png"}  # both concepts at once
     assert names("coffee +cat:3")[0] == "chelsea.png" and names("coffee:3 +cat")[0] == "coffee.png"
     assert set(names("a rocket", image=photos / "chelsea.png")[:2]) == {"chelsea.png", "rocket.jpg"}
-    from framefind import Query
 
     plain = library.search(Query.of("an animal", k=5, cutoff=False))
     pushed = library.search(Query.of("an animal", minus_images=(photos / "chelsea.png",), k=5, cutoff=False))
     assert "chelsea.png" in [Path(r.path).name for r in plain] and len(pushed) == 5
     assert "chelsea.png" not in [Path(r.path).name for r in pushed]
-    proc = run_cli("search", 'an animal -"a cat"', "--library", str(library.directory), "--json")
+    proc = run_cli("search", 'an animal -"a cat"', "--only", "visual", "--library", str(library.directory), "--json")
     assert Path(json.loads(proc.stdout)[0]["path"]).name == "horse.png"

@@ -66,7 +66,7 @@ def test_search_response_says_what_the_cutoff_did_and_why_each_result_scored(ser
     from framefind.search import relevance
 
     client = served["client"]
-    body = client.get("/api/search", params={"q": "a cup of coffee", "k": 10}).json()
+    body = client.get("/api/search", params={"q": "a cup of coffee", "k": 10, "only": "visual"}).json()
     assert "floor" not in body and body["cutoff"] == relevance.FLOOR and body["below_cutoff"] > 0
     results = body["results"]
     assert results[0]["name"] in ("coffee.png", "shots.mp4") and all(r["score"] >= body["cutoff"] for r in results)
@@ -75,12 +75,16 @@ def test_search_response_says_what_the_cutoff_did_and_why_each_result_scored(ser
         visual = next(m for m in r["matches"] if m["signal"] == "visual")
         assert -1.0 <= visual["score"] <= 1.0 and r["score"] == pytest.approx(visual["relevance"], abs=1e-3)
         assert r["boosted"] is False and r["pinned"] is False
-    everything = client.get("/api/search", params={"q": "a cup of coffee", "k": 10, "all": "true"}).json()
+    everything = client.get("/api/search", params={"q": "a cup of coffee", "k": 10, "all": "true", "only": "visual"}
+                            ).json()
     assert everything["cutoff"] is None and everything["below_cutoff"] == 0
     assert len(everything["results"]) == 10 and min(r["score"] for r in everything["results"]) < relevance.FLOOR
     nothing = client.get("/api/search", params={"q": "zzqx flurble"}).json()
     assert nothing["results"] == [] and nothing["nothing_matched"] and nothing["cutoff"] == relevance.CUTOFF
-    assert nothing["closest"] == {"visual": 0.0}  # letter soup: the pictures are no evidence of anything
+    assert nothing["closest"] == {"visual": 0.0, "metadata": 0.0}  # letter soup: no evidence of anything
+    named = client.get("/api/search", params={"q": "a cup of coffee", "k": 1}).json()["results"][0]  # its name too
+    assert named["name"] == "coffee.png" and [m["text"] for m in named["matches"] if m["signal"] == "metadata"] == [
+        "name: «coffee»"]
     boosted = client.get("/api/search", params={"q": "a photo", "k": 3, "all": "true", "boost_label": "espresso"})
     assert [r["boosted"] for r in boosted.json()["results"]][:1] == [True], boosted.text
 
@@ -153,7 +157,7 @@ def test_more_like_this_feedback_and_map(served):
 
 
 @pytest.mark.parametrize("method,url,kwargs,status,message", [
-    ("get", "/api/search", {}, 422, "q: Field required"),
+    ("get", "/api/search", {}, 400, "empty query"),
     ("get", "/api/search?q=cat&k=0", {}, 422, "k: Input should be greater than or equal to 1"),
     ("get", "/api/items/not-a-key", {}, 400, "not a result key"),
     ("get", "/api/media/..%2F..%2Fetc%2Fpasswd", {}, 404, "Not Found"),

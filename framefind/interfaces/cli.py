@@ -254,7 +254,7 @@ def info(library: LibraryOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(show_header=False, show_edge=False)
     for key in ("library", "model", "model_id", "index", "backend", "files", "images", "videos", "video_seconds",
-                "items", "failed", "roots", "passes", "passages"):
+                "items", "failed", "roots", "passes", "passages", "placed"):
         value = stats[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     table.add_row("index files", ", ".join(f"{space}: {kind or 'not written yet'}"

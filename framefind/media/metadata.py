@@ -54,6 +54,15 @@ _CAMERA_NAME = re.compile(
     r"[_-]?E?\d{3,}(?:[_-]\d+)*(?:\.MP)?(?![^\W_])", re.I)
 _NOT_WORDS = re.compile(r"\d+|\d+T\d+|T\d{4,6}|\d{1,2}h\d{2}|\d{1,2}(?:am|pm)", re.I)  # numbers, dates, times
 _CAMERA_FOLDER = re.compile(r"(?i:DCIM)|[1-9]\d\d[A-Z_][A-Z0-9_]{4}")  # DCF folders: 100CANON, 101MSDCF, 100_PANA
+# Folders named for what they hold, not for what is in it: a library rooted at ~/Photos would otherwise match
+# "photos of a cat" with every file in it.
+GENERIC_FOLDERS = frozenset({
+    "pictures", "picture", "photos", "photo", "images", "image", "img", "imgs", "pics", "pix", "camera",
+    "camera roll", "camera uploads", "dcim", "videos", "video", "movies", "movie", "media", "downloads", "download",
+    "desktop", "documents", "home", "users", "library", "gallery", "albums", "album", "backup", "backups", "export",
+    "exports", "import", "imports", "upload", "uploads", "new folder", "misc", "other", "sorted", "unsorted", "tmp",
+    "temp", "files", "data", "shared", "mobile", "phone", "iphone", "android", "whatsapp images", "whatsapp video",
+    "screenshots", "screen recordings", "all photos", "recents", "raw", "jpg", "jpeg", "originals", "edited"})
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,8 @@ def path_words(path: str | Path, root: str | Path | None) -> tuple[str, str]:
         relative = Path(os.path.relpath(path.parent, root)).parts
         if ".." not in relative:
             folders = [Path(os.path.abspath(root)).name, *relative]
-    folder_words = [_words(name) for name in folders if not _CAMERA_FOLDER.fullmatch(name)]
+    folder_words = [_words(name) for name in folders
+                    if not _CAMERA_FOLDER.fullmatch(name) and _words(name).casefold() not in GENERIC_FOLDERS]
     return " ".join(words for words in folder_words if words), _words(_CAMERA_NAME.sub(" ", path.stem))
 
 

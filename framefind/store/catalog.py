@@ -260,6 +260,8 @@ class Catalog:
         models = [r[0] for r in db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
         self._delete_items(f"i.hash IN ({orphan})", ())
         db.execute(f"DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash IN ({orphan}))")
+        db.execute("INSERT INTO meta (key, value) VALUES ('texts_changed', '1') ON CONFLICT(key) DO UPDATE SET "
+                   "value = CAST(value AS INTEGER) + 1")  # store.texts.TEXTS_CHANGED: cached scans re-read
         for table in ("embedded", "thumbnails", "texts", "enriched", "described", "places", "place_names", "contents"):
             db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
         self._bump(models)
@@ -379,7 +381,8 @@ class Catalog:
             "images": one("SELECT COUNT(*) FROM contents WHERE kind = 'image'"),
             "videos": one("SELECT COUNT(*) FROM contents WHERE kind = 'video'"),
             "video_seconds": round(one("SELECT COALESCE(SUM(duration), 0) FROM contents WHERE kind = 'video'"), 1),
-            "passages": one("SELECT COUNT(*) FROM texts"),  # phrases said and texts written
+            "passages": one("SELECT COUNT(*) FROM texts WHERE source != 'metadata'"),  # phrases said, texts written
+            "placed": one("SELECT COUNT(*) FROM places"),  # contents whose GPS names a place
         }
 
     def failures(self, limit: int = 20) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ Texts belong to content, not to a model: switching image models keeps every tran
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from framefind.store.catalog import Catalog, decode, encode
 # is said in a video, what is written on screen in a picture or frame (OCR; users call that signal "text"), and
 # what the file says about itself (folder and file names, captions, keywords: store/describe.py).
 SPEECH, ONSCREEN, METADATA = "speech", "text", "metadata"
+TEXTS_CHANGED = "texts_changed"  # meta key: a counter every write of texts bumps (searches' cached scans follow it)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[flo
     """Replace the texts of one content and source (inside the caller's transaction); ``fields``: where each
     span came from (METADATA texts)."""
     db = catalog.db
+    texts_changed(db)
     db.execute("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash = ? AND source = ?)",
                (content, source))
     db.execute("DELETE FROM texts WHERE hash = ? AND source = ?", (content, source))
@@ -118,15 +121,66 @@ def complete_prefixes(catalog: Catalog, words: str, sources: tuple[str, ...]) ->
 
 def semantic_hits(catalog: Catalog, vector: np.ndarray, sources: tuple[str, ...], floor: float,
                   limit: int = 200) -> list[TextHit]:
-    """Texts whose MiniLM vector is within ``floor`` cosine of the query's, best first (exact scan)."""
-    rows = catalog.db.execute(
-        f"SELECT hash, source, start, end, text, vec, field FROM texts WHERE vec IS NOT NULL "
-        f"AND source IN ({','.join('?' * len(sources))})", sources).fetchall()
-    if not rows:
-        return []
-    scores = decode([row[5] for row in rows]) @ vector
-    order = [i for i in np.argsort(-scores)[:limit] if scores[i] >= floor]
-    return [TextHit(*rows[i][:5], float(scores[i]), field=rows[i][6]) for i in order]
+    """Texts whose MiniLM vector is within ``floor`` cosine of the query's, best first (exact scan of each
+    distinct text once: a folder's words are shared by every photo in it)."""
+    hits: list[TextHit] = []
+    for source in sources:
+        scan = _scan(catalog, source)
+        if not scan.texts:
+            continue
+        scores = scan.matrix @ vector
+        for i in np.argsort(-scores):
+            if scores[i] < floor or len(hits) >= limit * len(sources):
+                break
+            hits += [TextHit(content, source, start, end, scan.texts[i], float(scores[i]), field=field)
+                     for content, start, end, field in scan.rows[i][:limit]]
+    hits.sort(key=lambda hit: -hit.score)
+    return hits[:limit]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One source's distinct texts, their vectors (float32, ready to multiply) and the rows holding each."""
+
+    stamp: str
+    texts: list[str]
+    matrix: np.ndarray
+    rows: list[list[tuple[str, float | None, float | None, str | None]]]  # (content, start, end, field)
+
+
+_SCANS: dict[tuple[str, str], _Scan] = {}
+_SCANS_KEPT = 8  # libraries x sources held at once in one process
+
+
+def _scan(catalog: Catalog, source: str) -> _Scan:
+    """``source``'s texts decoded once and kept until they change (``meta.texts_changed``, bumped by every
+    write): decoding every stored vector on every query cost ~40 ms at 10k photos' words."""
+    stamp = catalog.meta(TEXTS_CHANGED) or "0"
+    key = (str(catalog.path), source)
+    found = _SCANS.get(key)
+    if found is not None and found.stamp == stamp:
+        return found
+    rows = catalog.db.execute("SELECT hash, start, end, text, vec, field FROM texts WHERE vec IS NOT NULL "
+                              "AND source = ? ORDER BY id", (source,)).fetchall()
+    index: dict[str, int] = {}
+    blobs, holders = [], []
+    for content, start, end, text, vec, field in rows:
+        if text not in index:
+            index[text] = len(blobs)
+            blobs.append(vec)
+            holders.append([])
+        holders[index[text]].append((content, start, end, field))
+    scan = _Scan(stamp, list(index), decode(blobs), holders)
+    if len(_SCANS) >= _SCANS_KEPT:
+        _SCANS.pop(next(iter(_SCANS)))
+    _SCANS[key] = scan
+    return scan
+
+
+def texts_changed(db: sqlite3.Connection) -> None:
+    """Mark the stored texts changed (inside the writer's transaction): searches re-read them."""
+    db.execute("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
+               "value = CAST(value AS INTEGER) + 1", (TEXTS_CHANGED,))
 
 
 def has_texts(catalog: Catalog) -> bool:

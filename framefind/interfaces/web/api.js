@@ -39,12 +39,14 @@ export const state = {
   similar: null, // {key, name, thumbnail_url}
   kind: "", // "" (both), "image" or "video"
   under: "", // folder filter, one of status.roots
-  only: "", // match by one signal only: "" (every one), "visual", "speech" or "text" (signals.js)
+  only: "", // match by one signal only: "" (every one), "visual", "speech", "text" or "metadata" (signals.js)
   weights: "", // fusion weights from the address bar ("visual=1,speech=2"): passed on as they are
-  filters: { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "", labelMode: "only" }, // filters.js
+  // filters.js; place: the names a result must be taken at (all of them: ["Lisbon"], ["Valencia", "Spain"])
+  filters: { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "", labelMode: "only", place: [] },
   all: false, // show results under the query's relevance floor too ("Show closest anyway")
   readDates: true, // let the server read a date filter from the typed words ("cat 2019")
-  answer: null, // what the last search said about itself: {below_cutoff, nothing_matched, dates, learned}
+  readPlaces: true, // let the server read a place filter from the typed words ("tram in Lisbon")
+  answer: null, // what the last search said about itself: {below_cutoff, nothing_matched, dates, places, learned}
   k: PAGE,
   results: [],
   status: null,

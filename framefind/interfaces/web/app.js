@@ -2,17 +2,17 @@
 // One `state` object (api.js); small render functions rebuild the parts of the page that depend on it.
 // This entry module wires the views together: search.js (asking and showing the results), grid.js
 // (clicks on the results), cards.js (one result), notices.js (what a search says about itself: no
-// match, dates read, votes learned), filters.js (date, length, label), feedback.js (votes), query.js
-// (what is asked), viewer.js (the dialog), map.js (the map view), status.js (library status and
-// indexing), signals.js (match by pictures, speech or text) and passages.js (what was said or written
-// that matched).
+// match, dates and places read, votes learned), filters.js (date, place, length, label), feedback.js
+// (votes), query.js (what is asked), viewer.js (the dialog), map.js (the map view), status.js (library
+// status and indexing), signals.js (match by pictures, speech, text or the files' own words) and
+// passages.js (what was said, written or named that matched).
 //
 // Every module imports only modules below it (api.js at the bottom; tests/test_web_modules.py checks
 // that the graph has no cycle). Where a module must reach one above it (search again after a filter
 // changed, "more like this" from the viewer), wire() passes that function in.
 
 import { $, on, state } from "./api.js";
-import { runSearch, showWelcome, syncUrl } from "./search.js";
+import { runSearch, syncUrl } from "./search.js";
 import { wireGrid } from "./grid.js";
 import { loadFeedback, wireFeedback } from "./feedback.js";
 import { filtersChanged, readFiltersFromUrl, wireFilters } from "./filters.js";
@@ -55,8 +55,8 @@ async function start() {
   syncUrl(); // drops ?token= right away
   await refreshStatus();
   loadFeedback();
-  if (words) setText(words, true, { all: state.all, readDates: state.readDates });
-  else showWelcome();
+  if (words) setText(words, true, { all: state.all, readDates: state.readDates, readPlaces: state.readPlaces });
+  else runSearch(); // a place chosen lists what was taken there; else the welcome
 }
 
 start();

@@ -1,5 +1,5 @@
-// One result card: thumbnail, score, "liked" or "label" marker, video moment, votes, what was said or
-// written that matched (passages.js), and the near-duplicates (resized copies, screenshots, re-encodes)
+// One result card: thumbnail, score, "liked" or "label" marker, video moment, where it was taken, votes,
+// what was said, written or named that matched (passages.js), and the near-duplicates (resized copies, screenshots, re-encodes)
 // the server folded into it, listed on demand. The score is the search's one relevance score (the
 // estimated probability of a match, 0-1), shown with 3 decimals like the CLI: a picture matched by sight
 // is often 0.01-0.2, so 2 decimals would show many as 0.01 or 0.00.
@@ -24,9 +24,14 @@ export function renderCard(result, index) {
   const extras = [result.pinned && "liked", result.boosted && `labelled${label ? ` ${label}` : ""}`,
     near.length && `${near.length} similar folded in`].filter(Boolean);
   const passage = bestPassage(result);
-  card.setAttribute("aria-label", `${name}${when}, score ${scoreText(result.score)}` +
+  const where = result.place ? `taken in ${result.place}` : "";
+  // A place alone lists what was taken there: each is what was asked (score 1), no score to show.
+  const scored = Boolean(state.mode);
+  card.setAttribute("aria-label", `${name}${when}${where ? `, ${where}` : ""}` +
+    `${scored ? `, score ${scoreText(result.score)}` : ""}` +
     `${extras.length ? `, ${extras.join(", ")}` : ""}${passage ? `. ${describe(passage)}` : ""}${why ? `. ${why}` : ""}`);
-  card.title = [result.path, passage && describe(passage), why].filter(Boolean).join("\n");
+  card.title = [result.path, where && `Taken in ${result.place}`, passage && describe(passage), why]
+    .filter(Boolean).join("\n");
   if (passage) {
     card.classList.add("has-passage");
     $(".meta", card).after(passageLine(passage));
@@ -36,6 +41,11 @@ export function renderCard(result, index) {
   img.addEventListener("load", () => img.classList.add("loaded"), { once: true });
   img.src = result.thumbnail_url;
   $(".score", card).textContent = scoreText(result.score);
+  $(".score", card).hidden = !scored;
+  if (result.place) {
+    $(".place", card).hidden = false;
+    $(".place-name", card).textContent = result.place;
+  }
   if (result.kind === "video") {
     const badge = $(".time", card);
     badge.hidden = false;

@@ -1,7 +1,8 @@
-// Filters beyond kind and folder: when a picture was taken, how long a video is, the classifier's
-// labels (only items with a label, or items with it first) and the lowest score shown (the score is the
-// estimated probability of a match, the same number the cards show). They live in state.filters, travel
-// in the address bar with the words, and go with every search as query (or form) fields.
+// Filters beyond kind and folder: when and where a picture was taken, how long a video is, the
+// classifier's labels (only items with a label, or items with it first) and the lowest score shown (the
+// score is the estimated probability of a match, the same number the cards show). They live in
+// state.filters, travel in the address bar with the words, and go with every search as query (or form)
+// fields. A place needs no words: with the search box empty, the page lists everything taken there.
 
 import { $, $$, api, formatCount, make, on, state } from "./api.js";
 import { ONLY, paintSignals } from "./signals.js";
@@ -17,7 +18,9 @@ const FIELDS = [ // state.filters field, its <input>, its API and address-bar na
   ["minScore", "#f-min-score", "min_score"],
 ];
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/; // what the server takes: 2019, 2019-07, 2019-07-14
-const WEIGHTS = /^(visual|speech|text)=\d+(\.\d+)?(,(visual|speech|text)=\d+(\.\d+)?)*$/; // visual=1,speech=2
+const WEIGHT = "(visual|speech|text|metadata)=\\d+(\\.\\d+)?";
+const WEIGHTS = new RegExp(`^${WEIGHT}(,${WEIGHT})*$`); // visual=1,speech=2,metadata=1
+const HAS_LETTER = /[\p{L}\p{N}]/u; // what the server takes as a place name
 
 /** The filters of the current state, added to a URLSearchParams or a FormData. */
 export function addFilters(params) {
@@ -29,6 +32,7 @@ export function addFilters(params) {
     params.append(name, f[field]);
   }
   if (f.label) params.append(f.labelMode === "prefer" ? "boost_label" : "label", f.label);
+  for (const name of f.place) params.append("place", name);
   if (state.all) params.append("all", "true");
   if (state.mode === "text") { // what is said and written: only words can be heard or read (signals.js)
     if (state.only) params.append("only", state.only);
@@ -44,14 +48,18 @@ export function addVideoFilters(form) {
 
 /** The address bar keeps the filters (and kind and folder), so a reload or a shared link asks the same. */
 export function writeFiltersToUrl(params) {
-  for (const name of ["kind", "under", "label", "boost_label", "all", "read_dates", "only", "weights",
-    ...FIELDS.map((f) => f[2])]) {
+  for (const name of ["kind", "under", "label", "boost_label", "place", "all", "read_dates", "read_places", "only",
+    "weights", ...FIELDS.map((f) => f[2])]) {
     params.delete(name);
   }
-  if (state.mode !== "text") return;
+  if (state.mode !== "text" && !placeOnly()) return;
   addFilters(params);
   if (!state.readDates) params.set("read_dates", "false");
+  if (!state.readPlaces) params.set("read_places", "false");
 }
+
+/** Nothing typed or dropped, a place chosen: the page lists everything taken there. */
+export const placeOnly = () => !state.mode && state.filters.place.length > 0;
 
 /** Read the filters from the address bar (on start), before anything rewrites it. */
 export function readFiltersFromUrl() {
@@ -69,12 +77,15 @@ export function readFiltersFromUrl() {
   state.filters.labelMode = !params.get("label") && boost ? "prefer" : "only";
   state.all = params.get("all") === "true";
   state.readDates = params.get("read_dates") !== "false";
+  state.readPlaces = params.get("read_places") !== "false";
+  state.filters.place = [...new Set(params.getAll("place").map((name) => name.trim()).filter((n) => HAS_LETTER.test(n)))];
   state.only = ONLY.includes(params.get("only")) ? params.get("only") : "";
   state.weights = WEIGHTS.test(params.get("weights") || "") ? params.get("weights") : "";
   for (const seg of $$(".seg[data-kind]")) seg.setAttribute("aria-pressed", String(seg.dataset.kind === state.kind));
   paintSignals();
   paintFilters();
   if (activeCount()) showPanel(true);
+  if (state.filters.place.length) loadPlaces(); // the chosen place's name in the list, as the list names it
 }
 
 /** A value as the server takes it: a date as 2019 / 2019-07 / 2019-07-14, a length as seconds >= 0,
@@ -91,13 +102,13 @@ function clean(field, value) {
 /** Whether any filter of the panel holds a value (what "Clear filters" would empty). */
 export function anyFilter() {
   const f = state.filters;
-  return Boolean(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore);
+  return Boolean(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore || f.place.length);
 }
 
 function activeCount() {
   const f = state.filters;
-  return [f.after || f.before, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label, f.minScore]
-    .filter(Boolean).length;
+  return [f.after || f.before, f.place.length, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label,
+    f.minScore].filter(Boolean).length;
 }
 
 /** Inputs, the count on the Filters button and the Clear button, from state.filters. */
@@ -109,6 +120,7 @@ function paintFilters() {
   }
   $("#f-label").value = f.label;
   $("#f-label-mode").value = f.labelMode;
+  paintPlaces();
   $("#f-before").min = f.after.slice(0, 7); // a month input's bounds are months
   $("#f-after").max = f.before.slice(0, 7);
   const photosOnly = state.kind === "image";
@@ -129,6 +141,7 @@ function applyInputs() {
   for (const [field, selector] of FIELDS) f[field] = clean(field, $(selector).value);
   f.label = $("#f-label").value.trim();
   f.labelMode = $("#f-label-mode").value;
+  f.place = $("#f-place").value ? $("#f-place").value.split(SEP) : [];
   paintFilters();
   if (JSON.stringify(f) !== before) filtersChanged();
 }
@@ -137,11 +150,12 @@ function applyInputs() {
  *  stays on: who asked to see weak matches too and then narrows them down still wants to see them.) */
 export function filtersChanged() {
   paintFilters();
-  if (state.mode) runSearch();
+  if (state.mode || placeOnly() || state.answer) runSearch(); // (a place alone, or one just cleared)
 }
 
 function clearFilters() {
-  Object.assign(state.filters, { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "" });
+  Object.assign(state.filters, { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "",
+    place: [] });
   paintFilters();
   filtersChanged();
   $("#f-after").focus();
@@ -150,7 +164,10 @@ function clearFilters() {
 function showPanel(open) {
   $("#filters").hidden = !open;
   $("#filters-toggle").setAttribute("aria-expanded", String(open));
-  if (open) loadLabels();
+  if (open) {
+    loadLabels();
+    loadPlaces();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +185,79 @@ export function loadLabels() {
       make("option", { value: label, label: formatCount(count, "item") })));
   }).catch(() => { labelsLoaded = null; }); // suggestions are a convenience: typing a label still works
   return labelsLoaded;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Places: where the library's photos and videos were taken (their GPS), most first
+// ---------------------------------------------------------------------------------------------
+
+const SEP = "|"; // between the names of one choice in its <option> value: "Valencia|Spain"
+let places = []; // /api/places: [{city, region, country, count}]
+let placesKnown = false; // the list has been asked for and arrived (an empty one: no GPS in the library)
+let placesLoaded = null; // the request's promise: asked once, again after an index run
+
+export function forgetPlaces() { placesLoaded = null; }
+
+export function loadPlaces() {
+  if (placesLoaded) return placesLoaded;
+  placesLoaded = api("/api/places").then((data) => {
+    places = data.places || [];
+    placesKnown = true;
+    paintPlaces();
+  }).catch(() => { placesLoaded = null; }); // a place typed into the words still works
+  return placesLoaded;
+}
+
+/** Each country once (everything taken there), then its cities, most first. A city name that two places
+ *  share is told apart by its region (same country) or its country: [{country, count, cities: [{names,
+ *  text, count}]}]. */
+function placeChoices() {
+  const same = (a, b) => a.toLowerCase() === b.toLowerCase();
+  const countries = new Map();
+  for (const place of places) {
+    const entry = countries.get(place.country) || { country: place.country, count: 0, cities: [] };
+    countries.set(place.country, entry);
+    entry.count += place.count;
+    if (!place.city || same(place.city, place.country)) continue; // the country's own choice says it
+    const twins = places.filter((other) => other !== place && same(other.city, place.city));
+    const tell = !twins.length ? "" : twins.some((other) => other.country === place.country) ? place.region
+      : place.country;
+    entry.cities.push({ names: tell ? [place.city, tell] : [place.city], count: place.count,
+      text: tell ? `${place.city} (${tell})` : place.city });
+  }
+  return [...countries.values()].filter((c) => c.country).sort((a, b) => b.count - a.count);
+}
+
+/** The Place select from the list and state.filters.place (a place from the address that the list lacks
+ *  is shown as it was asked); rebuilt only when either changed, so an open list is never pulled away. */
+function paintPlaces() {
+  const select = $("#f-place");
+  const chosen = state.filters.place.join(SEP);
+  const painted = JSON.stringify([places, chosen, placesKnown]);
+  if (select.dataset.painted === painted) return;
+  select.dataset.painted = painted;
+  const option = (value, text) => new Option(text, value);
+  const groups = placeChoices().map(({ country, count, cities }) => make("optgroup", { label: country },
+    option(country, `All of ${country} (${count})`),
+    ...cities.map((city) => option(city.names.join(SEP), `${city.text} (${city.count})`))));
+  const none = placesKnown && !places.length;
+  const listed = groups.flatMap((group) => [...group.children]).find((o) => o.value.toLowerCase() === chosen.toLowerCase());
+  const asked = chosen && !listed ? [option(chosen, state.filters.place.join(", "))] : [];
+  select.replaceChildren(option("", none ? "No places known" : "Anywhere"), ...asked, ...groups);
+  select.value = listed ? listed.value : chosen;
+  select.disabled = none && !chosen;
+  $("#f-place-group").title = none && !chosen ? "None of these photos and videos has a GPS position"
+    : "Where it was taken (its GPS position), or a place its own words name";
+}
+
+/** A place name as the library writes it, for a name the server read in lower case ("lisbon"): as typed
+ *  when typed with capitals (``said``), else as the list of places has it, else capitalised. */
+export function placeName(name, said = "") {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const typed = new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, "iu").exec(said)?.[0];
+  if (typed && typed !== typed.toLowerCase()) return typed;
+  const known = places.flatMap((p) => [p.city, p.region, p.country]).find((n) => n && n.toLowerCase() === name);
+  return known || name.replace(/(^|[\s-])(\p{L})/gu, (_, before, letter) => before + letter.toUpperCase());
 }
 
 export function wireFilters(callbacks) {

@@ -1,5 +1,5 @@
-// What a search says about itself, shown around the results: a date filter read from the typed words
-// (a chip that can be removed), "nothing matched well" with why (how close each signal searched came,
+// What a search says about itself, shown around the results: a date or place filter read from the typed
+// words (a chip that can be removed, the words then searched as words), "nothing matched well" with why (how close each signal searched came,
 // and the score a match needs) and a way to see the closest anyway, how many weaker results were left
 // out and under what score, and how many votes moved the ranking. Scores are the search's one relevance
 // score (0-1, the estimated probability of a match), shown with 3 decimals as the CLI prints them. The
@@ -7,9 +7,10 @@
 
 import { $, $$, formatCount, icon, make, state } from "./api.js";
 import { scoreText } from "./cards.js";
+import { placeName } from "./filters.js";
 
 // The response's signal names (closest), as a person says them.
-const SIGNAL_NAMES = { visual: "pictures", speech: "speech", text: "on-screen text" };
+const SIGNAL_NAMES = { visual: "pictures", speech: "speech", text: "on-screen text", metadata: "file words" };
 
 // Searching again is search.js's, which imports this module: app.js passes it in (wireNotices).
 let runSearch = null;
@@ -33,9 +34,28 @@ function splitDates(text) {
   return match ? [match[1], match[2]] : [text, ""];
 }
 
-/** The line above the grid: the date chip, and the toggles that undo "show all" or "ignore dates". */
+/** "lisbon, portugal ('in Lisbon Portugal')" -> [["lisbon", "portugal"], "in Lisbon Portugal"]. */
+function splitPlaces(text) {
+  const match = /^(.*?)\s*\('(.*)'\)$/.exec(text);
+  return [(match ? match[1] : text).split(/,\s*/).filter(Boolean), match ? match[2] : ""];
+}
+
+/** The line above the grid: the date and place chips, and the toggles that undo "show all", "ignore
+ *  dates" or "ignore places". */
 export function renderNotices(data) {
   const box = $("#notices");
+  const parts = [...dateNotices(data), ...placeNotices(data)];
+  if (state.all && !data.nothing_matched && (data.results || []).length) {
+    parts.push(make("span", { className: "quiet", id: "all-note" }, "Showing every result, weak matches too · ",
+      linkButton("Hide weak matches", () => again({ all: false }).then(() => ($(".card") || $("#show-closest"))?.focus()))));
+  }
+  box.replaceChildren(...parts);
+  box.hidden = !parts.length;
+  renderCutoffLine(data);
+}
+
+/** A date read from the words: its chip (and how to keep the words), or the way back to reading dates. */
+function dateNotices(data) {
   const parts = [];
   if (data.dates && state.mode === "text") {
     const [span, words] = splitDates(data.dates);
@@ -54,17 +74,40 @@ export function renderNotices(data) {
     parts.push(make("span", { className: "quiet" }, "Dates in your words are searched as words · ",
       linkButton("Filter by date again", () => again({ readDates: true }))));
   }
-  if (state.all && !data.nothing_matched && (data.results || []).length) {
-    parts.push(make("span", { className: "quiet", id: "all-note" }, "Showing every result, weak matches too · ",
-      linkButton("Hide weak matches", () => again({ all: false }).then(() => ($(".card") || $("#show-closest"))?.focus()))));
-  }
-  box.replaceChildren(...parts);
-  box.hidden = !parts.length;
-  renderCutoffLine(data);
+  return parts;
 }
 
 function removeDates() {
   again({ readDates: false, all: false }).then(() => $("#q").focus());
+}
+
+/** A place read from the words ("tram in Lisbon"): "Taken in Lisbon" as a chip that can be removed, and a
+ *  link that searches the words as words instead; or, once removed, the way back. */
+function placeNotices(data) {
+  if (state.mode !== "text") return [];
+  if (!data.places) {
+    return state.readPlaces ? [] : [make("span", { className: "quiet", id: "place-note" },
+      "Place names in your words are searched as words · ",
+      linkButton("Filter by place again", () => again({ readPlaces: true })))];
+  }
+  const [names, said] = splitPlaces(data.places);
+  const shown = names.map((name) => placeName(name, said)).join(", ");
+  const bare = said.split(/\s+/).filter((w) => !/^(in|at|near|around|from)$/i.test(w)).join(" ");
+  const from = said && bare.toLowerCase() !== names.join(" ") ? ` (from “${said}”)` : "";
+  const words = said ? `“${said}”` : "the place names";
+  return [
+    make("span", { className: "chip date-chip place-chip", id: "place-chip" }, icon("pin"),
+      make("span", { className: "chip-label", textContent: `Taken in ${shown}${from}` }),
+      make("button", { type: "button", className: "chip-x", id: "place-chip-remove",
+        ariaLabel: `Don't filter by place: search ${words} as words`, title: "Search without this place",
+        onclick: removePlaces }, icon("close"))),
+    make("span", { className: "quiet", id: "place-hint" }, "Read from your words · ",
+      linkButton(`Search ${words} as words`, removePlaces)),
+  ];
+}
+
+function removePlaces() {
+  again({ readPlaces: false, all: false }).then(() => $("#q").focus());
 }
 
 /** Under the grid: "N weaker results hidden (scored under 0.010) · Show all". */

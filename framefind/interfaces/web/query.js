@@ -9,7 +9,7 @@ import { showView } from "./map.js";
 // Query chip, text, example files, "more like this"
 // ---------------------------------------------------------------------------------------------
 
-/** Search for these words; ``extra`` sets more of the state (a reload restores all / readDates). */
+/** Search for these words; ``extra`` sets more of the state (a reload restores all / readDates / readPlaces). */
 export function setText(words, now = false, extra = {}) {
   $("#q").value = words;
   useText(words, extra);
@@ -21,11 +21,12 @@ function useText(words, extra = {}) {
 }
 
 /** Switch what is asked (words, an example file, a library item); everything else is reset. A new
- *  question gets the relevance cutoff again; "don't read dates" lasts while the words are edited. */
+ *  question gets the relevance cutoff again; "don't read dates / places" lasts while the words are edited. */
 function setQuery(changes) {
   if (state.example) URL.revokeObjectURL(state.example.url); // the old example's preview
-  const readDates = state.mode === "text" && changes.mode === "text" ? state.readDates : true;
-  Object.assign(state, { text: "", example: null, similar: null, k: PAGE, all: false, readDates }, changes);
+  const editing = state.mode === "text" && changes.mode === "text";
+  const [readDates, readPlaces] = editing ? [state.readDates, state.readPlaces] : [true, true];
+  Object.assign(state, { text: "", example: null, similar: null, k: PAGE, all: false, readDates, readPlaces }, changes);
   if (state.mode !== "text") $("#q").value = "";
   renderChip();
   renderExample();

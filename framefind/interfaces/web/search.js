@@ -3,7 +3,7 @@
 // searchSoon; the clicks on the grid and on the welcome box are handled in grid.js.
 
 import { $, api, enc, formatCount, make, PAGE, state } from "./api.js";
-import { addFilters, addVideoFilters, anyFilter, writeFiltersToUrl } from "./filters.js";
+import { addFilters, addVideoFilters, anyFilter, placeOnly, writeFiltersToUrl } from "./filters.js";
 import { renderCard } from "./cards.js";
 import { learnedNote, renderNotices, showEmpty, showNothingMatched } from "./notices.js";
 import { paintSignals } from "./signals.js";
@@ -21,6 +21,12 @@ function buildRequest() {
     const params = new URLSearchParams({ q: state.text, k: state.k });
     addFilters(params);
     if (!state.readDates) params.append("read_dates", "false");
+    if (!state.readPlaces) params.append("read_places", "false");
+    return { url: `/api/search?${params}` };
+  }
+  if (placeOnly()) { // no words: everything taken there
+    const params = new URLSearchParams({ k: state.k });
+    addFilters(params);
     return { url: `/api/search?${params}` };
   }
   if (state.mode === "image" || state.mode === "video") {
@@ -144,7 +150,8 @@ function renderResults(data) {
 
 /** Nothing for words matched by one signal only: say which, and offer every signal. */
 function showNothingBy(signal) {
-  const what = { visual: "in the pictures", speech: "said in a video", text: "written in a picture or a frame" }[signal];
+  const what = { visual: "in the pictures", speech: "said in a video", text: "written in a picture or a frame",
+    metadata: "in the files’ own words (folder and file names, captions, keywords)" }[signal];
   const button = make("button", { type: "button", className: "btn btn-primary", id: "search-everything",
     textContent: "Search everything", onclick: () => {
       state.only = "";
@@ -152,19 +159,20 @@ function showNothingBy(signal) {
       runSearch().then(() => ($(".card") || $("#q")).focus());
     } });
   showEmpty("No results", `Nothing ${what} matched “${state.text.trim()}”. Search everything: pictures, ` +
-    "speech and text.", make("div", { className: "suggestions" }, button));
+    "speech, text and the files’ words.", make("div", { className: "suggestions" }, button));
 }
 
 function renderSummary(data, count) {
   const summary = $("#summary");
   const what = {
-    text: () => `“${state.text}”`,
-    image: () => (state.example.box ? `a region of ${state.example.name}` : state.example.name),
-    video: () => state.example.name,
-    similar: () => `items like ${state.similar.name}`,
-  }[state.mode]();
+    text: () => `for “${state.text}”`,
+    image: () => `for ${state.example.box ? `a region of ${state.example.name}` : state.example.name}`,
+    video: () => `for ${state.example.name}`,
+    similar: () => `for items like ${state.similar.name}`,
+    place: () => `taken in ${state.filters.place.join(", ")}`,
+  }[state.mode || "place"]();
   summary.replaceChildren(make("strong", { textContent: formatCount(count, "result") }),
-    ` for ${what} · ${Math.round(data.took_ms ?? 0)} ms · ${data.model ?? ""}`);
+    ` ${what} · ${Math.round(data.took_ms ?? 0)} ms · ${data.model ?? ""}`);
   if (data.note) summary.append(" · ", make("span", { className: "note", textContent: data.note }));
   const learned = learnedNote(data);
   if (learned) summary.append(" · ", learned);

@@ -3,9 +3,9 @@
 // pictures (the "Speech & text" popover: status.passes, changed with the next index run).
 
 import { $, api, baseName, formatCount, make, on, state, toast } from "./api.js";
-import { runSearch, showWelcome } from "./search.js";
+import { runSearch } from "./search.js";
 import { loadMap, mapState } from "./map.js";
-import { forgetLabels, loadLabels } from "./filters.js";
+import { forgetLabels, forgetPlaces, loadLabels, loadPlaces } from "./filters.js";
 import { paintSignals } from "./signals.js";
 
 const POLL_MS = 1500;
@@ -116,10 +116,14 @@ function onIndexFinished() {
   toast(error ? `Indexing failed: ${error}` : `Indexing finished${counts || ""}`, Boolean(error));
   mapState.points = null; // the projection changed
   mapState.images.clear();
-  forgetLabels(); // new files, new labels
-  if (!$("#filters").hidden) loadLabels();
+  forgetLabels(); // new files, new labels and places
+  forgetPlaces();
+  if (!$("#filters").hidden) {
+    loadLabels();
+    loadPlaces();
+  }
   if (!$("#map-view").hidden) loadMap(true);
-  if (state.mode) runSearch(); else showWelcome();
+  runSearch(); // the same question again (a place alone lists what was taken there), or the welcome
 }
 
 /** The "Speech & text" popover: save the choice and index with it. */

@@ -1,5 +1,6 @@
-// The viewer: a modal dialog that shows one result, plays a video moment and draws its timeline, and
-// says why it matched: each signal's evidence (what the picture shows, what is said, what is written),
+// The viewer: a modal dialog that shows one result (its path, where it was taken), plays a video moment
+// and draws its timeline, and says why it matched: each signal's evidence (what the picture shows, what
+// is said, what is written, what the file's own words say),
 // a said or written passage of a video being a button that plays that passage. Each signal's row shows
 // what that signal alone says (its relevance, 0-1, 3 decimals like the result's score), with the raw
 // cosine it came from in its tooltip.
@@ -7,7 +8,7 @@
 import { $, $$, api, baseName, enc, formatRange, formatTime, isVideoMoment, make, on, state, toast } from "./api.js";
 import { paintVotes, vote } from "./feedback.js";
 import { nearItems, nearRows, scoreText } from "./cards.js";
-import { describe, hasPassages, markedNodes, signalTag, SIGNALS } from "./passages.js";
+import { describe, hasPassages, matchNodes, signalTag, SIGNALS } from "./passages.js";
 
 // guard: the part of the video playing now ({start, end}: the moment, or a passage), paused at its end.
 // startWith: the part to play once the video can seek (a passage chosen before its metadata arrived).
@@ -40,6 +41,8 @@ function showItem(index) {
   const moment = isVideoMoment(item);
   $("#v-title").textContent = item.name || baseName(item.path);
   $("#v-path").textContent = [item.path, ...(item.duplicates || [])].join("  ·  ");
+  $("#v-place").hidden = !item.place;
+  $("#v-place-name").textContent = item.place ? `Taken in ${item.place}` : "";
   $("#v-prev").disabled = index <= 0;
   $("#v-next").disabled = index >= viewer.list.length - 1;
   const why = hasPassages(item) ? `matched by ${matchedBy(item.matches)}` : (item.why || []).join(" · ");
@@ -86,11 +89,12 @@ function showNear(item) {
 }
 
 /** The signals that carry a result's score: each whose own relevance is at least half the best one's
- *  ("matched by speech", not "pictures, speech" when the picture alone says 0.003 and the words 0.994). */
+ *  ("matched by speech", not "pictures, speech" when the picture alone says 0.003 and the words 0.994;
+ *  "matched by the file's words" for a caption). */
 function matchedBy(matches) {
   const relevance = (m) => m.relevance ?? m.score;
   const best = Math.max(...matches.map(relevance));
-  const names = matches.filter((m) => relevance(m) >= best / 2).map((m) => SIGNALS[m.signal]?.name.toLowerCase() ?? m.signal);
+  const names = matches.filter((m) => relevance(m) >= best / 2).map((m) => SIGNALS[m.signal]?.by ?? m.signal);
   return [...new Set(names)].join(", ");
 }
 
@@ -109,7 +113,7 @@ function showMatches(item) {
 
 function matchRow(item, match, index) {
   const visual = match.signal === "visual";
-  const words = visual ? [match.text || "the picture"] : markedNodes(match.text);
+  const words = visual ? [match.text || "the picture"] : matchNodes(match);
   const body = [signalTag(match), make("span", { className: "match-text" }, ...words), matchScore(match)];
   const playable = item.kind === "video" && match.start != null;
   const row = playable
