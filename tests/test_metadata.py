@@ -16,6 +16,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from framefind.media import metadata
 from framefind.media.metadata import Described, path_words, read_embedded, read_sidecars, sidecar_paths
+from framefind.media.xmp import _parse_xmp, _xmp_degrees
 
 XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -175,13 +176,13 @@ def test_xmp_from_the_app1_segment_when_pillow_does_not_expose_it(photo: Image.I
 
 
 def test_xmp_gps_forms_and_bad_values() -> None:
-    assert metadata._xmp_degrees("38,43,30.3N") == pytest.approx(38 + 43 / 60 + 30.3 / 3600)
-    assert metadata._xmp_degrees("-9.1393") == -9.1393
-    assert metadata._xmp_degrees("") is None
-    broken = metadata._parse_xmp(xmp(**{'exif:GPSLatitude="38,43.5054N"': 'exif:GPSLatitude="north-ish"'}))
+    assert _xmp_degrees("38,43,30.3N") == pytest.approx(38 + 43 / 60 + 30.3 / 3600)
+    assert _xmp_degrees("-9.1393") == -9.1393
+    assert _xmp_degrees("") is None
+    broken = _parse_xmp(xmp(**{'exif:GPSLatitude="38,43.5054N"': 'exif:GPSLatitude="north-ish"'}))
     assert (broken.gps, broken.notes, broken.title) == (None, ("XMP: GPS unreadable",), "Tram 28 in Alfama")
     zero = xmp(**{"38,43.5054N": "0,0N", "9,8.358W": "0,0E"})
-    assert metadata._parse_xmp(zero).notes == ("XMP: GPS 0,0 ignored",)
+    assert _parse_xmp(zero).notes == ("XMP: GPS 0,0 ignored",)
 
 
 def test_iptc_caption_title_keywords_in_utf8_and_latin1(photo: Image.Image, tmp_path: Path) -> None:

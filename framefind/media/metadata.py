@@ -10,15 +10,17 @@ whatever else could be read, because one bad tag must not cost the file its othe
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree
 
+from framefind.media.described import PLACEHOLDERS, Described, _checked_gps, _clean, _unique
 from framefind.media.files import open_image
+from framefind.media.xmp import _parse_xmp
+
+__all__ = ["GENERIC_FOLDERS", "PLACEHOLDERS", "Described", "path_words", "read_embedded", "read_sidecars",
+           "sidecar_paths"]
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DESCRIPTION, _USER_COMMENT = 0x010E, 0x9286
@@ -26,13 +28,6 @@ _XP_TITLE, _XP_COMMENT, _XP_KEYWORDS, _XP_SUBJECT = 0x9C9B, 0x9C9C, 0x9C9E, 0x9C
 _IPTC_TITLE, _IPTC_KEYWORDS, _IPTC_CAPTION = (2, 5), (2, 25), (2, 120)
 _XMP_APP1 = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_LIMIT = 16 << 20  # a sidecar or packet larger than this is not a description: refuse rather than parse
-_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
-_DC = "{http://purl.org/dc/elements/1.1/}"
-_LR_HIERARCHY = "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject"
-_HEADLINE = "{http://ns.adobe.com/photoshop/1.0/}Headline"
-_XMP_GPS = ("{http://ns.adobe.com/exif/1.0/}GPSLatitude", "{http://ns.adobe.com/exif/1.0/}GPSLongitude")
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_XMP_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:,\s*(\d+(?:\.\d+)?))?\s*(?:,\s*(\d+(?:\.\d+)?))?\s*([NSEW])", re.I)
 _ISO6709 = re.compile(r"([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)")
 # Video tags by field, in order of preference (MKV writes them upper case: keys are compared lower-cased)
 _VIDEO_TITLE = ("title", "com.apple.quicktime.title")
@@ -40,13 +35,6 @@ _VIDEO_DESCRIPTION = ("description", "synopsis", "com.apple.quicktime.descriptio
 _VIDEO_COMMENT = ("comment", "com.apple.quicktime.comment")
 _VIDEO_KEYWORDS = ("keywords", "com.apple.quicktime.keywords")
 _VIDEO_LOCATION = ("location", "com.apple.quicktime.location.iso6709", "location-eng")
-# What cameras write when nobody wrote anything: words that would match every photo of that camera
-PLACEHOLDERS = frozenset(text.casefold() for text in (
-    "OLYMPUS DIGITAL CAMERA", "SONY DSC", "default", "DIGITAL CAMERA", "KODAK Digital Still Camera",
-    "MINOLTA DIGITAL CAMERA", "Minolta DSC", "LEICA DIGITAL CAMERA", "SAMSUNG", "SAMSUNG CAMERA PICTURES",
-    "Exif_JPEG_PICTURE", "Exif_JPEG_420", "Exif_JPEG_422", "JPEG", "Untitled", "<Untitled>", "ASCII", "DCIM",
-    "x-default",  # GIMP and Capture One have written the language tag itself as the caption
-))
 # Names that cameras and phones make up: IMG_2041, DSC01234, DSCF0001, P1010001, PA140001, PXL_20190714_123456789,
 # VID_..., MVI_..., GOPR0001, GH010001, DJI_0001, IMG-20190714-WA0001 (WhatsApp), IMG_E2041 (an iPhone edit)
 _CAMERA_NAME = re.compile(
@@ -63,38 +51,6 @@ GENERIC_FOLDERS = frozenset({
     "exports", "import", "imports", "upload", "uploads", "new folder", "misc", "other", "sorted", "unsorted", "tmp",
     "temp", "files", "data", "shared", "mobile", "phone", "iphone", "android", "whatsapp images", "whatsapp video",
     "screenshots", "screen recordings", "all photos", "recents", "raw", "jpg", "jpeg", "originals", "edited"})
-
-
-@dataclass(frozen=True)
-class Described:
-    """What a file says about itself."""
-
-    title: str = ""
-    description: str = ""
-    comment: str = ""
-    keywords: tuple[str, ...] = ()
-    gps: tuple[float, float] | None = None  # (lat, lon) decimal degrees
-    notes: tuple[str, ...] = ()  # one short line each for what was unreadable
-
-    def __post_init__(self) -> None:
-        """Keywords deduplicated case-insensitively (first spelling kept); a comment that only repeats the
-        title or caption dropped (digiKam writes its caption into UserComment too): words count once."""
-        object.__setattr__(self, "keywords", _unique(self.keywords))
-        object.__setattr__(self, "notes", tuple(self.notes))
-        if self.comment.casefold() in (self.title.casefold(), self.description.casefold()):
-            object.__setattr__(self, "comment", "")
-
-    def merged(self, other: Described) -> Described:
-        """Self's fields where set, else other's; keywords united; notes of both."""
-        return Described(self.title or other.title, self.description or other.description,
-                         self.comment or other.comment, self.keywords + tuple(other.keywords),
-                         self.gps if self.gps is not None else other.gps, self.notes + tuple(other.notes))
-
-    def fields(self) -> list[tuple[str, str]]:
-        """The non-empty text fields as (name, text), for indexing and display."""
-        pairs = [("title", self.title), ("caption", self.description), ("comment", self.comment),
-                 ("keywords", ", ".join(self.keywords))]
-        return [(name, text) for name, text in pairs if text]
 
 
 def read_embedded(path: str | Path, kind: str) -> Described:
@@ -255,78 +211,7 @@ def _from_xmp(image) -> Described:
     return _parse_xmp(raw) if raw else Described()
 
 
-# ---- XMP ----------------------------------------------------------------------------------------------
-
-
-def _parse_xmp(data: bytes | str) -> Described:
-    """dc:title, dc:description, dc:subject, lr:hierarchicalSubject, photoshop:Headline and exif:GPS* of a packet."""
-    text = _xml_text(data) if isinstance(data, bytes) else data
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:  # entities are no part of XMP: refuse them (entity expansion)
-        return Described(notes=("XMP: DOCTYPE refused",))
-    try:
-        root = ElementTree.fromstring(text.strip("\x00 \t\r\n"))
-    except ElementTree.ParseError:
-        return Described(notes=("XMP: not well-formed XML",))
-    hierarchy = [level for path in _bag(root, _LR_HIERARCHY) for level in path.split("|")]
-    keywords = tuple(_clean(word) for word in [*_bag(root, _DC + "subject"), *hierarchy])
-    try:
-        lat, lon = (_xmp_degrees(_simple(root, tag)) for tag in _XMP_GPS)
-        gps, notes = _checked_gps(lat, lon, "XMP")
-    except ValueError:
-        gps, notes = None, ("XMP: GPS unreadable",)
-    return Described(title=_alt(root, _DC + "title") or _clean(_simple(root, _HEADLINE)),
-                     description=_alt(root, _DC + "description"), keywords=keywords, gps=gps, notes=notes)
-
-
-def _xml_text(data: bytes) -> str:
-    """XMP bytes as text: UTF-8 unless a byte-order mark or zero bytes say UTF-16; bad bytes replaced."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", "replace")
-    if data[:2] in (b"<\x00", b"\x00<"):
-        return data.decode("utf-16-le" if data[0] else "utf-16-be", "replace")
-    return data.decode("utf-8", "replace")
-
-
-def _alt(root, tag: str) -> str:
-    """A language alternative (rdf:Alt): the x-default item, else the first; a plain value too."""
-    for element in root.iter(tag):
-        items = list(element.iter(_RDF + "li"))
-        chosen = next((li for li in items if li.get(_XML_LANG) == "x-default"), items[0] if items else element)
-        if text := _clean(chosen.text):
-            return text
-    return _clean(_attribute(root, tag))
-
-
-def _bag(root, tag: str) -> list[str]:
-    """The items of an rdf:Bag or rdf:Seq (or a single plain value)."""
-    values = []
-    for element in root.iter(tag):
-        items = list(element.iter(_RDF + "li")) or [element]
-        values += [item.text for item in items if item.text]
-    attribute = _attribute(root, tag)
-    return values + ([attribute] if attribute else [])
-
-
-def _simple(root, tag: str) -> str:
-    """A simple property: written as an element or, in XMP's short form, as an attribute of rdf:Description."""
-    element = root.find(f".//{tag}")
-    return _clean(element.text if element is not None else _attribute(root, tag))
-
-
-def _attribute(root, tag: str) -> str:
-    return next((element.get(tag) for element in root.iter(_RDF + "Description") if element.get(tag)), "")
-
-
-def _xmp_degrees(text: str) -> float | None:
-    """ "38,43.5054N" (degrees, decimal minutes), "38,43,30.3N", or a plain "-9.1393"; ValueError when neither."""
-    if not text:
-        return None
-    match = _XMP_DEGREES.fullmatch(text.strip())
-    if not match:
-        return float(text)
-    degrees, minutes, seconds, ref = match.groups()
-    value = float(degrees) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
-    return -value if ref.upper() in ("S", "W") else value
+# ---- XMP sidecars -------------------------------------------------------------------------------------
 
 
 def _read_sidecar(sidecar: Path) -> Described:
@@ -393,35 +278,6 @@ def _iso6709_part(number: str, digits: int) -> float:
 # ---- small helpers ------------------------------------------------------------------------------------
 
 
-def _checked_gps(lat: float | None, lon: float | None, source: str) -> tuple[tuple[float, float] | None,
-                                                                             tuple[str, ...]]:
-    """(lat, lon) when it is a place on Earth; else None and a note (0,0 is a GPS that had no fix)."""
-    if lat is None and lon is None:
-        return None, ()
-    if lat is None or lon is None:
-        return None, (f"{source}: GPS incomplete",)
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        return None, (f"{source}: GPS unreadable",)
-    if lat == 0 and lon == 0:
-        return None, (f"{source}: GPS 0,0 ignored",)
-    if abs(lat) > 90 or abs(lon) > 180:
-        return None, (f"{source}: GPS {lat:g},{lon:g} out of range",)
-    return (lat, lon), ()
-
-
-def _clean(value: object) -> str:
-    """Text without NULs and runs of blanks; "" for camera placeholders and for what is not text."""
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            value = value.decode("latin-1")
-    if not isinstance(value, str):
-        return ""
-    text = " ".join(value.replace("\x00", " ").split())
-    return "" if text.casefold() in PLACEHOLDERS else text
-
-
 def _xp(value: object) -> str:
     """A Windows XP* tag: UTF-16LE bytes (Pillow gives bytes, or a tuple of ints from some writers)."""
     if isinstance(value, tuple | list) and all(isinstance(v, int) and 0 <= v < 256 for v in value):
@@ -460,17 +316,6 @@ def _listed(value: object) -> list:
 
 def _split(text: str, separators: str) -> tuple[str, ...]:
     return tuple(part for part in (_clean(p) for p in re.split(f"[{re.escape(separators)}]", text)) if part)
-
-
-def _unique(values) -> tuple[str, ...]:
-    """Non-empty strings, deduplicated case-insensitively, first spelling and order kept."""
-    seen: set[str] = set()
-    kept = []
-    for value in values:
-        if isinstance(value, str) and value and value.casefold() not in seen:
-            seen.add(value.casefold())
-            kept.append(value)
-    return tuple(kept)
 
 
 def _why(exc: BaseException) -> str:
