@@ -365,7 +365,7 @@ def test_iso6709_degree_minute_second_forms() -> None:
     "_DSC0001.NEF", "2019-07-14 12.30.00.jpg",
 ])
 def test_camera_made_file_names_have_no_words(name: str) -> None:
-    assert path_words(Path("/photos") / name, None) == ("photos", "")
+    assert path_words(Path("/Lisbon") / name, None) == ("Lisbon", "")
 
 
 @pytest.mark.parametrize(("name", "words"), [
@@ -382,11 +382,12 @@ def test_file_name_words(name: str, words: str) -> None:
 def test_folder_words_from_the_root_down() -> None:
     root = Path("/home/ana/Pictures")
     path = root / "2019" / "2019-07_Barcelona beach" / "DCIM" / "100CANON" / "IMG_0001.JPG"
-    assert path_words(path, root) == ("Pictures Barcelona beach", "")
+    assert path_words(path, root) == ("Barcelona beach", "")  # "Pictures" names what it holds: no word
     assert path_words(path, None) == ("", "")  # the parent only: a camera's folder
     assert path_words(root / "Trips" / "Porto.jpg", "/elsewhere") == ("Trips", "Porto")
     assert path_words("Holidays/Sintra palace.jpg", "Holidays") == ("Holidays", "Sintra palace")
-    assert path_words(root / "2019_JUL" / "100_PANA" / "x.jpg", root) == ("Pictures JUL", "x")  # not a DCF name
+    assert path_words(root / "2019_JUL" / "100_PANA" / "x.jpg", root) == ("JUL", "x")  # not a DCF name
+    assert path_words("/a/Camera Roll/Photos/Lisbon/x.jpg", "/a/Camera Roll") == ("Lisbon", "x")
 
 
 def test_described_merge_and_fields() -> None:
