@@ -72,7 +72,7 @@ def test_letter_soup_matches_nothing(learning_library, absent):
     _, library = learning_library
     page = library.search_page(absent, k=10)
     assert page.results == [] and page.nothing_matched and page.below_cutoff > 0
-    assert page.cutoff == relevance.CUTOFF and page.closest == {"visual": 0.0}  # no picture is evidence of soup
+    assert page.cutoff == relevance.CUTOFF and page.closest == {"visual": 0.0, "metadata": 0.0}  # no evidence
     everything = library.search(absent, k=10, cutoff=False)
     assert len(everything) == 10 and all(r.score == 0 for r in everything)  # --all: a full page anyway
 
@@ -87,13 +87,13 @@ def _cat(results) -> tuple[int, float]:
 
 def test_a_page_that_matched_shows_results_down_to_the_floor(learning_library):
     _, library = learning_library
-    page = library.search_page("a cat", k=10)
+    page = library.search_page(Query.of("a cat", k=10, signals=("visual",)))  # the pictures (a name says "cat")
     assert _names(page.results)[0] in ("chelsea.png", "cat 2019.jpg")
     assert {"chelsea.png", "cat 2019.jpg"} <= set(_names(page.results)) | {
         Path(n.path).name for r in page.results for n in r.near_duplicates}
     assert not page.nothing_matched and page.results[0].score >= relevance.CUTOFF
     assert page.cutoff == relevance.FLOOR and page.closest == {"visual": page.results[0].score}
-    everything = library.search("a cat", k=10, cutoff=False)
+    everything = library.search(Query.of("a cat", k=10, cutoff=False, signals=("visual",)))
     shown = [r.key for r in everything if r.score >= relevance.FLOOR]
     assert [r.key for r in page.results] == shown and 1 < len(shown) < 10  # more than the cat, not the page
     assert page.below_cutoff > 0 and everything[len(shown)].score < relevance.FLOOR
@@ -108,7 +108,7 @@ def test_nothing_matched_when_no_result_reaches_the_cutoff(learning_library):
     assert sum(r.score >= relevance.FLOOR for r in everything) > 1
     page = library.search_page("a tennis ball", k=10)
     assert page.results == [] and page.nothing_matched and page.below_cutoff >= len(everything)
-    assert page.cutoff == relevance.CUTOFF and page.closest == {"visual": best}
+    assert page.cutoff == relevance.CUTOFF and page.closest == {"visual": best, "metadata": 0.0}
     assert f"{best:.3f}" in page.why_nothing() and f"{relevance.CUTOFF:.3f}" in page.why_nothing()
 
 
@@ -129,7 +129,7 @@ def test_a_subtraction_moves_results_and_is_judged_on_what_the_query_asks_for(le
     assert not page.nothing_matched and page.cutoff == relevance.FLOOR
     assert _names(page.results)[0] in ("horse.png", "horse 2021.jpg") and _cat(page.results)[0] == len(page.results)
     soup = library.search_page('zzqx flurble -"a cat"', k=10)
-    assert soup.nothing_matched and soup.closest == {"visual": 0.0} and said[-1] == "zzqx flurble"
+    assert soup.nothing_matched and soup.closest == {"visual": 0.0, "metadata": 0.0} and said[-1] == "zzqx flurble"
 
 
 def test_cli_says_nothing_matched_and_json_is_empty(learning_library):
@@ -288,7 +288,7 @@ def test_rest_api_cutoff_dates_labels_feedback_export(learning_library):
     with TestClient(create_app(library.directory)) as client:
         nothing = client.get("/api/search", params={"q": "zzqx flurble"}).json()
         assert nothing["results"] == [] and nothing["nothing_matched"] and nothing["below_cutoff"] > 0
-        assert nothing["cutoff"] == relevance.CUTOFF and nothing["closest"] == {"visual": 0.0}
+        assert nothing["cutoff"] == relevance.CUTOFF and nothing["closest"] == {"visual": 0.0, "metadata": 0.0}
         full = client.get("/api/search", params={"q": "zzqx flurble", "all": "true", "k": 5}).json()
         assert len(full["results"]) == 5
         dated = client.get("/api/search", params={"q": "a photo 2019", "all": "true"}).json()

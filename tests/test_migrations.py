@@ -354,7 +354,8 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
         assert Path(found[0].path).name == "rocket.jpg"
         assert [m.text for m in found[0].matches if m.signal == "metadata"] == ["name: «rocket»"]
         assert library.catalog.db.execute("SELECT COUNT(*) FROM described").fetchone()[0] == 7
-        assert _cosines(library, media, "rocket") == pytest.approx(rocket_before, abs=1e-6)
+        after = _cosines(library, media, "rocket")  # horse.png now folds into its new near-duplicate copy
+        assert len(after) == 4 and after == pytest.approx({k: rocket_before[k] for k in after}, abs=1e-6)
 
 
 def _cosines(library: Library, media: Path, words: str) -> dict[str, float]:

@@ -262,7 +262,8 @@ def test_typing_shows_the_apis_ranking(page, api, media):
     assert page.locator(".card").first.locator(".time").inner_text() == "0:04–0:08"
 
 
-SIGNAL_NAMES = {"visual": "pictures", "speech": "speech", "text": "on-screen text"}  # as the page names them
+SIGNAL_NAMES = {"visual": "pictures", "speech": "speech", "text": "on-screen text",
+                "metadata": "file words"}  # as the page names them
 
 
 def why_nothing(answer: dict) -> str:

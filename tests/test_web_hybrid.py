@@ -146,7 +146,8 @@ def test_speech_only_and_back(page, api, server):
     words = "quarterly budget"
     group = page.locator("#signals")
     assert group.is_visible()  # the library reads speech and text
-    assert group.locator(".seg:visible").all_inner_texts() == ["Everything", "Pictures", "Speech", "Text"]
+    assert group.locator(".seg:visible").all_inner_texts() == ["Everything", "Pictures", "Speech", "Text",
+                                                                "File words"]
     assert group.locator("[aria-pressed=true]").inner_text() == "Everything"
     search(page, words)
     only_speech = api_answer(api, words, only="speech")["results"]
@@ -300,21 +301,24 @@ def test_viewer_of_a_photo_with_printed_words(page, api):
     words = "a printed page, histogram"  # the picture (a page) and a word printed on it
     results = api_answer(api, words)["results"]
     index, found = next((i, r) for i, r in enumerate(results) if r["name"] == "page.png")
-    assert [m["signal"] for m in found["matches"]] == ["visual", "text"], found["matches"]
+    # the picture, the word printed on it, and its file name ("page.png")
+    assert [m["signal"] for m in found["matches"]] == ["visual", "text", "metadata"], found["matches"]
     search(page, words)
     wait_for_keys(page, results)
     page.locator(".card").nth(index).click()
     page.wait_for_function("() => document.querySelector('#viewer').open")
     rows = page.locator("#v-matches-list .match")
-    assert rows.count() == 2 and page.locator("#v-matches-list button").count() == 0  # nothing to play in a photo
-    looks, written = rows.nth(0), rows.nth(1)
+    assert rows.count() == 3 and page.locator("#v-matches-list button").count() == 0  # nothing to play in a photo
+    looks, written, named = rows.nth(0), rows.nth(1), rows.nth(2)
     assert looks.locator(".signal-label").inner_text() == "Looks like"
     assert looks.locator(".match-text").inner_text() == found["matches"][0]["text"]
     assert written.locator(".signal-label").inner_text() == "Written"
     assert written.locator("mark").all_inner_texts() == marked(found["matches"][1]["text"])
     assert written.locator(".signal-time").count() == 0
+    assert named.locator(".signal-label").inner_text() == "File" and named.locator("mark").all_inner_texts() == [
+        "page"]
     best = max(m["relevance"] for m in found["matches"])
-    carried = [{"visual": "pictures"}.get(m["signal"], m["signal"])  # the signals that carry the score
+    carried = [{"visual": "pictures", "metadata": "the file's words"}.get(m["signal"], m["signal"])  # carry the score
                for m in found["matches"] if m["relevance"] >= best / 2]
     assert carried and page.inner_text("#v-why") == f"Score {found['score']:.3f} — matched by {', '.join(carried)}"
     page.wait_for_function("() => document.querySelector('#v-img').complete")

@@ -91,9 +91,9 @@ def test_the_cli_says_how_many_processes_and_defaults_to_one(tmp_path):
     many = tmp_path / "many"
     write_fashion_pngs(many, 120)
     alone = run_cli("index", str(many), "--library", str(tmp_path / "one"), "-q")
-    assert "120 embedded, 0 moved/copied" in alone.stderr and alone.stderr.strip().endswith("files/s)")
+    assert "120 embedded, 0 moved/copied" in alone.stderr and "files/s)" in alone.stderr
     two = run_cli("index", str(many), "--library", str(tmp_path / "two"), "-q", "-w", "2")
-    assert "120 embedded, 0 moved/copied" in two.stderr and two.stderr.strip().endswith("files/s, 2 processes)")
+    assert "120 embedded, 0 moved/copied" in two.stderr and "files/s, 2 processes)" in two.stderr
 
 
 def test_a_killed_worker_loses_only_its_batch_and_the_next_run_finishes(media, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ Results of the same video whose times overlap are one result; a phrase becomes a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -27,7 +28,7 @@ from framefind.search.relevance import combine, phrase_probability
 from framefind.search.results import Match, Result, ResultKey
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
-from framefind.store.texts import TextHit, complete_prefixes, keyword_hits, semantic_hits
+from framefind.store.texts import STOPWORDS, TextHit, complete_prefixes, keyword_hits, semantic_hits
 
 RRF_K = 60
 SEMANTIC_FLOOR = 0.5  # MiniLM cosine from which a phrase counts as saying what was asked
@@ -35,15 +36,24 @@ CANDIDATES = 100  # per ranking
 
 
 def text_rankings(catalog: Catalog, words: str, vector: np.ndarray, sources: tuple[str, ...],
-                  allowed: set[str] | None) -> dict[str, list[TextHit]]:
-    """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents."""
+                  allowed: set[str] | None, unwanted: tuple[str, ...] = ()) -> dict[str, list[TextHit]]:
+    """signal -> its phrases or text spans, best first (keyword and meaning fused), within ``allowed`` contents;
+    a text holding every word of an ``unwanted`` term (a ``-term`` of the query) is left out."""
+    pushed = [set(_tokens(term)) for term in unwanted]
+    pushed = [tokens for tokens in pushed if tokens]
     out = {}
     for signal in sources:
         keyword = keyword_hits(catalog, words, (signal,), CANDIDATES, vector)
         meaning = semantic_hits(catalog, vector, (signal,), SEMANTIC_FLOOR, CANDIDATES)
         fused = _rrf([keyword, meaning], lambda hit: (hit.hash, hit.start, hit.end))  # candidates, not scores
-        out[signal] = [hit for hit in fused if allowed is None or hit.hash in allowed]
+        out[signal] = [hit for hit in fused if (allowed is None or hit.hash in allowed)
+                       and not any(tokens <= set(_tokens(hit.text)) for tokens in pushed)]
     return out
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words that are not stopwords ("a cat" -> ["cat"])."""
+    return [word for word in re.findall(r"\w+", text.lower()) if word not in STOPWORDS]
 
 
 def _rrf(rankings: list[list], identity: Callable) -> list:
@@ -85,7 +95,8 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
 
 
 def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hit: TextHit) -> None:
-    """Add a text hit to the result it belongs to (same image, or an overlapping moment), or as a new one;
+    """Add a text hit to the result it belongs to (same image, an overlapping moment, or a near-duplicate folded
+    into it: a resized copy named like the original must not come back as a result of its own), or as a new one;
     a result keeps the first (best ranked) hit of each signal."""
     words = hit.snippet or _short(hit.text)
     match = Match(signal, round(hit.score, 4), f"{hit.field}: {words}" if hit.field else words, hit.start, hit.end,
@@ -93,7 +104,8 @@ def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hi
     weak = hit.partial and hit.score < SEMANTIC_FLOOR
     for result, signals in groups:
         key = ResultKey.parse(result.key)
-        if key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end)):
+        folded = any(ResultKey.parse(near.key).content == hit.hash for near in result.near_duplicates)
+        if folded or (key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end))):
             if signal not in signals:
                 signals[signal] = weak
                 result.matches.append(match)
@@ -137,6 +149,9 @@ def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Resul
     sources = tuple(s for s in sources if query.weight(s))
     if not sources or not words.strip():
         return fuse(catalog, model_id, visual, {}, query, query.k)
-    vector = encoder.embed_query([complete_prefixes(catalog, words, sources)])[0]
-    texts = text_rankings(catalog, words, vector, sources, allowed_contents(catalog, allowed_items))
+    # Meaning is judged on the words asked for: "-a cat" must not pull the query's vector towards cats.
+    asked = " ".join(t.value for t in query.terms if t.kind == "words" and t.weight > 0) or words
+    unwanted = tuple(t.value for t in query.terms if t.kind == "words" and t.weight < 0)
+    vector = encoder.embed_query([complete_prefixes(catalog, asked, sources)])[0]
+    texts = text_rankings(catalog, words, vector, sources, allowed_contents(catalog, allowed_items), unwanted)
     return fuse(catalog, model_id, visual, texts, query, query.k)

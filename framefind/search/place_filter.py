@@ -62,6 +62,14 @@ def split_places(text: str, is_place: Callable[[str], bool]) -> tuple[str, Place
     return rest, PlaceFilter(tuple(dict.fromkeys(names)), said)
 
 
+def candidates(text: str) -> list[str]:
+    """Every run of up to ``LONGEST`` words of ``text`` that could be a place name, lower case (to look up at once)."""
+    words = [_word(token) for token in TOKEN.findall(text)]
+    found = {" ".join(words[i: i + n]).lower() for i in range(len(words)) for n in range(1, LONGEST + 1)
+             if i + n <= len(words) and all(words[i: i + n])}
+    return sorted(found)
+
+
 def _name_at(words: list[str], i: int, is_place: Callable[[str], bool], alone: int) -> tuple[int, str] | None:
     """The longest place name starting at ``words[i]`` that the words clearly mean as a place."""
     for n in range(min(LONGEST, len(words) - i), 0, -1):

@@ -25,7 +25,7 @@ from framefind.search.engine import query_vector, run_query, to_result
 from framefind.search.feedback import FeedbackMemory, Votes, rocchio
 from framefind.search.hybrid import with_texts
 from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.search.place_filter import split_places
+from framefind.search.place_filter import candidates, split_places
 from framefind.search.query import TEXT_SIGNALS, VISUAL, Filters, Query, Term
 from framefind.search.relevance import VisualContext
 from framefind.search.results import Match, Result, ResultKey, SearchPage
@@ -71,9 +71,9 @@ class Searcher:
         and what was read, for the user ("lisbon ('in Lisbon')"); unchanged when it names none."""
         if not (query.read_places and query.words):
             return query, None
-        sql = "SELECT 1 FROM place_names WHERE name = ? LIMIT 1"
-        rest, found = split_places(query.words, lambda name: self.library.catalog.db.execute(sql, (name,)).fetchone()
-                                   is not None)
+        known = {row[0] for row in self.library.catalog.rows_in(
+            "SELECT DISTINCT name FROM place_names WHERE name IN ({})", (), candidates(query.words))}
+        rest, found = split_places(query.words, known.__contains__)
         if found is None:
             return query, None
         return query.with_places(found.names, rest).checked(), f"{', '.join(found.names)} ('{found.said}')"

@@ -189,5 +189,8 @@ def has_texts(catalog: Catalog) -> bool:
 
 def sources_present(catalog: Catalog, sources: tuple[str, ...]) -> tuple[str, ...]:
     """Those of ``sources`` the library holds any text of (a signal with nothing stored is not searched)."""
-    sql = "SELECT 1 FROM texts WHERE source = ? LIMIT 1"
-    return tuple(s for s in sources if catalog.db.execute(sql, (s,)).fetchone() is not None)
+    if not sources:
+        return ()
+    probes = " UNION ALL ".join("SELECT ? WHERE EXISTS (SELECT 1 FROM texts WHERE source = ?)" for _ in sources)
+    found = {row[0] for row in catalog.db.execute(probes, [value for s in sources for value in (s, s)])}
+    return tuple(s for s in sources if s in found)
