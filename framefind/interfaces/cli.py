@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from framefind.config import default_library_dir
 from framefind.errors import FrameFindError
@@ -28,6 +26,7 @@ from framefind.interfaces.console import (
 )
 from framefind.interfaces.eval_command import eval_command
 from framefind.interfaces.places_command import places_command
+from framefind.interfaces.search_output import print_page, write_clips
 from framefind.search.duplicates import THRESHOLD
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -170,59 +169,13 @@ def search(
     with Library.open(library, create=False) as lib:
         page = lib.search_page(request)
     if save_clips:
-        _save_clips(page.results, save_clips, fast)
+        write_clips(page.results, save_clips, fast)
     if as_json:
         print(json.dumps([r.to_dict() for r in page.results], indent=2))
         if page.nothing_matched:
             err.print(page.why_nothing())  # stdout stays the list ([]), for scripts
         return
-    _print_page(page)
-
-
-def _print_page(page) -> None:
-    if page.dates:
-        notice(f"taken {page.dates}; quote the words to search for them instead")
-    if page.places:
-        notice(f"taken in {page.places}; --no-places searches the words instead")
-    if page.learned:
-        notice(f"ranking adjusted by {page.learned} thumbs up/down on this and similar queries")
-    if page.nothing_matched:
-        err.print(page.why_nothing())
-        return
-    if not page.results:
-        err.print("no results")
-        return
-    table = Table(show_edge=False, header_style="bold")
-    for name, justify in (("#", "right"), ("score", "right"), ("kind", "left"), ("path", "left")):
-        table.add_column(name, justify=justify)
-    for rank, r in enumerate(page.results, 1):
-        where = r.path + (f"  [{r.start:.1f}s-{r.end:.1f}s, best {r.frame_time:.1f}s]" if r.kind == "video" else "")
-        where += f"  (+{len(r.near_duplicates)} near-duplicates)" if r.near_duplicates else ""
-        cell = Text(where, overflow="fold")
-        if r.place:
-            cell.append(f"\n  taken in {r.place}", style="dim")
-        for match in (m for m in r.matches if m.signal != "visual"):
-            when = f" {match.start:.1f}s" if match.start is not None else ""
-            said = {"speech": "said", "text": "written", "metadata": "file"}.get(match.signal, match.signal)
-            cell.append(f"\n  {said}{when}: ", style="dim")
-            for number, part in enumerate(re.split("[«»]", match.text)):
-                cell.append(part, style="bold yellow" if number % 2 else "")  # «the words that matched»
-        table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, cell)
-    out.print(table)
-    if page.below_cutoff:
-        err.print(f"{page.below_cutoff} weaker results (score under {page.cutoff:.3f}) hidden (--all shows them)",
-                  style="dim")
-
-
-def _save_clips(results, directory: Path, fast: bool) -> None:
-    from framefind.media.cut import cut_video, moment_span
-
-    for rank, r in enumerate((r for r in results if r.kind == "video"), 1):
-        start, end = moment_span(r.start, r.end, r.frame_time)
-        target = directory / f"{rank:02d}-{Path(r.path).stem}-{start:.1f}-{end:.1f}.mp4"
-        clip = cut_video(Path(r.path), start, end, target, fast=fast)
-        r.clip = str(clip.path)
-        notice(f"saved {clip.path} ({clip.duration:.1f} s)")
+    print_page(page)
 
 
 @app.command()
