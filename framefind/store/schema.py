@@ -16,7 +16,8 @@ Version 5 adds ``texts`` (+ ``texts_fts``, ``enriched``): what is said in videos
 Version 6 adds what the files already say: ``described`` (per content: the captions, keywords and GPS its own
 bytes carry, read once, and what its ``metadata`` texts were last built from), ``texts.field`` (which part of the
 file a text came from: folder, name, caption, ...), ``places`` (where a content was taken, reverse-geocoded
-offline) and ``place_names`` (every name a user may type for that place, lower case).
+offline), ``place_names`` (every name a user may type for that place, lower case) and ``contents.scan`` (a
+digest of a picture's compressed image data: a caption written into a file later reuses its vectors).
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ DESCRIBED = ("CREATE TABLE described (hash TEXT PRIMARY KEY, fields TEXT NOT NUL
              "CREATE INDEX place_names_hash ON place_names (hash)",
              "CREATE INDEX texts_source ON texts (source)")
 TEXT_FIELD = "ALTER TABLE texts ADD COLUMN field TEXT"
-SCHEMA += ";".join(DESCRIBED) + ";" + TEXT_FIELD + ";"
+# A digest of a picture's compressed image data alone (JPEG: its scans; PNG: its IDAT chunks): a caption or keyword
+# written into the file later changes the bytes (a new content) but not this, so its vectors are reused.
+SCAN = ("ALTER TABLE contents ADD COLUMN scan TEXT", "CREATE INDEX contents_scan ON contents (scan)")
+SCHEMA += ";".join(DESCRIBED) + ";" + TEXT_FIELD + ";" + ";".join(SCAN) + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -266,7 +270,7 @@ def _upgrade_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
 def _upgrade_5_to_6(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """5 -> 6: empty tables for what the files say and where they were taken; the next ``index`` reads the
     files' headers and sidecars (no re-embedding: minutes for a big library, not inside an upgrade's lock)."""
-    for statement in (*DESCRIBED, TEXT_FIELD):
+    for statement in (*DESCRIBED, TEXT_FIELD, *SCAN):
         db.execute(statement)
 
 
