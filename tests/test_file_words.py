@@ -177,3 +177,14 @@ def test_a_video_carries_its_place_and_title(tmp_path):
         found = lib.search_page("funicular in Lisbon", k=3)
         assert paths(found.results) == ["VID_20190714_101500.mp4"] and found.results[0].place == "Lisbon, Portugal"
         assert any(m.text == "title: «Funicular» up to the castle" for m in found.results[0].matches)
+
+
+def test_a_folder_names_a_place_only_for_photos_without_gps(tmp_path):
+    media = tmp_path / "photos" / "2019 Lisbon trip"
+    photo(media / "IMG_0001.jpg", "coffee.png", gps=LISBON)
+    photo(media / "IMG_0002.jpg", "chelsea.png", gps=PORTO)  # a day trip: its GPS says where it was taken
+    photo(media / "IMG_0003.jpg", "astronaut.png")  # no GPS: the folder's word is all there is
+    with Library.open(tmp_path / "lib") as lib:
+        lib.index([tmp_path / "photos"])
+        assert sorted(paths(lib.search("Lisbon", k=10))) == ["IMG_0001.jpg", "IMG_0003.jpg"]
+        assert paths(lib.search("Porto", k=10)) == ["IMG_0002.jpg"]

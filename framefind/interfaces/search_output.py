@@ -37,8 +37,9 @@ def print_page(page: SearchPage) -> None:
             cell.append(f"\n  taken in {r.place}", style="dim")
         for match in (m for m in r.matches if m.signal != "visual"):
             when = f" {match.start:.1f}s" if match.start is not None else ""
-            said = {"speech": "said", "text": "written", "metadata": "file"}.get(match.signal, match.signal)
-            cell.append(f"\n  {said}{when}: ", style="dim")
+            said = {"speech": "said", "text": "written"}.get(match.signal, match.signal)
+            # the file's own words name where they are themselves: "caption: A red «tram»", "folder: «Gaudi» walk"
+            cell.append("\n  " if match.signal == "metadata" else f"\n  {said}{when}: ", style="dim")
             for number, part in enumerate(re.split("[«»]", match.text)):
                 cell.append(part, style="bold yellow" if number % 2 else "")  # «the words that matched»
         table.add_row(str(rank) + ("*" if r.pinned else ""), f"{r.score:.3f}", r.kind, cell)

@@ -84,11 +84,12 @@ def item_ids_where(catalog: Catalog, model_id: str, filters: Filters,
 
 
 # Contents taken at a place, named at its most precise level in this library ("Lisbon": the city, not every town of
-# the Lisbon district; "Portugal": the country), or whose own words (folder, name, caption, keywords) say it.
+# the Lisbon district; "Portugal": the country), or, when they have no GPS, whose own words (folder, name, caption,
+# keywords) say it: a photo of the "Lisbon trip" folder whose GPS says Sintra is not in Lisbon.
 PLACED = ("SELECT hash FROM place_names WHERE name = ? AND level = (SELECT level FROM place_names WHERE name = ? "
           "ORDER BY CASE level WHEN 'city' THEN 0 WHEN 'county' THEN 1 WHEN 'region' THEN 2 ELSE 3 END LIMIT 1) "
           "UNION SELECT t.hash FROM texts_fts JOIN texts t ON t.id = texts_fts.rowid WHERE texts_fts MATCH ? "
-          "AND t.source = 'metadata'")
+          "AND t.source = 'metadata' AND t.hash NOT IN (SELECT hash FROM places)")
 
 
 def _file_conditions(under: Sequence[str], dates: DateSpan | None) -> tuple[str, list]:
