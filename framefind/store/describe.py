@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 BATCH = 200
 SIDECAR = ".xmp"
+# Part of every signature: raise it when the rules that turn paths and headers into words change, and the next
+# index rebuilds every content's words (their headers are not read again).
+WORDS_RULES = 1
+CACHED_TEXTS = 20_000  # distinct texts' vectors kept within a run (a folder's words recur across batches)
 
 
 @dataclass
@@ -147,7 +151,7 @@ def _list_sidecars(folder: str) -> dict[str, tuple[int, int]]:
 
 
 def _signature(paths: Iterable[tuple[str, str | None]], listings: _Listings) -> str:
-    parts = [[path, root, listings.sidecars(path)] for path, root in paths]
+    parts = [WORDS_RULES, *([path, root, listings.sidecars(path)] for path, root in paths)]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -205,6 +209,8 @@ def _fields(item: Stale, embedded: list[list[str]], on_note: Callable[[str, str]
 
 
 def _embed_missing(encoder: TextEncoder, cache: dict[str, np.ndarray], texts: set[str]) -> None:
+    if len(cache) > CACHED_TEXTS:  # bounded memory on a library of unique captions
+        cache.clear()
     missing = sorted(texts - cache.keys())
     for start in range(0, len(missing), 64):
         chunk = missing[start: start + 64]
