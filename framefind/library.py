@@ -29,7 +29,7 @@ from framefind.search.results import Result, ResultKey, SearchPage
 from framefind.search.searcher import Searcher
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
-from framefind.store.describe import describe, library_places
+from framefind.store.describe import describe, library_places, place_labels
 from framefind.store.enrich import enrich
 from framefind.store.events import IndexEvents
 from framefind.store.filtering import label_counts
@@ -357,6 +357,11 @@ class Library:
         """Where this library's photos and videos were taken (from their GPS, reverse-geocoded offline), by
         place, most first: [{"city", "region", "country", "count"}]."""
         return library_places(self.catalog)
+
+    def place_of(self, key: str | ResultKey) -> str | None:
+        """Where a result was taken ("Lisbon, Portugal"), from its GPS; None when unknown."""
+        content = ResultKey.of(key).content
+        return place_labels(self.catalog, [content]).get(content)
 
     def labels(self) -> list[tuple[str, int]]:
         """The classifier's labels present in this library, with how many items carry each, most first."""

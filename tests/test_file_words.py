@@ -188,3 +188,16 @@ def test_a_folder_names_a_place_only_for_photos_without_gps(tmp_path):
         lib.index([tmp_path / "photos"])
         assert sorted(paths(lib.search("Lisbon", k=10))) == ["IMG_0001.jpg", "IMG_0003.jpg"]
         assert paths(lib.search("Porto", k=10)) == ["IMG_0002.jpg"]
+
+
+def test_an_item_says_where_it_was_taken(trip):
+    from fastapi.testclient import TestClient
+
+    from framefind.interfaces.server.app import create_app
+
+    _, library = trip
+    with Library.open(library, create=False) as lib:
+        tram = lib.search("red tram", k=1)[0]
+        assert lib.place_of(tram.key) == "Lisbon, Portugal"
+    with TestClient(create_app(library), raise_server_exceptions=False) as client:
+        assert client.get(f"/api/items/{tram.key}").json()["place"] == "Lisbon, Portugal"

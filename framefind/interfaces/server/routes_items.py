@@ -49,6 +49,7 @@ def item(request: Request, key: str) -> ItemOut:
     end = parsed.end if parsed.end is not None else (items[-1].end if video else None)
     return ItemOut(key=key, kind=first.kind, paths=first.paths, width=first.width, height=first.height,
                    duration=duration, start=start, end=end, frame_time=first.frame_time if video else None,
+                   place=request.app.state.library.place_of(parsed),
                    **urls(key, first.kind, first.frame_time if video else None))
 
 

@@ -122,6 +122,7 @@ class ItemOut(BaseModel):
     start: float | None = None
     end: float | None = None
     frame_time: float | None = None
+    place: str | None = Field(None, description="Where it was taken, from its GPS (\"Lisbon, Portugal\")")
     thumbnail_url: str
     media_url: str
     clip_url: str | None = None
