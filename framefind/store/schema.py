@@ -17,7 +17,8 @@ Version 6 adds what the files already say: ``described`` (per content: the capti
 bytes carry, read once, and what its ``metadata`` texts were last built from), ``texts.field`` (which part of the
 file a text came from: folder, name, caption, ...), ``places`` (where a content was taken, reverse-geocoded
 offline), ``place_names`` (every name a user may type for that place, lower case) and ``contents.scan`` (a
-digest of a picture's compressed image data: a caption written into a file later reuses its vectors).
+digest of a picture's compressed image data: a caption written into a file later reuses its vectors), ``faces``
+and ``people`` (who is in the pictures).
 """
 
 from __future__ import annotations
@@ -95,6 +96,15 @@ TEXT_FIELD = "ALTER TABLE texts ADD COLUMN field TEXT"
 # written into the file later changes the bytes (a new content) but not this, so its vectors are reused.
 SCAN = ("ALTER TABLE contents ADD COLUMN scan TEXT", "CREATE INDEX contents_scan ON contents (scan)")
 SCHEMA += ";".join(DESCRIBED) + ";" + TEXT_FIELD + ";" + ";".join(SCAN) + ";"
+# People (#20): every face found (its content, its time in a video, its box as fractions of the picture, dlib's
+# 128-d descriptor) and the person it belongs to; ``people.named`` marks a person the user named, whom clustering
+# never merges nor splits. ``enriched`` (pass 'faces') records which contents were looked at.
+FACES = ("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, created REAL NOT NULL)",
+         "CREATE UNIQUE INDEX people_name ON people (name COLLATE NOCASE) WHERE name IS NOT NULL",
+         "CREATE TABLE faces (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, at REAL, x REAL NOT NULL, y REAL NOT NULL, "
+         "w REAL NOT NULL, h REAL NOT NULL, score REAL NOT NULL, vec BLOB NOT NULL, person INTEGER)",
+         "CREATE INDEX faces_hash ON faces (hash)", "CREATE INDEX faces_person ON faces (person)")
+SCHEMA += ";".join(FACES) + ";"
 
 # What release 0.1.0 and the first release did (frozen here: later defaults must not change history).
 # The first release had no ``frames`` table (no video) and mixed each image's top-10 ImageNet classes;
@@ -270,7 +280,7 @@ def _upgrade_4_to_5(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
 def _upgrade_5_to_6(db: sqlite3.Connection, legacy_model: LegacyModel) -> None:
     """5 -> 6: empty tables for what the files say and where they were taken; the next ``index`` reads the
     files' headers and sidecars (no re-embedding: minutes for a big library, not inside an upgrade's lock)."""
-    for statement in (*DESCRIBED, TEXT_FIELD, *SCAN):
+    for statement in (*DESCRIBED, TEXT_FIELD, *SCAN, *FACES):
         db.execute(statement)
 
 
