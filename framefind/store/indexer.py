@@ -31,6 +31,7 @@ from framefind.media.video import pool_segments, scan_video
 from framefind.models.base import Model
 from framefind.store.catalog import Catalog, FileRow
 from framefind.store.describe import DescribeReport
+from framefind.store.faces_pass import FacesReport
 from framefind.store.enrich import EnrichReport
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
@@ -54,6 +55,7 @@ class IndexReport:
     workers: int = 1  # processes that embedded
     enrichment: EnrichReport | None = None  # the speech / on-screen text passes, when the library runs them
     described: DescribeReport | None = None  # what the files say and where they were taken (store/describe.py)
+    faces: FacesReport | None = None  # the faces pass and the people it grouped (store/faces_pass.py)
     rebuild_pid: int | None = None  # a background build of bigger index files, started at the end (store/rebuild.py)
 
     @property
