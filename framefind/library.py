@@ -32,6 +32,7 @@ from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
 from framefind.store.describe import describe, library_places, place_labels
 from framefind.store.enrich import enrich
 from framefind.store.events import IndexEvents
+from framefind.store.faces_pass import find_faces
 from framefind.store.filtering import label_counts
 from framefind.store.indexer import IndexReport, index_files
 from framefind.store.indexfiles import adopt_v1_index_files
@@ -45,6 +46,7 @@ from framefind.store.migrate import (
     parse_backend,
     parse_destination,
 )
+from framefind.store.people import People
 from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, library_id
 from framefind.store.vectors.factory import INDEX_TYPES
@@ -213,7 +215,7 @@ class Library:
     # -- indexing ------------------------------------------------------------------------------------
     def index(self, paths: Iterable[str | Path] | None = None, *, events: IndexEvents | None = None,
               wait: bool = False, transcribe: bool | None = None, ocr: bool | None = None,
-              workers: int = 1) -> IndexReport:
+              faces: bool | None = None, workers: int = 1) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates, labels and missing thumbnails; ``events`` hears how it goes (progress,
         skipped files, index builds: store/events.py).
@@ -232,6 +234,7 @@ class Library:
                 where = backend_label(self._pending_backend)
                 self._move(self._pending_backend, lambda done, total: events.on_migrate(where, done, total))
             check_backend(self.backend, self.catalog.meta("index_type") or "auto")  # fail before embedding
+            passes = self.enrichment(transcribe, ocr, faces)  # a missing extra fails here, before any embedding
             model = self.target_model
             self.catalog.register_model(model.id, model.name, model.options(), model.spec())
             if self.catalog.meta("active_model") is None:
@@ -245,23 +248,32 @@ class Library:
                 store = self._store(model.id, model)  # index files now, not on the first search
                 report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild)
                 store_calibrations(self.catalog, store, model)
-                passes = self.enrichment(transcribe, ocr)
-                if passes:  # searches already work; what is said and written joins them as it is read
-                    report.enrichment = enrich(self.catalog, passes, self.text_encoder, progress=events.on_enrich,
+                reads = [name for name in passes if name != "faces"]
+                if reads:  # searches already work; what is said and written joins them as it is read
+                    report.enrichment = enrich(self.catalog, reads, self.text_encoder, progress=events.on_enrich,
                                                on_note=events.on_warning)
                     report.interrupted = report.enrichment.interrupted
+                if "faces" in passes and not report.interrupted:
+                    report.faces = find_faces(self.catalog, progress=events.on_enrich, on_note=events.on_warning)
+                    report.interrupted = report.faces.interrupted
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)
                     self.__dict__.pop("model", None)
                     self.__dict__.pop("store", None)
         return report
 
-    def enrichment(self, transcribe: bool | None = None, ocr: bool | None = None) -> list[str]:
-        """The passes this library runs after embedding ("speech", "ocr"): a setting kept in the library,
-        changed by ``transcribe`` / ``ocr`` when given."""
+    def enrichment(self, transcribe: bool | None = None, ocr: bool | None = None,
+                   faces: bool | None = None) -> list[str]:
+        """The passes this library runs after embedding ("speech", "ocr", "faces"): a setting kept in the
+        library, changed by ``transcribe`` / ``ocr`` / ``faces`` when given."""
+        if faces:  # fail before embedding anything: the extra is missing
+            from framefind.media.faces import available
+
+            if (missing := available()) is not None:
+                raise FrameFindError(missing)
         kept = set(json.loads(self.catalog.meta("enrich") or "[]"))
         passes = set(kept)
-        for name, wanted in (("speech", transcribe), ("ocr", ocr)):
+        for name, wanted in (("speech", transcribe), ("ocr", ocr), ("faces", faces)):
             passes = passes | {name} if wanted else passes - {name} if wanted is False else passes
         if passes != kept:  # only a change writes: a reader asking must not
             self.catalog.set_meta("enrich", json.dumps(sorted(passes)))
@@ -357,6 +369,11 @@ class Library:
         """Where this library's photos and videos were taken (from their GPS, reverse-geocoded offline), by
         place, most first: [{"city", "region", "country", "count"}]."""
         return library_places(self.catalog)
+
+    @cached_property
+    def people(self) -> People:
+        """Who is in the pictures (``index --faces``): list, name, merge, forget (store/people.py)."""
+        return People(self.catalog)
 
     def place_of(self, key: str | ResultKey) -> str | None:
         """Where a result was taken ("Lisbon, Portugal"), from its GPS; None when unknown."""

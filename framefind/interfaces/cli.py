@@ -25,6 +25,7 @@ from framefind.interfaces.console import (
     run_and_leave,
 )
 from framefind.interfaces.eval_command import eval_command
+from framefind.interfaces.people_command import people_app
 from framefind.interfaces.places_command import places_command
 from framefind.interfaces.search_output import print_page, write_clips
 from framefind.search.duplicates import THRESHOLD
@@ -33,7 +34,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Local-first semantic search for image and video libraries.")
 
 
-PASS_NAMES = {"speech": "transcribing", "ocr": "reading text"}
+PASS_NAMES = {"speech": "transcribing", "ocr": "reading text", "faces": "finding faces"}
 
 
 @app.command()
@@ -59,6 +60,8 @@ def index(
         "library setting)")] = None,
     ocr: Annotated[bool | None, typer.Option(
         "--ocr/--no-ocr", help="Read text in pictures and video frames (kept as a library setting)")] = None,
+    faces: Annotated[bool | None, typer.Option(
+        "--faces/--no-faces", help="Find faces and group them into people (kept as a library setting)")] = None,
     workers: Annotated[int, typer.Option(
         "--workers", "-w", help="Embed in this many processes, each committing its own batches (for machines "
         "with many cores)")] = 1,
@@ -86,7 +89,8 @@ def index(
                                                                total=total),
                 on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
                                                                  completed=done, total=total))
-            report = lib.index(paths, events=events, wait=wait, transcribe=transcribe, ocr=ocr, workers=workers)
+            report = lib.index(paths, events=events, wait=wait, transcribe=transcribe, ocr=ocr, faces=faces,
+                               workers=workers)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s"
@@ -98,6 +102,9 @@ def index(
         if report.described is not None and report.described.built:
             summary += (f"; words and places of {report.described.built} files read ({report.described.located} "
                         "placed)")
+        if report.faces is not None:
+            summary += (f"; faces: {report.faces.faces} in {report.faces.contents} files, {report.faces.people} new "
+                        "people")
         if report.interrupted:
             err.print(f"framefind: interrupted; batches committed so far are kept. {summary}")
             raise typer.Exit(130)
@@ -145,6 +152,9 @@ def search(
     ] = None,
     no_dates: Annotated[bool, typer.Option("--no-dates", help="Dates in the words stay words")] = False,
     no_places: Annotated[bool, typer.Option("--no-places", help="Place names in the words stay words")] = False,
+    person: Annotated[Words, typer.Option("--person", help="Only what shows this named person (repeatable: all of "
+                                                           "them)")] = None,
+    no_people: Annotated[bool, typer.Option("--no-people", help="People's names in the words stay words")] = False,
     no_learn: Annotated[bool, typer.Option("--no-learn", help="Ignore thumbs up/down given before")] = False,
     only: Annotated[Words, typer.Option("--only", help="Match only by: visual, speech, text, metadata (repeatable)")
                     ] = None,
@@ -165,7 +175,8 @@ def search(
                        dates=date_range(after, before), read_dates=not no_dates, cutoff=not show_all,
                        learn=not no_learn, min_duration=min_duration, max_duration=max_duration,
                        labels=tuple(label or ()), boost_labels=tuple(boost_label or ()), places=tuple(place or ()),
-                       read_places=not no_places, signals=tuple(only or ()) or None, weights=parse_weights(weights))
+                       read_places=not no_places, people=tuple(person or ()), read_people=not no_people,
+                       signals=tuple(only or ()) or None, weights=parse_weights(weights))
     with Library.open(library, create=False) as lib:
         page = lib.search_page(request)
     if save_clips:
@@ -373,6 +384,7 @@ def migrate(
 
 app.command(name="eval")(eval_command)
 app.command(name="places")(places_command)
+app.add_typer(people_app, name="people")
 
 def main() -> None:
     """The ``framefind`` console script and ``python -m framefind``."""

@@ -121,6 +121,7 @@ class Query:
     signals: tuple[str, ...] = SIGNALS  # what may match: pictures, speech, on-screen text
     weights: tuple[tuple[str, float], ...] = ()  # signal -> weight in the fusion (default 1 each)
     read_places: bool = True  # the library's place names among the words become a place filter (search time)
+    read_people: bool = True  # named people among the words become a person filter (search time)
 
     @classmethod
     def of(cls, text: str | None = None, *, image: str | Path | None = None, video: str | Path | None = None,
@@ -128,7 +129,7 @@ class Query:
            kinds: tuple[str, ...] = (), under: tuple[str | Path, ...] = (), dates: DateFilter | None = None,
            read_dates: bool = True, cutoff: bool = True, learn: bool = True,
            signals: tuple[str, ...] | None = None, weights: dict[str, float] | None = None,
-           read_places: bool = True, **filters) -> Query:
+           read_places: bool = True, read_people: bool = True, **filters) -> Query:
         """Words (with the +/- and weight syntax of ``parse_words``), an example image, images to push
         away from, or an example video on its own. Dates typed among the words ("beach 2019", "snow
         last winter") become a date filter unless quoted (or ``read_dates=False``); ``filters``: the
@@ -148,15 +149,16 @@ class Query:
         boost = tuple(filters.pop("boost_labels", ()))
         chosen = Filters.of(kinds, under, dates=dates, **filters)
         return cls(tuple(terms), k, min_score, chosen, boost, said, text, cutoff, learn, tuple(signals or SIGNALS),
-                   tuple(sorted((weights or {}).items())), read_places).checked()
+                   tuple(sorted((weights or {}).items())), read_places, read_people).checked()
 
-    def with_places(self, places: tuple[str, ...], words: str) -> Query:
-        """This query with ``places`` added to its filter and its words replaced by ``words`` (what is left
-        once the place names are taken out: possibly nothing, a search by place alone)."""
+    def with_names(self, words: str, places: tuple[str, ...] = (), people: tuple[str, ...] = ()) -> Query:
+        """This query with ``places`` and ``people`` added to its filter and its words replaced by ``words`` (what
+        is left once their names are taken out: possibly nothing, a search by place or person alone)."""
         kept = tuple(t for t in self.terms if t.kind != "words")
         terms = (parse_words(words) if words.strip() else ()) + kept
-        filters = replace(self.filters, places=tuple(dict.fromkeys(self.filters.places + places)))
-        return replace(self, terms=terms, filters=filters, words=words, read_places=False)
+        filters = replace(self.filters, places=tuple(dict.fromkeys(self.filters.places + places)),
+                          people=tuple(dict.fromkeys(self.filters.people + people)))
+        return replace(self, terms=terms, filters=filters, words=words, read_places=False, read_people=False)
 
     def weight(self, signal: str) -> float:
         """How much ``signal`` (one of ``SIGNALS``) counts in the fusion: 0 when left out."""
@@ -164,7 +166,7 @@ class Query:
 
     def checked(self) -> Query:
         """This query, or a one-line error naming the field that is wrong."""
-        if not self.terms and not self.filters.places:  # a place alone lists what was taken there
+        if not self.terms and not (self.filters.places or self.filters.people):  # a place or person alone: a list
             raise FrameFindError("empty query: give some words, --image FILE or --video FILE")
         if self.k < 1:
             raise FrameFindError(f"-k must be at least 1 (got {self.k})")
@@ -175,8 +177,9 @@ class Query:
                 raise FrameFindError(f"{term.value}: no such file")
             if term.weight == 0:
                 raise FrameFindError(f"term {term.value!r}: a weight of 0 means nothing; leave the term out")
-        if any(not re.search(r"\w", name) for name in self.filters.places):
-            raise FrameFindError(f"place filter: {self.filters.places!r} holds a name without letters")
+        if any(not re.search(r"\w", name) for name in self.filters.places + self.filters.people):
+            raise FrameFindError(f"place or person filter: {self.filters.places + self.filters.people!r} holds a "
+                                 "name without letters")
         if self.terms and not any(t.weight > 0 for t in self.terms):
             raise FrameFindError("a query needs at least one positive term (negative terms only push away)")
         videos = [t for t in self.terms if t.kind == "video"]

@@ -25,7 +25,7 @@ from framefind.search.engine import query_vector, run_query, to_result
 from framefind.search.feedback import FeedbackMemory, Votes, rocchio
 from framefind.search.hybrid import with_texts
 from framefind.search.moments import rank_videos, video_query_vectors
-from framefind.search.place_filter import candidates, split_places
+from framefind.search.place_filter import WITH, candidates, split_names, split_places
 from framefind.search.query import TEXT_SIGNALS, VISUAL, Filters, Query, Term
 from framefind.search.relevance import VisualContext
 from framefind.search.results import Match, Result, ResultKey, SearchPage
@@ -67,16 +67,21 @@ class Searcher:
         return page
 
     def _read_places(self, query: Query) -> tuple[Query, str | None]:
-        """The query with the library's place names among its words made a place filter (place_filter.py),
-        and what was read, for the user ("lisbon ('in Lisbon')"); unchanged when it names none."""
-        if not (query.read_places and query.words):
+        """The query with the library's place names and named people among its words made filters
+        (place_filter.py), and what was read, for the user ("lisbon ('in Lisbon')"); unchanged when it names none."""
+        if not ((query.read_places or query.read_people) and query.words):
             return query, None
-        known = {row[0] for row in self.library.catalog.rows_in(
-            "SELECT DISTINCT name FROM place_names WHERE name IN ({})", (), candidates(query.words))}
-        rest, found = split_places(query.words, known.__contains__)
-        if found is None:
+        catalog = self.library.catalog
+        names = candidates(query.words)
+        places = {r[0] for r in catalog.rows_in("SELECT DISTINCT name FROM place_names WHERE name IN ({})", (), names)}
+        people = {r[0].lower() for r in catalog.rows_in(
+            "SELECT name FROM people WHERE name IS NOT NULL AND lower(name) IN ({})", (), names)}
+        rest, who = split_names(query.words, people.__contains__, WITH) if query.read_people else (query.words, None)
+        rest, where = split_places(rest, places.__contains__) if query.read_places else (rest, None)
+        if who is None and where is None:
             return query, None
-        return query.with_places(found.names, rest).checked(), f"{', '.join(found.names)} ('{found.said}')"
+        read = "; ".join(f"{', '.join(found.names)} ('{found.said}')" for found in (who, where) if found)
+        return query.with_names(rest, where.names if where else (), who.names if who else ()).checked(), read
 
     def _by_place(self, query: Query) -> SearchPage:
         """A query that is only places: everything taken there (or whose own words name it), newest first;

@@ -19,7 +19,7 @@ from framefind.errors import MediaError
 from framefind.store.catalog import Catalog
 from framefind.store.texts import ONSCREEN, SPEECH, put_texts
 
-PASSES = {"speech": ("video",), "ocr": ("image", "video")}  # pass -> the kinds of content it reads
+PASSES = {"speech": ("video",), "ocr": ("image", "video"), "faces": ("image", "video")}  # pass -> kinds it reads
 SOURCE = {"speech": SPEECH, "ocr": ONSCREEN}  # pass -> the ``texts.source`` it writes
 OCR_MAX_SIDE = 1280  # px: small print stays legible, the recogniser stays fast
 OCR_EVERY = 2.0  # seconds between video frames looked at for text (1 s: 187 % overhead, 2 s: 108 %)

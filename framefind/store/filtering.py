@@ -40,6 +40,7 @@ class Filters:
     max_duration: float | None = None
     labels: tuple[str, ...] = ()  # words naming the classifier's labels ("dog": every dog breed); any of them
     places: tuple[str, ...] = ()  # place names (any case); all of them: taken there, or the file's own words name it
+    people: tuple[str, ...] = ()  # people's names (any case); all of them in the picture (in a video: in the moment)
 
     @classmethod
     def of(cls, kinds: Iterable[str] = (), under: Iterable[str | Path] = (), **more) -> Filters:
@@ -48,7 +49,7 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return bool(self.kinds or self.under or self.dates or self.labels or self.places
+        return bool(self.kinds or self.under or self.dates or self.labels or self.places or self.people
                     or self.min_duration is not None or self.max_duration is not None)
 
 
@@ -80,7 +81,15 @@ def item_ids_where(catalog: Catalog, model_id: str, filters: Filters,
     for name in filters.places:
         sql += f" AND i.hash IN ({PLACED})"
         params += [name.lower(), name.lower(), '"' + " ".join(re.findall(r"\w+", name)) + '"']
+    for name in filters.people:
+        sql += f" AND EXISTS ({PICTURED})"
+        params.append(name)
     return np.array([r[0] for r in catalog.db.execute(sql, params)], dtype=np.int64)
+
+
+# A named person's face in the item: in the picture, or within the moment of a video.
+PICTURED = ("SELECT 1 FROM faces fa JOIN people p ON p.id = fa.person WHERE fa.hash = i.hash AND p.name = ? "
+            "COLLATE NOCASE AND (fa.at IS NULL OR i.start IS NULL OR (fa.at >= i.start AND fa.at <= i.end))")
 
 
 # Contents taken at a place, named at its most precise level in this library ("Lisbon": the city, not every town of

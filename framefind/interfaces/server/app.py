@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 import framefind
 from framefind.errors import FrameFindError
-from framefind.interfaces.server import routes_items, routes_library, routes_search
+from framefind.interfaces.server import routes_items, routes_library, routes_people, routes_search
 from framefind.interfaces.server.jobs import IndexJob
 from framefind.library import Library
 
@@ -61,7 +61,7 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
     app.state.uploads.mkdir()
     app.state.clips.mkdir()
     app.state.job = IndexJob(library)
-    for module in (routes_search, routes_items, routes_library):
+    for module in (routes_search, routes_items, routes_library, routes_people):
         app.include_router(module.router)
     _errors(app)
     _pages(app)

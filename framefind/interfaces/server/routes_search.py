@@ -53,6 +53,7 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
     ("min_score", float | None, None, MIN_SCORE),
     ("label", list[str] | None, None, {"description": "Only items the classifier labels so (dog: any breed)"}),
     ("boost_label", list[str] | None, None, {"description": "Items with this label rank first"}),
+    ("person", list[str] | None, None, {"description": "Only what shows this named person (repeatable: all of them)"}),
     ("place", list[str] | None, None, {"description": "Only what was taken at this place (GPS), or whose own words "
                                                        "(folder, caption, keywords) name it; repeatable: all of them"}),
     ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
@@ -79,7 +80,7 @@ def query_args(filters) -> dict:
             "dates": date_range(filters.after, filters.before), "min_duration": filters.min_duration,
             "max_duration": filters.max_duration, "min_score": filters.min_score, "labels": tuple(filters.label or ()),
             "boost_labels": tuple(filters.boost_label or ()), "cutoff": not filters.all,
-            "places": tuple(filters.place or ()),
+            "places": tuple(filters.place or ()), "people": tuple(filters.person or ()),
             "signals": tuple(getattr(filters, "only", None) or ()) or None,
             "weights": parse_weights(getattr(filters, "weights", None))}
 
@@ -96,8 +97,11 @@ async def search_text(request: Request, filters: Annotated[FilterParams, Depends
                       read_dates: Annotated[bool, Query(description="Dates among the words filter by date")] = True,
                       read_places: Annotated[bool, Query(description="The library's place names among the words "
                                                                      "filter by place")] = True,
+                      read_people: Annotated[bool, Query(description="Named people among the words filter by "
+                                                                     "person")] = True,
                       ) -> SearchResponse:
-    query = SearchQuery.of(q, k=k, read_dates=read_dates, read_places=read_places, **query_args(filters))
+    query = SearchQuery.of(q, k=k, read_dates=read_dates, read_places=read_places, read_people=read_people,
+                           **query_args(filters))
     return await _respond_limited(request, lambda lib: lib.search_page(query), {"text": q, "k": k, **_echo(filters)})
 
 
@@ -152,7 +156,7 @@ async def similar(request: Request, key: str, filters: Annotated[SimilarParams, 
                   k: K = 24) -> SearchResponse:
     args = query_args(filters)
     chosen = {name: args[name] for name in ("kinds", "under", "dates", "min_duration", "max_duration", "labels",
-                                            "places")}
+                                            "places", "people")}
 
     def run(lib) -> SearchPage:
         return lib.similar(key, k=k, cutoff=args["cutoff"], boost_labels=args["boost_labels"],
