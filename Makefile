@@ -9,8 +9,10 @@ APT_PACKAGES := ffmpeg espeak-ng chromium plasma-workspace-wallpapers ukui-wallp
 BENCH_APT := mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc tuxpaint-data \
   palapeli-data visp-images-data
 BENCH_DEBS := .cache/bench-debs
+# Real photos of people for the faces tests (public-domain portraits shipped in face_recognition's source package).
+FACE_PHOTOS := .cache/face-photos
 
-.PHONY: venv system-deps bench-deps test lint demo bench clean
+.PHONY: venv system-deps bench-deps face-photos test lint demo bench clean
 
 venv: $(STAMP)
 
@@ -45,10 +47,16 @@ bench-deps: system-deps
 	  { apt-get download kphotoalbum >/dev/null 2>&1 || { apt-get update -qq && apt-get download kphotoalbum >/dev/null; }; } && \
 	  dpkg -x kphotoalbum_*.deb root; } || echo "warning: could not unpack kphotoalbum into $(BENCH_DEBS)/root"
 
+face-photos: venv
+	@[ -f $(FACE_PHOTOS)/obama.jpg ] || { mkdir -p $(FACE_PHOTOS)/sdist && \
+	  $(PY) -m pip download -q --no-deps --no-binary :all: face_recognition==1.3.0 -d $(FACE_PHOTOS)/sdist && \
+	  tar -xzf $(FACE_PHOTOS)/sdist/face_recognition-1.3.0.tar.gz -C $(FACE_PHOTOS) --strip-components=3 \
+	    face_recognition-1.3.0/tests/test_images; } || echo "warning: could not fetch face photos (faces tests will skip)"
+
 lint: venv
 	$(VENV)/bin/ruff check framefind tests benchmarks scripts
 
-test: venv system-deps lint
+test: venv system-deps face-photos lint
 	$(VENV)/bin/pytest -q -ra
 
 demo: venv system-deps
