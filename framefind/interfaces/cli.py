@@ -92,7 +92,8 @@ def index(
             report = lib.index(paths, events=events, wait=wait, transcribe=transcribe, ocr=ocr, faces=faces,
                                workers=workers)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
-                   f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
+                   + (f"{report.reused} re-described (same picture), " if report.reused else "")
+                   + f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s"
                    + (f", {report.workers} processes)" if report.workers > 1 else ")"))
         if report.enrichment is not None:

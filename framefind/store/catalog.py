@@ -207,18 +207,20 @@ class Catalog:
 
     def add_content(self, content_hash: str, kind: str, model_id: str, size: tuple[int, int] | None,
                     items: list[Item], vectors: dict[str, np.ndarray], duration: float | None = None,
-                    frames: list[ItemFrames] | None = None, thumbnail: bytes | None = None) -> None:
+                    frames: list[ItemFrames] | None = None, thumbnail: bytes | None = None,
+                    scan: str | None = None) -> None:
         """Store one content's items and vectors for one model (one row per item in each array); in a transaction.
 
         ``frames`` (video): per item, its sampled frames' times, vectors and thumbnail; ``thumbnail``
-        (image): a small JPEG. Vectors the same model made earlier for this content are replaced.
+        (image): a small JPEG; ``scan``: the picture's scan digest (media.files.content_digests, store/reuse.py).
+        Vectors the same model made earlier for this content are replaced.
         """
         db = self.db
         width, height = size if size else (None, None)
-        db.execute("INSERT INTO contents (hash, kind, width, height, duration) VALUES (?, ?, ?, ?, ?) "
-                   "ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, width = excluded.width, "
-                   "height = excluded.height, duration = excluded.duration",  # keeps its capture time
-                   (content_hash, kind, width, height, duration))
+        db.execute("INSERT INTO contents (hash, kind, width, height, duration, scan) VALUES (?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, width = excluded.width, height = "
+                   "excluded.height, duration = excluded.duration, scan = COALESCE(excluded.scan, contents.scan)",
+                   (content_hash, kind, width, height, duration, scan))  # keeps its capture time
         self._delete_items("i.hash = ? AND i.model = ?", (content_hash, model_id))
         db.execute("INSERT OR REPLACE INTO embedded (hash, model, at) VALUES (?, ?, ?)",
                    (content_hash, model_id, time.time()))

@@ -6,7 +6,9 @@ other models get the decoded pixels back in the main thread, in batches.
 
 Each batch is committed in one transaction (content, items, vectors and file rows together), so a
 crash or Ctrl-C loses at most the batch in flight and a re-run resumes where it stopped. Files whose
-content hash is already embedded (moved, renamed, copied) are linked without running the model.
+content hash is already embedded (moved, renamed, copied) are linked without running the model, and pictures
+whose picture data is embedded already (only their metadata changed: a caption written into them) take copies
+of its vectors (store/reuse.py).
 ``workers`` > 1 embeds in several processes instead (store/workers.py).
 """
 
@@ -17,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from framefind.errors import FrameFindError, MediaError
-from framefind.media.files import FileStat, content_hash, scan
+from framefind.media.files import FileStat, content_digests, scan
 from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
 from framefind.models.base import Model
 from framefind.store.catalog import Catalog, FileRow
 from framefind.store.describe import DescribeReport
-from framefind.store.faces_pass import FacesReport
 from framefind.store.enrich import EnrichReport
+from framefind.store.faces_pass import FacesReport
+from framefind.store.reuse import copy_content, embedded_scans, same_picture
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -45,6 +48,7 @@ class IndexReport:
     scanned: int = 0
     embedded: int = 0  # files whose content went through the model
     linked: int = 0  # new paths of content already embedded (moves, renames, copies)
+    reused: int = 0  # new contents of a picture already embedded (metadata edited): vectors copied, not made
     unchanged: int = 0
     removed: int = 0
     failed: int = 0
@@ -69,6 +73,9 @@ class Prepared:
 
     stat: FileStat
     hash: str | None = None
+    scan: str | None = None  # pictures: the digest of their picture data alone (media.files.content_digests)
+    reuse: bool = False  # a content embedded already has this picture data: copy its rows, decode nothing
+    source: str | None = None  # that content, found by the writer (store/reuse.py)
     pixels: np.ndarray | None = None  # images: (n, size, size, 3) uint8, one row per item, embedded later
     vectors: dict[str, np.ndarray] | None = None  # embedded while decoding (videos; see embed_while_decoding)
     items: list[Item] = field(default_factory=list)
@@ -81,7 +88,8 @@ class Prepared:
 
     @property
     def is_new(self) -> bool:
-        return self.pixels is not None or self.vectors is not None
+        """A content this file brings into the catalog (embedded, or copied from the same picture)."""
+        return self.pixels is not None or self.vectors is not None or self.reuse
 
 
 def plan(catalog: Catalog, embedded: set[str], roots: list[str]) -> tuple[list[FileStat], list[str], int]:
@@ -105,9 +113,11 @@ def _unchanged(row: FileRow, stat: FileStat, embedded: set[str]) -> bool:
 
 def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threading.Event | None = None,
             partly: Callable[[float], None] = lambda fraction: None,
-            claim: Callable[[str], bool] = lambda content_hash: True) -> Prepared:
-    """Hash, then decode (and embed, see ``embed_while_decoding``) only if the content is new. Runs in decode
-    threads (I/O, decoding and ONNX Runtime release the GIL).
+            claim: Callable[[str], bool] = lambda content_hash: True, scans: Container[str] = frozenset()
+            ) -> Prepared:
+    """Hash, then decode (and embed, see ``embed_while_decoding``) only if the content is new and, for a picture,
+    its picture data too (``scans``: the scan digests the model has vectors for). Runs in decode threads (I/O,
+    decoding and ONNX Runtime release the GIL).
 
     ``stop`` set: a video being decoded gives up at its next frame (Ctrl-C must not wait for it).
     ``partly`` hears how much of a long video is decoded, so progress moves during it.
@@ -117,21 +127,27 @@ def prepare(stat: FileStat, known_hashes: set[str], model: Model, stop: threadin
     try:
         if stat.size == 0:
             raise MediaError(stat.path, "empty file")
-        out.hash = content_hash(stat.path)
+        out.hash, out.scan = content_digests(stat.path, pictures=stat.kind == "image")
         if out.hash in known_hashes or not claim(out.hash):
             return out
-        if stat.kind == "video":
+        if out.scan in scans:
+            out.reuse = True
+        elif stat.kind == "video":
             _prepare_video(out, model, stop.is_set if stop else lambda: False, partly)
         else:
-            pixels, out.size, out.thumbnail = model.decode_image(stat.path, thumbnail=True)
-            out.items = [Item()]
-            if model.embed_while_decoding:
-                out.vectors = model.embed_images(pixels[None])
-            else:
-                out.pixels = pixels[None]
+            _decode_picture(out, model)
     except MediaError as exc:
         out.error = exc.reason
     return out
+
+
+def _decode_picture(out: Prepared, model: Model) -> None:
+    pixels, out.size, out.thumbnail = model.decode_image(out.stat.path, thumbnail=True)
+    out.items = [Item()]
+    if model.embed_while_decoding:
+        out.vectors = model.embed_images(pixels[None])
+    else:
+        out.pixels = pixels[None]
 
 
 def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], partly: Callable[[float], None]) -> None:
@@ -183,11 +199,12 @@ def process_files(catalog: Catalog, model: Model, todo: list[FileStat], report: 
     """Hash, decode, embed and commit ``todo`` in batches, counting into ``report``; ``known``: content
     hashes the model has vectors for (grows as batches commit, so later copies are linked)."""
     known = catalog.embedded_hashes(model.id) if known is None else known
+    scans = embedded_scans(catalog, model.id)
     writer = _BatchWriter(catalog, model, report, known, on_error, on_warning)
     if todo:  # load the model sessions once, before decode threads race to do it
         model.embed_images(np.zeros((1, model.image_size, model.image_size, 3), np.uint8))
     tracker = _Tracker(len(todo), progress)
-    for item in _prepared(todo, known, model, tracker, threads):
+    for item in _prepared(todo, known, model, tracker, threads, scans):
         writer.add(item)
         tracker.finished(item.stat.path)
     writer.flush()
@@ -213,8 +230,8 @@ class _Tracker:
             self.report(self.done + sum(self.partial.values()), self.total)
 
 
-def _prepared(todo: list[FileStat], known: set[str], model: Model,
-              tracker: _Tracker | None = None, threads: int = DECODE_THREADS) -> Iterator[Prepared]:
+def _prepared(todo: list[FileStat], known: set[str], model: Model, tracker: _Tracker | None = None,
+              threads: int = DECODE_THREADS, scans: Container[str] = frozenset()) -> Iterator[Prepared]:
     """``prepare`` over ``todo`` in threads, in order, with a bounded read-ahead (bounded memory)."""
     stop = threading.Event()
     claimed: set[str] = set()
@@ -231,7 +248,7 @@ def _prepared(todo: list[FileStat], known: set[str], model: Model,
         try:
             for stat in todo:
                 partly = functools.partial(tracker.partly, stat.path) if tracker else lambda fraction: None
-                pending.append(pool.submit(prepare, stat, known, model, stop, partly, claim))
+                pending.append(pool.submit(prepare, stat, known, model, stop, partly, claim, scans))
                 if len(pending) >= 2 * BATCH_SIZE:
                     yield pending.popleft().result()
             while pending:
@@ -259,6 +276,8 @@ class _BatchWriter:
     def add(self, item: Prepared) -> None:
         """Take a prepared file. A copy of content another file of this run decodes (``claim``) waits for
         that file: it is linked once the content is in, or fails with it, never linked to nothing."""
+        if item.reuse:
+            self._find_source(item)
         if item.hash is not None and not item.is_new and not item.error and item.hash not in self.known \
                 and item.hash not in self.new_hashes:
             if item.hash not in self.failed:
@@ -272,11 +291,22 @@ class _BatchWriter:
             copy.error = self.failed.get(copy.hash) if item.error else None
             self._add(copy)
 
+    def _find_source(self, item: Prepared) -> None:
+        """The content a reused picture copies; should it be gone (not while this run holds the writer lock),
+        the picture is decoded here after all."""
+        item.source = same_picture(self.catalog, item.scan, self.model.id)
+        if item.source is None:
+            item.reuse = False
+            try:
+                _decode_picture(item, self.model)
+            except MediaError as exc:
+                item.error = exc.reason
+
     def _add(self, item: Prepared) -> None:
         self.batch.append(item)
         if item.is_new:
             self.new_hashes[item.hash] = item
-            self.frames += len(item.items)  # rows to commit, embedded already or to embed here
+            self.frames += len(item.items) or 1  # rows to commit, embedded already, to embed here, or to copy
         if self.frames >= BATCH_SIZE or (item.is_new and item.stat.kind == "video"):  # a video commits at once
             self.flush()
 
@@ -291,12 +321,14 @@ class _BatchWriter:
                 n = len(p.items)
                 per_item = {space: v[row : row + n] for space, v in vectors.items()}
                 self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, per_item,
-                                         thumbnail=p.thumbnail)
+                                         thumbnail=p.thumbnail, scan=p.scan)
                 row += n
             for p in self.batch:
                 if p.vectors is not None:
                     self.catalog.add_content(p.hash, p.stat.kind, self.model.id, p.size, p.items, p.vectors,
-                                             p.duration, p.frames, thumbnail=p.thumbnail)
+                                             p.duration, p.frames, thumbnail=p.thumbnail, scan=p.scan)
+                elif p.source is not None and not p.error:
+                    copy_content(self.catalog, p.source, p.hash, p.scan)
             for p in self.batch:
                 s = p.stat
                 self.catalog.record_file(s.path, s.size, s.mtime_ns, s.kind, p.hash, p.error)
@@ -306,6 +338,8 @@ class _BatchWriter:
                 self.report.failed += 1
                 self.report.errors.append((p.stat.path, p.error))
                 self.on_error(p.stat.path, p.error)
+            elif p.reuse:
+                self.report.reused += 1
             elif p.is_new:
                 self.report.embedded += 1
             else:

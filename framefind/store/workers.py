@@ -121,7 +121,7 @@ class _Worker:
 def run_shares(library: str, model: Model, shares: list[list[FileStat]], report: IndexReport,
                on_error: Callable[[str, str], None], on_warning: Callable[[str, str], None],
                progress: Callable[[float, int], None]) -> None:
-    """Index each share (``split``) in a process of its own; fills ``report`` (embedded, linked, failed,
+    """Index each share (``split``) in a process of its own; fills ``report`` (embedded, linked, reused, failed,
     errors, warnings, interrupted) as the workers report back. A worker that dies loses only its batch in flight."""
     total = sum(len(share) for share in shares)
     threads = max(1, (os.cpu_count() or 1) // len(shares))
@@ -174,6 +174,7 @@ class _State:
         elif kind == "done":
             report.embedded += rest[0]
             report.linked += rest[1]
+            report.reused += rest[2]
             self.finished.add(number)
         elif kind == "failed":  # the worker could not start (its model, its catalog): a one-line reason
             self.failure = f"index worker {number}: {rest[0]}"
@@ -215,7 +216,7 @@ def work(share: Share, say: Callable[[list], None]) -> None:
                       progress=lambda done, total: say(["progress", share.number, done]))
     finally:
         catalog.close()
-    say(["done", share.number, report.embedded, report.linked])
+    say(["done", share.number, report.embedded, report.linked, report.reused])
 
 
 def main() -> None:
