@@ -264,7 +264,8 @@ class Catalog:
         db.execute(f"DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash IN ({orphan}))")
         db.execute("INSERT INTO meta (key, value) VALUES ('texts_changed', '1') ON CONFLICT(key) DO UPDATE SET "
                    "value = CAST(value AS INTEGER) + 1")  # store.texts.TEXTS_CHANGED: cached scans re-read
-        for table in ("embedded", "thumbnails", "texts", "enriched", "described", "places", "place_names", "contents"):
+        for table in ("embedded", "thumbnails", "texts", "enriched", "described", "places", "place_names", "faces",
+                      "contents"):
             db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
         self._bump(models)
 
