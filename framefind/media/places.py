@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ MAX_KM = 25.0  # Immich's rule: farther than this from any populated place (open
 EARTH_KM = 6371.0088  # mean Earth radius (IUGG)
 DATA = Path(__file__).resolve().parent.parent / "data" / "gazetteer.tsv.gz"
 _CHUNK = 1024  # points per vectorised pass: candidates ~120 a point, ~1,000 in Jakarta: < 80 MB at worst
+_NUMBERED = re.compile(r"(.+?) 0?\d{1,2}(?:e|er)?")
 _OFFSETS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)], dtype=np.int64)
 
 
@@ -59,8 +61,10 @@ class Place:
         (Andorra la Vella's alternate "Andorra" stays the country), then the first level that has it."""
         gazetteer = _gazetteer()
         fields = [("city", self.city), ("region", self.region), ("county", self.county), ("country", self.country)]
-        seen = {name.casefold() for _, name in fields}
-        alternates = gazetteer.alternates(self.city, self.region, self.county, self.code)
+        seen = {self.city.casefold(), self.country.casefold()}  # a city's alternate may be its region's name, not
+        alternates = list(gazetteer.alternates(self.city, self.region, self.county, self.code))  # its country's
+        numbered = _NUMBERED.fullmatch(self.city)  # "Marseille 02", "Lyon 03": arrondissements of the city
+        alternates += [numbered[1]] if numbered else []
         listed = [fields[0]] + [("city", name) for name in alternates if name.casefold() not in seen] + fields[1:]
         listed += [("country", name) for name in gazetteer.countries.get(self.code, ("", ()))[1]]
         seen = set()

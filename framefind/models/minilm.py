@@ -61,8 +61,9 @@ class MiniLM:
 
     @cached_property
     def _session(self):
-        # One thread: a query is a few tokens (~4 ms either way), and a server runs many at once.
-        return onnx_session(self._float_graph, threads=1)
+        # Texts to store (transcripts, on-screen text, the files' words), embedded by the writer after the pictures,
+        # when the cores are free: all of them (queries have their own one-thread session).
+        return onnx_session(self._float_graph)
 
     @cached_property
     def _query_session(self):

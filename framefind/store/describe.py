@@ -39,7 +39,7 @@ BATCH = 200
 SIDECAR = ".xmp"
 # Part of every signature: raise it when the rules that turn paths and headers into words change, and the next
 # index rebuilds every content's words (their headers are not read again).
-WORDS_RULES = 1
+WORDS_RULES = 2
 CACHED_TEXTS = 20_000  # distinct texts' vectors kept within a run (a folder's words recur across batches)
 
 
@@ -212,9 +212,8 @@ def _embed_missing(encoder: TextEncoder, cache: dict[str, np.ndarray], texts: se
     if len(cache) > CACHED_TEXTS:  # bounded memory on a library of unique captions
         cache.clear()
     missing = sorted(texts - cache.keys())
-    for start in range(0, len(missing), 64):
-        chunk = missing[start: start + 64]
-        cache.update(zip(chunk, encoder.embed(chunk), strict=True))
+    if missing:  # at once: the encoder batches them by length (little padding)
+        cache.update(zip(missing, encoder.embed(missing), strict=True))
 
 
 def _put_place(db: sqlite3.Connection, content: str, place: Place | None, gps: tuple[float, float] | None) -> None:
