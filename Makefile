@@ -59,7 +59,7 @@ lint: venv
 test: venv system-deps face-photos lint
 	$(VENV)/bin/pytest -q -ra
 
-demo: venv system-deps
+demo: venv system-deps face-photos
 	$(PY) scripts/demo.py
 
 bench: venv bench-deps

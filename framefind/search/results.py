@@ -137,6 +137,7 @@ class SearchPage:
     cutoff: float | None = None  # the score a result needed to be shown here (None: no cutoff applied)
     dates: str | None = None  # the date filter read from the words, e.g. "2019-01-01 to 2019-12-31 ('2019')"
     places: str | None = None  # the places read from the words, e.g. "lisbon ('in Lisbon')"
+    people: str | None = None  # the named people read from the words, e.g. "anna ('with Anna')"
     learned: int = 0  # thumbs up/down (on this and similar queries) that moved this ranking
     closest: dict[str, float] = field(default_factory=dict)  # signal asked -> the best relevance it gave any result
 

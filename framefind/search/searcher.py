@@ -58,19 +58,20 @@ class Searcher:
 
     def page(self, query: Query) -> SearchPage:
         """``Library.search_page`` for a checked query."""
-        query, places = self._read_places(query)
+        query, places, people = self._read_names(query)
         page = self._page(query) if query.terms else self._by_place(query)
-        page.places = places
+        page.places, page.people = places, people
         labels = place_labels(self.library.catalog, {ResultKey.parse(r.key).content for r in page.results})
         for result in page.results:
             result.place = labels.get(ResultKey.parse(result.key).content)
         return page
 
-    def _read_places(self, query: Query) -> tuple[Query, str | None]:
+    def _read_names(self, query: Query) -> tuple[Query, str | None, str | None]:
         """The query with the library's place names and named people among its words made filters
-        (place_filter.py), and what was read, for the user ("lisbon ('in Lisbon')"); unchanged when it names none."""
+        (place_filter.py), and what was read of each, for the user ("lisbon ('in Lisbon')"); unchanged when it
+        names none."""
         if not ((query.read_places or query.read_people) and query.words):
-            return query, None
+            return query, None, None
         catalog = self.library.catalog
         names = candidates(query.words)
         places = {r[0] for r in catalog.rows_in("SELECT DISTINCT name FROM place_names WHERE name IN ({})", (), names)}
@@ -79,9 +80,9 @@ class Searcher:
         rest, who = split_names(query.words, people.__contains__, WITH) if query.read_people else (query.words, None)
         rest, where = split_places(rest, places.__contains__) if query.read_places else (rest, None)
         if who is None and where is None:
-            return query, None
-        read = "; ".join(f"{', '.join(found.names)} ('{found.said}')" for found in (who, where) if found)
-        return query.with_names(rest, where.names if where else (), who.names if who else ()).checked(), read
+            return query, None, None
+        query = query.with_names(rest, where.names if where else (), who.names if who else ()).checked()
+        return query, *(f"{', '.join(found.names)} ('{found.said}')" if found else None for found in (where, who))
 
     def _by_place(self, query: Query) -> SearchPage:
         """A query that is only places: everything taken there (or whose own words name it), newest first;

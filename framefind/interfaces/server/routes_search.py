@@ -32,7 +32,8 @@ def _respond(request: Request, run, query: dict) -> SearchResponse:
     return SearchResponse(results=[ResultOut.of(r) for r in page.results], took_ms=round(took, 2),
                           model=library.model.name, query=query, below_cutoff=page.below_cutoff,
                           nothing_matched=page.nothing_matched, cutoff=page.cutoff, closest=page.closest,
-                          dates=page.dates, places=page.places, learned=page.learned)
+                          dates=page.dates, places=page.places, people=page.people,
+                          learned=page.learned)
 
 
 async def _respond_limited(request: Request, run, query: dict) -> SearchResponse:

@@ -89,6 +89,7 @@ class SearchResponse(BaseModel):
     dates: str | None = Field(None, description="The date filter read from the words, e.g. "
                                                 "\"2019-01-01 to 2019-12-31 (from '2019')\"")
     places: str | None = Field(None, description="The place filter read from the words, e.g. \"lisbon ('in Lisbon')\"")
+    people: str | None = Field(None, description="The named people read from the words, e.g. \"anna ('with Anna')\"")
     learned: int = Field(0, description="Thumbs up/down, on this and similar queries, that moved this ranking")
 
 
