@@ -41,12 +41,16 @@ export const state = {
   under: "", // folder filter, one of status.roots
   only: "", // match by one signal only: "" (every one), "visual", "speech", "text" or "metadata" (signals.js)
   weights: "", // fusion weights from the address bar ("visual=1,speech=2"): passed on as they are
-  // filters.js; place: the names a result must be taken at (all of them: ["Lisbon"], ["Valencia", "Spain"])
-  filters: { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "", labelMode: "only", place: [] },
+  // filters.js; place: the names a result must be taken at (all of them: ["Lisbon"], ["Valencia", "Spain"]);
+  // person: the named people a result must show (all of them; people.js)
+  filters: { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "", labelMode: "only",
+    place: [], person: [] },
   all: false, // show results under the query's relevance floor too ("Show closest anyway")
   readDates: true, // let the server read a date filter from the typed words ("cat 2019")
   readPlaces: true, // let the server read a place filter from the typed words ("tram in Lisbon")
-  answer: null, // what the last search said about itself: {below_cutoff, nothing_matched, dates, places, learned}
+  readPeople: true, // let the server read a person filter from the typed words ("Anna at the beach")
+  // what the last search said about itself: {below_cutoff, nothing_matched, dates, places (and people), learned}
+  answer: null,
   k: PAGE,
   results: [],
   status: null,
@@ -104,6 +108,12 @@ export function mediaKind(file) {
 }
 
 let toastTimer = 0;
+/** Take the toast away now (what it said no longer holds: the error was corrected or given up). */
+export function hideToast() {
+  clearTimeout(toastTimer);
+  $("#toast").hidden = true;
+}
+
 export function toast(message, isError = false) {
   const box = $("#toast");
   box.textContent = message;

@@ -2,9 +2,10 @@
 // One `state` object (api.js); small render functions rebuild the parts of the page that depend on it.
 // This entry module wires the views together: search.js (asking and showing the results), grid.js
 // (clicks on the results), cards.js (one result), notices.js (what a search says about itself: no
-// match, dates and places read, votes learned), filters.js (date, place, length, label), feedback.js
-// (votes), query.js (what is asked), viewer.js (the dialog), map.js (the map view), status.js (library
-// status and indexing), signals.js (match by pictures, speech, text or the files' own words) and
+// match, dates, places and people read, votes learned), filters.js (date, place, person, length, label),
+// feedback.js (votes), query.js (what is asked), viewer.js (the dialog), views.js (the Results, Map and
+// People tabs), map.js (the map view), people.js (the people view and the list of people), status.js
+// (library status and indexing), signals.js (match by pictures, speech, text or the files' own words) and
 // passages.js (what was said, written or named that matched).
 //
 // Every module imports only modules below it (api.js at the bottom; tests/test_web_modules.py checks
@@ -15,11 +16,13 @@ import { $, on, state } from "./api.js";
 import { runSearch, syncUrl } from "./search.js";
 import { wireGrid } from "./grid.js";
 import { loadFeedback, wireFeedback } from "./feedback.js";
-import { filtersChanged, readFiltersFromUrl, wireFilters } from "./filters.js";
+import { choosePerson, filtersChanged, readFiltersFromUrl, wireFilters } from "./filters.js";
 import { wireNotices } from "./notices.js";
 import { moreLike, setText, sizeBoxCanvas, wireExample, wireQuery } from "./query.js";
 import { wireViewer } from "./viewer.js";
 import { scheduleMapDraw, wireMap } from "./map.js";
+import { loadPeople, wirePeople } from "./people.js";
+import { showView, wireViews } from "./views.js";
 import { refreshStatus, wireStatus } from "./status.js";
 import { wireSignals } from "./signals.js";
 
@@ -30,6 +33,14 @@ function onGlobalKey(event) {
     $("#q").focus();
     $("#q").select();
   }
+}
+
+/** A person clicked in the People view: their photos, listed by the Person filter with no words. */
+function showPerson(name) {
+  choosePerson(name);
+  showView("results");
+  setText("", true);
+  window.scrollTo({ top: 0 });
 }
 
 function wire() {
@@ -44,6 +55,8 @@ function wire() {
   wireViewer({ moreLike });
   wireFeedback({ runSearch });
   wireMap();
+  wirePeople({ showPerson });
+  wireViews();
   new ResizeObserver(() => scheduleMapDraw()).observe($("#map-wrap"));
   new ResizeObserver(() => { if (!$("#example").hidden) sizeBoxCanvas(); }).observe($("#example-media"));
 }
@@ -53,10 +66,11 @@ async function start() {
   const words = new URL(location.href).searchParams.get("q");
   readFiltersFromUrl(); // before anything rewrites the address
   syncUrl(); // drops ?token= right away
-  await refreshStatus();
+  await Promise.all([refreshStatus(), loadPeople()]); // people: to tell a name read from the words from a place
   loadFeedback();
-  if (words) setText(words, true, { all: state.all, readDates: state.readDates, readPlaces: state.readPlaces });
-  else runSearch(); // a place chosen lists what was taken there; else the welcome
+  const { all, readDates, readPlaces, readPeople } = state;
+  if (words) setText(words, true, { all, readDates, readPlaces, readPeople });
+  else runSearch(); // a place or person chosen lists what was taken there or shows them; else the welcome
 }
 
 start();

@@ -8,6 +8,14 @@ import { $, baseName, enc, formatRange, isVideoMoment, make, state } from "./api
 import { paintVotes } from "./feedback.js";
 import { bestPassage, describe, passageLine } from "./passages.js";
 
+/** A place or person alone (chosen, or the only words typed) lists what was taken there or shows them: each
+ *  result is what was asked (score 1, no cutoff), no score to weigh. */
+function listed() {
+  const answer = state.answer;
+  return !state.mode || Boolean(answer?.places && answer.cutoff == null &&
+    (answer.results || []).every((r) => r.score === 1));
+}
+
 /** A score as every interface shows it: 3 decimals. */
 export const scoreText = (score) => Number(score).toFixed(3);
 
@@ -25,8 +33,7 @@ export function renderCard(result, index) {
     near.length && `${near.length} similar folded in`].filter(Boolean);
   const passage = bestPassage(result);
   const where = result.place ? `taken in ${result.place}` : "";
-  // A place alone lists what was taken there: each is what was asked (score 1), no score to show.
-  const scored = Boolean(state.mode);
+  const scored = !listed();
   card.setAttribute("aria-label", `${name}${when}${where ? `, ${where}` : ""}` +
     `${scored ? `, score ${scoreText(result.score)}` : ""}` +
     `${extras.length ? `, ${extras.join(", ")}` : ""}${passage ? `. ${describe(passage)}` : ""}${why ? `. ${why}` : ""}`);

@@ -1,11 +1,13 @@
-// Filters beyond kind and folder: when and where a picture was taken, how long a video is, the
-// classifier's labels (only items with a label, or items with it first) and the lowest score shown (the
+// Filters beyond kind and folder: when and where a picture was taken, who is in it, how long a video is,
+// the classifier's labels (only items with a label, or items with it first) and the lowest score shown (the
 // score is the estimated probability of a match, the same number the cards show). They live in
 // state.filters, travel in the address bar with the words, and go with every search as query (or form)
-// fields. A place needs no words: with the search box empty, the page lists everything taken there.
+// fields. A place or a person needs no words: with the search box empty, the page lists everything taken
+// there, or every photo of them.
 
 import { $, $$, api, formatCount, make, on, state } from "./api.js";
 import { ONLY, paintSignals } from "./signals.js";
+import { loadPeople, namedPeople, onPeople, peopleKnown } from "./people.js";
 
 // Searching is search.js's, which imports this module: app.js passes it in (wireFilters).
 let runSearch = null;
@@ -33,6 +35,7 @@ export function addFilters(params) {
   }
   if (f.label) params.append(f.labelMode === "prefer" ? "boost_label" : "label", f.label);
   for (const name of f.place) params.append("place", name);
+  for (const name of f.person) params.append("person", name);
   if (state.all) params.append("all", "true");
   if (state.mode === "text") { // what is said and written: only words can be heard or read (signals.js)
     if (state.only) params.append("only", state.only);
@@ -48,18 +51,19 @@ export function addVideoFilters(form) {
 
 /** The address bar keeps the filters (and kind and folder), so a reload or a shared link asks the same. */
 export function writeFiltersToUrl(params) {
-  for (const name of ["kind", "under", "label", "boost_label", "place", "all", "read_dates", "read_places", "only",
-    "weights", ...FIELDS.map((f) => f[2])]) {
+  for (const name of ["kind", "under", "label", "boost_label", "place", "person", "all", "read_dates", "read_places",
+    "read_people", "only", "weights", ...FIELDS.map((f) => f[2])]) {
     params.delete(name);
   }
-  if (state.mode !== "text" && !placeOnly()) return;
+  if (state.mode !== "text" && !namesOnly()) return;
   addFilters(params);
   if (!state.readDates) params.set("read_dates", "false");
   if (!state.readPlaces) params.set("read_places", "false");
+  if (!state.readPeople) params.set("read_people", "false");
 }
 
-/** Nothing typed or dropped, a place chosen: the page lists everything taken there. */
-export const placeOnly = () => !state.mode && state.filters.place.length > 0;
+/** Nothing typed or dropped, a place or a person chosen: the page lists everything taken there, or of them. */
+export const namesOnly = () => !state.mode && (state.filters.place.length > 0 || state.filters.person.length > 0);
 
 /** Read the filters from the address bar (on start), before anything rewrites it. */
 export function readFiltersFromUrl() {
@@ -78,7 +82,11 @@ export function readFiltersFromUrl() {
   state.all = params.get("all") === "true";
   state.readDates = params.get("read_dates") !== "false";
   state.readPlaces = params.get("read_places") !== "false";
-  state.filters.place = [...new Set(params.getAll("place").map((name) => name.trim()).filter((n) => HAS_LETTER.test(n)))];
+  state.readPeople = params.get("read_people") !== "false";
+  const names = (field) => [...new Set(params.getAll(field).map((name) => name.trim())
+    .filter((name) => HAS_LETTER.test(name)))];
+  state.filters.place = names("place");
+  state.filters.person = names("person");
   state.only = ONLY.includes(params.get("only")) ? params.get("only") : "";
   state.weights = WEIGHTS.test(params.get("weights") || "") ? params.get("weights") : "";
   for (const seg of $$(".seg[data-kind]")) seg.setAttribute("aria-pressed", String(seg.dataset.kind === state.kind));
@@ -86,6 +94,14 @@ export function readFiltersFromUrl() {
   paintFilters();
   if (activeCount()) showPanel(true);
   if (state.filters.place.length) loadPlaces(); // the chosen place's name in the list, as the list names it
+}
+
+/** Show a person's photos: the Person filter holds just them (the panel opens to show it); app.js then
+ *  searches with no words. */
+export function choosePerson(name) {
+  state.filters.person = [name];
+  paintFilters();
+  showPanel(true);
 }
 
 /** A value as the server takes it: a date as 2019 / 2019-07 / 2019-07-14, a length as seconds >= 0,
@@ -102,13 +118,14 @@ function clean(field, value) {
 /** Whether any filter of the panel holds a value (what "Clear filters" would empty). */
 export function anyFilter() {
   const f = state.filters;
-  return Boolean(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore || f.place.length);
+  return Boolean(f.after || f.before || f.minDuration || f.maxDuration || f.label || f.minScore || f.place.length ||
+    f.person.length);
 }
 
 function activeCount() {
   const f = state.filters;
-  return [f.after || f.before, f.place.length, state.kind !== "image" && (f.minDuration || f.maxDuration), f.label,
-    f.minScore].filter(Boolean).length;
+  return [f.after || f.before, f.place.length, f.person.length,
+    state.kind !== "image" && (f.minDuration || f.maxDuration), f.label, f.minScore].filter(Boolean).length;
 }
 
 /** Inputs, the count on the Filters button and the Clear button, from state.filters. */
@@ -121,6 +138,7 @@ function paintFilters() {
   $("#f-label").value = f.label;
   $("#f-label-mode").value = f.labelMode;
   paintPlaces();
+  paintPeople();
   $("#f-before").min = f.after.slice(0, 7); // a month input's bounds are months
   $("#f-after").max = f.before.slice(0, 7);
   const photosOnly = state.kind === "image";
@@ -142,6 +160,7 @@ function applyInputs() {
   f.label = $("#f-label").value.trim();
   f.labelMode = $("#f-label-mode").value;
   f.place = $("#f-place").value ? $("#f-place").value.split(SEP) : [];
+  f.person = $("#f-person").value ? [$("#f-person").value] : [];
   paintFilters();
   if (JSON.stringify(f) !== before) filtersChanged();
 }
@@ -150,12 +169,12 @@ function applyInputs() {
  *  stays on: who asked to see weak matches too and then narrows them down still wants to see them.) */
 export function filtersChanged() {
   paintFilters();
-  if (state.mode || placeOnly() || state.answer) runSearch(); // (a place alone, or one just cleared)
+  if (state.mode || namesOnly() || state.answer) runSearch(); // (a place or person alone, or one just cleared)
 }
 
 function clearFilters() {
   Object.assign(state.filters, { after: "", before: "", minDuration: "", maxDuration: "", minScore: "", label: "",
-    place: [] });
+    place: [], person: [] });
   paintFilters();
   filtersChanged();
   $("#f-after").focus();
@@ -167,6 +186,7 @@ function showPanel(open) {
   if (open) {
     loadLabels();
     loadPlaces();
+    loadPeople();
   }
 }
 
@@ -260,8 +280,33 @@ export function placeName(name, said = "") {
   return known || name.replace(/(^|[\s-])(\p{L})/gu, (_, before, letter) => before + letter.toUpperCase());
 }
 
+// ---------------------------------------------------------------------------------------------
+// People: the named ones (people.js); an unnamed person cannot be searched for by name
+// ---------------------------------------------------------------------------------------------
+
+/** The Person select from the named people and state.filters.person (a name from the address that the list
+ *  lacks is shown as it was asked); rebuilt only when either changed, so an open list is never pulled away. */
+function paintPeople() {
+  const select = $("#f-person");
+  const named = namedPeople().map((p) => [p.name, p.paths.length]);
+  const chosen = state.filters.person.join(", ");
+  const none = peopleKnown() && !named.length;
+  const painted = JSON.stringify([named, chosen, none]);
+  if (select.dataset.painted === painted) return;
+  select.dataset.painted = painted;
+  const listed = named.find(([name]) => name.toLowerCase() === chosen.toLowerCase());
+  const asked = chosen && !listed ? [new Option(chosen, chosen)] : [];
+  select.replaceChildren(new Option(none ? "No one named yet" : "Anyone", ""), ...asked,
+    ...named.map(([name, files]) => new Option(`${name} (${files})`, name)));
+  select.value = listed ? listed[0] : chosen;
+  select.disabled = none && !chosen;
+  $("#f-person-group").title = none && !chosen
+    ? "Name the people found in your photos (the People tab) to filter by them" : "Only photos and video moments that show this person";
+}
+
 export function wireFilters(callbacks) {
   runSearch = callbacks.runSearch;
+  onPeople(paintPeople);
   on("#filters-toggle", "click", () => {
     const open = $("#filters").hidden;
     showPanel(open);

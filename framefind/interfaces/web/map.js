@@ -1,4 +1,4 @@
-// Map view: a 2-D projection of the library on a canvas; also the switch between the two views.
+// Map view: a 2-D projection of the library on a canvas (the tabs that switch to it: views.js).
 
 import { $, api, baseName, formatCount, on } from "./api.js";
 import { openKey } from "./viewer.js";
@@ -191,31 +191,8 @@ function onMapWheel(event) {
   scheduleMapDraw();
 }
 
-export function showView(name) {
-  const map = name === "map";
-  $("#results-view").hidden = map;
-  $("#map-view").hidden = !map;
-  for (const [id, on] of [["#tab-results", !map], ["#tab-map", map]]) {
-    $(id).setAttribute("aria-selected", String(on));
-    $(id).tabIndex = on ? 0 : -1;
-  }
-  if (map) {
-    document.documentElement.style.setProperty("--header-h", `${$(".top").offsetHeight}px`);
-    loadMap();
-    drawMap();
-  }
-}
-
-/** The Results / Map tabs and the map's pointer, wheel and reset. */
+/** The map's pointer, wheel and reset (the tabs that show it: views.js). */
 export function wireMap() {
-  on("#tab-results", "click", () => showView("results"));
-  on("#tab-map", "click", () => showView("map"));
-  on(".tabs", "keydown", (event) => { // arrow keys move between the two tabs (ARIA tabs pattern)
-    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
-    const toMap = $("#tab-results").getAttribute("aria-selected") === "true";
-    showView(toMap ? "map" : "results");
-    $(toMap ? "#tab-map" : "#tab-results").focus();
-  });
   on("#map", "pointerdown pointermove pointerup pointerleave", onMapPointer);
   on("#map", "wheel", onMapWheel, { passive: false });
   on("#map-reset", "click", () => { Object.assign(mapState, { zoom: 1, panX: 0, panY: 0 }); drawMap(); });

@@ -1,13 +1,14 @@
-// What a search says about itself, shown around the results: a date or place filter read from the typed
-// words (a chip that can be removed, the words then searched as words), "nothing matched well" with why (how close each signal searched came,
-// and the score a match needs) and a way to see the closest anyway, how many weaker results were left
-// out and under what score, and how many votes moved the ranking. Scores are the search's one relevance
+// What a search says about itself, shown around the results: a date, place or person filter read from the
+// typed words (a chip that can be removed, the words then searched as words), "nothing matched well" with
+// why (how close each signal searched came, and the score a match needs) and a way to see the closest
+// anyway, how many weaker results were left out and under what score, and how many votes moved the ranking. Scores are the search's one relevance
 // score (0-1, the estimated probability of a match), shown with 3 decimals as the CLI prints them. The
 // cutoff applies to the score fused over every signal, so its counts hold whichever signals are searched.
 
 import { $, $$, formatCount, icon, make, state } from "./api.js";
 import { scoreText } from "./cards.js";
 import { placeName } from "./filters.js";
+import { isPerson, onPeople, personName } from "./people.js";
 
 // The response's signal names (closest), as a person says them.
 const SIGNAL_NAMES = { visual: "pictures", speech: "speech", text: "on-screen text", metadata: "file words" };
@@ -17,6 +18,9 @@ let runSearch = null;
 
 export function wireNotices(callbacks) {
   runSearch = callbacks.runSearch;
+  onPeople(() => { // a name just given (or forgotten) changes how a name read from the words is told
+    if (state.answer && state.mode === "text") renderNotices(state.answer);
+  });
 }
 
 const linkButton = (text, onclick, label) =>
@@ -40,11 +44,11 @@ function splitPlaces(text) {
   return [(match ? match[1] : text).split(/,\s*/).filter(Boolean), match ? match[2] : ""];
 }
 
-/** The line above the grid: the date and place chips, and the toggles that undo "show all", "ignore
- *  dates" or "ignore places". */
+/** The line above the grid: the date, person and place chips, and the toggles that undo "show all",
+ *  "ignore dates", "ignore people" or "ignore places". */
 export function renderNotices(data) {
   const box = $("#notices");
-  const parts = [...dateNotices(data), ...placeNotices(data)];
+  const parts = [...dateNotices(data), ...nameNotices(data)];
   if (state.all && !data.nothing_matched && (data.results || []).length) {
     parts.push(make("span", { className: "quiet", id: "all-note" }, "Showing every result, weak matches too · ",
       linkButton("Hide weak matches", () => again({ all: false }).then(() => ($(".card") || $("#show-closest"))?.focus()))));
@@ -81,33 +85,79 @@ function removeDates() {
   again({ readDates: false, all: false }).then(() => $("#q").focus());
 }
 
-/** A place read from the words ("tram in Lisbon"): "Taken in Lisbon" as a chip that can be removed, and a
- *  link that searches the words as words instead; or, once removed, the way back. */
-function placeNotices(data) {
+/** The names the server read from the words (``places``: "barack ('with Barack'); lisbon ('in Lisbon')", a
+ *  person's part first): {person: [names, said] | null, place: [names, said] | null}. A part alone is a
+ *  person's when its names are the library's named people (and people were read). */
+function namesRead(text) {
+  const parts = (text || "").split("; ").filter(Boolean).map(splitPlaces);
+  if (parts.length > 1) return { person: parts[0], place: parts[1] };
+  const [one] = parts;
+  const person = one && state.readPeople && (!state.readPlaces || one[0].every(isPerson));
+  return { person: person ? one : null, place: one && !person ? one : null };
+}
+
+/** A chip: its icon, its label, and the ✕ that undoes it. */
+function nameChip(id, name, text, undo, what, onclick) {
+  return make("span", { className: "chip date-chip place-chip", id: `${id}-chip` }, icon(name),
+    make("span", { className: "chip-label", textContent: text }),
+    make("button", { type: "button", className: "chip-x", id: `${id}-chip-remove`, ariaLabel: undo,
+      title: `Search without this ${what}`, onclick }, icon("close")));
+}
+
+/** "(from “photos of Barack”)" when the words said more than the names (beyond the little words). */
+function fromWords(names, said, little) {
+  const bare = said.split(/\s+/).filter((w) => !little.test(w)).join(" ");
+  return said && bare.toLowerCase() !== names.join(" ") ? ` (from “${said}”)` : "";
+}
+
+/** People and places read from the words ("Barack in Lisbon"): "Showing Barack" and "Taken in Lisbon" as
+ *  chips that can be removed, and a link that searches the words as words instead (both, when both were
+ *  read); or, once removed, the way back. */
+function nameNotices(data) {
   if (state.mode !== "text") return [];
-  if (!data.places) {
-    return state.readPlaces ? [] : [make("span", { className: "quiet", id: "place-note" },
-      "Place names in your words are searched as words · ",
-      linkButton("Filter by place again", () => again({ readPlaces: true })))];
+  const { person, place } = namesRead(data.places);
+  const parts = [];
+  if (person) {
+    const [names, said] = person;
+    const words = said ? `“${said}”` : "the names";
+    parts.push(nameChip("person", "person", `Showing ${names.map(personName).join(" and ")}` +
+      fromWords(names, said, /^(with|of|and|by)$/i), `Don't filter by person: search ${words} as words`, "person",
+    removePeople));
   }
-  const [names, said] = splitPlaces(data.places);
-  const shown = names.map((name) => placeName(name, said)).join(", ");
-  const bare = said.split(/\s+/).filter((w) => !/^(in|at|near|around|from)$/i.test(w)).join(" ");
-  const from = said && bare.toLowerCase() !== names.join(" ") ? ` (from “${said}”)` : "";
-  const words = said ? `“${said}”` : "the place names";
-  return [
-    make("span", { className: "chip date-chip place-chip", id: "place-chip" }, icon("pin"),
-      make("span", { className: "chip-label", textContent: `Taken in ${shown}${from}` }),
-      make("button", { type: "button", className: "chip-x", id: "place-chip-remove",
-        ariaLabel: `Don't filter by place: search ${words} as words`, title: "Search without this place",
-        onclick: removePlaces }, icon("close"))),
-    make("span", { className: "quiet", id: "place-hint" }, "Read from your words · ",
-      linkButton(`Search ${words} as words`, removePlaces)),
-  ];
+  if (place) {
+    const [names, said] = place;
+    const words = said ? `“${said}”` : "the place names";
+    parts.push(nameChip("place", "pin", `Taken in ${names.map((name) => placeName(name, said)).join(", ")}` +
+      fromWords(names, said, /^(in|at|near|around|from)$/i), `Don't filter by place: search ${words} as words`,
+    "place", removePlaces));
+  }
+  if (person || place) {
+    const said = [person?.[1], place?.[1]].filter(Boolean).join(" ");
+    const words = said ? `“${said}”` : person ? "the names" : "the place names";
+    const undo = person && place ? () => again({ readPeople: false, readPlaces: false, all: false }).then(focusWords)
+      : person ? removePeople : removePlaces;
+    parts.push(make("span", { className: "quiet", id: person && place ? "names-hint" : person ? "person-hint"
+      : "place-hint" }, "Read from your words · ", linkButton(`Search ${words} as words`, undo)));
+  }
+  if (!person && !state.readPeople) {
+    parts.push(make("span", { className: "quiet", id: "person-note" }, "Names of people in your words are searched " +
+      "as words · ", linkButton("Filter by person again", () => again({ readPeople: true }))));
+  }
+  if (!place && !state.readPlaces) {
+    parts.push(make("span", { className: "quiet", id: "place-note" }, "Place names in your words are searched as " +
+      "words · ", linkButton("Filter by place again", () => again({ readPlaces: true }))));
+  }
+  return parts;
+}
+
+const focusWords = () => $("#q").focus();
+
+function removePeople() {
+  again({ readPeople: false, all: false }).then(focusWords);
 }
 
 function removePlaces() {
-  again({ readPlaces: false, all: false }).then(() => $("#q").focus());
+  again({ readPlaces: false, all: false }).then(focusWords);
 }
 
 /** Under the grid: "N weaker results hidden (scored under 0.010) · Show all". */

@@ -3,13 +3,14 @@
 
 import { $, baseName, mediaKind, on, PAGE, state, toast } from "./api.js";
 import { runSearch, searchNow, searchSoon } from "./search.js";
-import { showView } from "./map.js";
+import { currentView, showView } from "./views.js";
 
 // ---------------------------------------------------------------------------------------------
 // Query chip, text, example files, "more like this"
 // ---------------------------------------------------------------------------------------------
 
-/** Search for these words; ``extra`` sets more of the state (a reload restores all / readDates / readPlaces). */
+/** Search for these words; ``extra`` sets more of the state (a reload restores all / readDates / readPlaces /
+ *  readPeople). */
 export function setText(words, now = false, extra = {}) {
   $("#q").value = words;
   useText(words, extra);
@@ -21,12 +22,14 @@ function useText(words, extra = {}) {
 }
 
 /** Switch what is asked (words, an example file, a library item); everything else is reset. A new
- *  question gets the relevance cutoff again; "don't read dates / places" lasts while the words are edited. */
+ *  question gets the relevance cutoff again; "don't read dates / places / people" lasts while the words are edited. */
 function setQuery(changes) {
   if (state.example) URL.revokeObjectURL(state.example.url); // the old example's preview
   const editing = state.mode === "text" && changes.mode === "text";
-  const [readDates, readPlaces] = editing ? [state.readDates, state.readPlaces] : [true, true];
-  Object.assign(state, { text: "", example: null, similar: null, k: PAGE, all: false, readDates, readPlaces }, changes);
+  const [readDates, readPlaces, readPeople] = editing ? [state.readDates, state.readPlaces, state.readPeople]
+    : [true, true, true];
+  Object.assign(state, { text: "", example: null, similar: null, k: PAGE, all: false, readDates, readPlaces,
+    readPeople }, changes);
   if (state.mode !== "text") $("#q").value = "";
   renderChip();
   renderExample();
@@ -178,8 +181,10 @@ function wireDrop() {
 /** The search box, its chip, the file picker, paste and drop anywhere. */
 export function wireQuery() {
   const input = $("#q");
-  on(input, "input", () => { useText(input.value); searchSoon(); });
-  on("#search-form", "submit", (event) => { event.preventDefault(); useText(input.value); searchNow(); });
+  // Words typed on the People view are a search: its results show (the Map keeps showing where they are).
+  const toResults = () => { if (currentView() === "people") showView("results"); };
+  on(input, "input", () => { useText(input.value); toResults(); searchSoon(); });
+  on("#search-form", "submit", (event) => { event.preventDefault(); useText(input.value); toResults(); searchNow(); });
   on(input, "keydown", (event) => {
     // Backspace in an empty box removes the example chip, as in a tag input.
     if (event.key === "Backspace" && !input.value && (state.example || state.similar)) clearQuery();

@@ -3,7 +3,7 @@
 // searchSoon; the clicks on the grid and on the welcome box are handled in grid.js.
 
 import { $, api, enc, formatCount, make, PAGE, state } from "./api.js";
-import { addFilters, addVideoFilters, anyFilter, placeOnly, writeFiltersToUrl } from "./filters.js";
+import { addFilters, addVideoFilters, anyFilter, namesOnly, writeFiltersToUrl } from "./filters.js";
 import { renderCard } from "./cards.js";
 import { learnedNote, renderNotices, showEmpty, showNothingMatched } from "./notices.js";
 import { paintSignals } from "./signals.js";
@@ -22,9 +22,10 @@ function buildRequest() {
     addFilters(params);
     if (!state.readDates) params.append("read_dates", "false");
     if (!state.readPlaces) params.append("read_places", "false");
+    if (!state.readPeople) params.append("read_people", "false");
     return { url: `/api/search?${params}` };
   }
-  if (placeOnly()) { // no words: everything taken there
+  if (namesOnly()) { // no words: everything taken there, or every photo of them
     const params = new URLSearchParams({ k: state.k });
     addFilters(params);
     return { url: `/api/search?${params}` };
@@ -169,13 +170,20 @@ function renderSummary(data, count) {
     image: () => `for ${state.example.box ? `a region of ${state.example.name}` : state.example.name}`,
     video: () => `for ${state.example.name}`,
     similar: () => `for items like ${state.similar.name}`,
-    place: () => `taken in ${state.filters.place.join(", ")}`,
-  }[state.mode || "place"]();
+    names: namesListed,
+  }[state.mode || "names"]();
   summary.replaceChildren(make("strong", { textContent: formatCount(count, "result") }),
     ` ${what} · ${Math.round(data.took_ms ?? 0)} ms · ${data.model ?? ""}`);
   if (data.note) summary.append(" · ", make("span", { className: "note", textContent: data.note }));
   const learned = learnedNote(data);
   if (learned) summary.append(" · ", learned);
+}
+
+/** What a list by place or person shows: "showing Barack, taken in Lisbon". */
+function namesListed() {
+  const { person, place } = state.filters;
+  return [person.length && `showing ${person.join(" and ")}`, place.length && `taken in ${place.join(", ")}`]
+    .filter(Boolean).join(", ");
 }
 
 function clearResults() {

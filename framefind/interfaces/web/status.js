@@ -7,9 +7,11 @@ import { runSearch } from "./search.js";
 import { loadMap, mapState } from "./map.js";
 import { forgetLabels, forgetPlaces, loadLabels, loadPlaces } from "./filters.js";
 import { paintSignals } from "./signals.js";
+import { forgetPeople, loadPeople, paintPeopleState } from "./people.js";
 
 const POLL_MS = 1500;
-const PHASES = { index: "Indexing", speech: "Transcribing", ocr: "Reading text" }; // index.phase -> what it does
+// index.phase -> what it does
+const PHASES = { index: "Indexing", speech: "Transcribing", ocr: "Reading text", faces: "Finding faces" };
 const PASS_NAMES = { speech: "speech", ocr: "text" };
 
 let pollTimer = 0;
@@ -62,6 +64,7 @@ function renderStatus(status) {
   renderRoots(status.roots || []);
   renderPasses(status);
   paintSignals();
+  paintPeopleState(); // "Finding faces…" while the faces pass runs
 }
 
 /** "Speech & text" button: what the library reads besides pictures; its popover turns them on or off. */
@@ -118,6 +121,8 @@ function onIndexFinished() {
   mapState.images.clear();
   forgetLabels(); // new files, new labels and places
   forgetPlaces();
+  forgetPeople();
+  loadPeople(); // new faces, new people (the Person filter and the People view repaint when they arrive)
   if (!$("#filters").hidden) {
     loadLabels();
     loadPlaces();
