@@ -185,7 +185,8 @@ def test_people_view_names_a_person_and_lists_their_photos(page, api):
 
 def test_a_typed_name_becomes_a_person_chip(page, api, barack):
     answer = api_answer(api, "Barack")
-    assert answer["places"] == "barack ('Barack')" and names(answer) == ["IMG_0001.jpg", "IMG_0002.jpg"]
+    assert answer["people"] == "barack ('Barack')" and answer["places"] is None
+    assert names(answer) == ["IMG_0001.jpg", "IMG_0002.jpg"]
     search(page, "Barack")
     wait_for_keys(page, answer["results"])
     chip = page.locator("#person-chip")
@@ -199,7 +200,7 @@ def test_a_typed_name_becomes_a_person_chip(page, api, barack):
 
     # The ✕: the same word searched as a word; the address says so, and a reload asks the same.
     kept = api_answer(api, "Barack", read_people="false", all="true")
-    assert kept["places"] is None
+    assert kept["people"] is None and kept["places"] is None
     with page.expect_request(lambda r: "/api/search?" in r.url and "read_people=false" in r.url):
         undo.click()
     page.wait_for_selector("#person-note")
@@ -215,7 +216,8 @@ def test_a_typed_name_becomes_a_person_chip(page, api, barack):
 
     # A person and a place: two chips; the hint's link searches all those words as words.
     both = api_answer(api, "Barack in Lisbon")
-    assert both["places"] == "barack ('Barack'); lisbon ('in Lisbon')" and names(both) == ["IMG_0002.jpg"], both
+    assert (both["people"], both["places"]) == ("barack ('Barack')", "lisbon ('in Lisbon')"), both
+    assert names(both) == ["IMG_0002.jpg"], both
     search(page, "Barack in Lisbon")
     wait_for_keys(page, both["results"])
     assert page.inner_text("#person-chip") == "Showing Barack" and page.inner_text("#place-chip") == "Taken in Lisbon"

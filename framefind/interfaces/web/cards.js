@@ -12,7 +12,7 @@ import { bestPassage, describe, passageLine } from "./passages.js";
  *  result is what was asked (score 1, no cutoff), no score to weigh. */
 function listed() {
   const answer = state.answer;
-  return !state.mode || Boolean(answer?.places && answer.cutoff == null &&
+  return !state.mode || Boolean((answer?.places || answer?.people) && answer.cutoff == null &&
     (answer.results || []).every((r) => r.score === 1));
 }
 

@@ -8,7 +8,7 @@
 import { $, $$, formatCount, icon, make, state } from "./api.js";
 import { scoreText } from "./cards.js";
 import { placeName } from "./filters.js";
-import { isPerson, onPeople, personName } from "./people.js";
+import { onPeople, personName } from "./people.js";
 
 // The response's signal names (closest), as a person says them.
 const SIGNAL_NAMES = { visual: "pictures", speech: "speech", text: "on-screen text", metadata: "file words" };
@@ -85,15 +85,11 @@ function removeDates() {
   again({ readDates: false, all: false }).then(() => $("#q").focus());
 }
 
-/** The names the server read from the words (``places``: "barack ('with Barack'); lisbon ('in Lisbon')", a
- *  person's part first): {person: [names, said] | null, place: [names, said] | null}. A part alone is a
- *  person's when its names are the library's named people (and people were read). */
-function namesRead(text) {
-  const parts = (text || "").split("; ").filter(Boolean).map(splitPlaces);
-  if (parts.length > 1) return { person: parts[0], place: parts[1] };
-  const [one] = parts;
-  const person = one && state.readPeople && (!state.readPlaces || one[0].every(isPerson));
-  return { person: person ? one : null, place: one && !person ? one : null };
+/** The names the server read from the words: ``people`` ("barack ('with Barack')") and ``places``
+ *  ("lisbon ('in Lisbon')"), each [names, said] or null. */
+function namesRead(data) {
+  const one = (text) => (text ? splitPlaces(text) : null);
+  return { person: one(data.people), place: one(data.places) };
 }
 
 /** A chip: its icon, its label, and the ✕ that undoes it. */
@@ -115,7 +111,7 @@ function fromWords(names, said, little) {
  *  read); or, once removed, the way back. */
 function nameNotices(data) {
   if (state.mode !== "text") return [];
-  const { person, place } = namesRead(data.places);
+  const { person, place } = namesRead(data);
   const parts = [];
   if (person) {
     const [names, said] = person;
