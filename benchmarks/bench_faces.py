@@ -1,0 +1,303 @@
+"""Faces (framefind/media/faces.py, dlib): what they cost, and how well the vectors tell people apart.
+
+Photos, all real: face_recognition 1.3.0's test photos (Obama x5, Biden; its sdist in .cache/face-photos),
+scikit-image (astronaut, camera, coffee), OpenCV's docs (opencv-doc: messi5, basketball1, two portraits),
+KPhotoAlbum's demo album (unpacked by `make bench` into .cache/bench-debs: one family's photos, tagged with
+who is in them; rotations from its index.xml applied) and the 1927 Solvay conference group photo
+(visp-images-data: 29 people, all different). Missing sources are named and left out.
+
+1. Detection: faces found and milliseconds per picture for working sizes 1600/2048/2560 (and dlib's CNN
+   detector with --cnn: slow, minutes).
+2. Time per picture at typical sizes: 4 MP and 12 MP wallpapers (no face), the photos enlarged to 4 MP,
+   the photos as they are; split into detector and vectors (one per face).
+3. Distances between every two labelled faces: same person / different people, the margin, and how
+   many pairs each threshold gets right. People were labelled by looking at the photos and KPhotoAlbum's
+   tags (a face is matched to a label when its box holds the label's point).
+4. What `index --faces` would add to framefind's own indexing (docs/benchmarks.md: ~50-100 img/s).
+
+Usage: python benchmarks/bench_faces.py [--cnn] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import os
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import skimage_data, wallpaper_files  # noqa: E402
+
+from framefind.media import faces  # noqa: E402
+
+SDIST = Path(os.environ.get("FRAMEFIND_FACE_PHOTOS", ROOT / ".cache/face-photos/face_recognition-1.3.0.tar.gz"))
+KPA = ROOT / ".cache/bench-debs/root/usr/share/kphotoalbum/demo"
+OPENCV = Path("/usr/share/doc/opencv-doc")
+SOLVAY = Path("/usr/share/visp-images-data/ViSP-images/Solvay/Solvay_conference_1927_Version2_1280x881.jpg")
+OLD_JESPER = "jesper-1980s"  # the same man 20-odd years younger: reported apart from the other pairs
+# photo -> [(x, y, who)]: a point inside each face a person sees (fractions of the picture); cameraman, pool,
+# beach-man and bar-grey-hair are faces in profile or small ones that HOG misses (they measure recall)
+LABELS: dict[str, list[tuple[float, float, str]]] = {
+    "obama": [(0.555, 0.25, "obama")], "obama2": [(0.48, 0.37, "obama")], "obama3": [(0.555, 0.185, "obama")],
+    "obama_partial_face": [(0.22, 0.25, "obama")], "obama_partial_face2": [(0.85, 0.23, "obama")],
+    "biden": [(0.62, 0.175, "biden")], "astronaut": [(0.43, 0.24, "collins")], "messi5": [(0.445, 0.335, "messi")],
+    "basketball1": [(0.15, 0.24, "ball-thrower")], "goatee": [(0.505, 0.485, "goatee")],
+    "smiling": [(0.49, 0.45, "smiling")], "camera": [(0.47, 0.38, "cameraman")], "coffee": [],
+    "anne_helene": [(0.465, 0.32, "anne")], "bar55_2": [(0.54, 0.32, "jesper"), (0.41, 0.34, "anne")],
+    "bar55": [(0.51, 0.38, "jesper"), (0.41, 0.50, "anne"), (0.065, 0.33, "bar-woman"), (0.895, 0.34, "bar-man"),
+              (0.72, 0.15, "bar-grey-hair")],
+    "pool": [(0.40, 0.23, "jesper"), (0.705, 0.20, "pool-man")],
+    "cold_water": [(0.585, 0.40, "jesper"), (0.30, 0.425, "beach-man")],
+    "grand_canyon_1": [(0.21, 0.29, "jesper"), (0.455, 0.44, "anne")],
+    "grand_canyon_2": [(0.465, 0.47, "jesper")], "jesper": [(0.53, 0.515, "jesper")],
+    "jesper_2": [(0.46, 0.52, "jesper")], "new_wave_1": [(0.69, 0.315, OLD_JESPER)],
+    "new_wave_2": [(0.50, 0.555, OLD_JESPER), (0.705, 0.275, "poster")], "pool_2": [(0.425, 0.125, "jesper")],
+    "qt-logo": [(0.775, 0.205, "vegas-glasses"), (0.52, 0.32, "jesper"), (0.29, 0.27, "vegas-tall")],
+    "wayne": [(0.845, 0.39, "vegas-glasses"), (0.315, 0.38, "vegas-tall")],
+}
+
+
+@dataclass
+class Photo:
+    name: str
+    rgb: np.ndarray
+    labels: list[tuple[float, float, str]] = field(default_factory=list)
+    everyone: bool = False  # every face is a different person (the Solvay group): each detection labelled
+
+
+def _read(path: Path | io.BytesIO) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def load_photos() -> list[Photo]:
+    """Every source that is here; a line for each that is not."""
+    photos = []
+    if SDIST.is_file():
+        with tarfile.open(SDIST) as tar:
+            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+                name = Path(member.name)
+                if name.parent.name == "test_images" and name.suffix == ".jpg" and (data := tar.extractfile(member)):
+                    photos.append(Photo(name.stem, _read(io.BytesIO(data.read()))))
+    else:
+        print(f"missing: {SDIST} (pip download --no-deps --no-binary :all: face_recognition==1.3.0)")
+    photos += [Photo(n, _read(skimage_data() / f"{n}.png")) for n in ("astronaut", "camera", "coffee")]
+    docs = {"messi5": "examples/data/messi5.jpg", "basketball1": "examples/data/basketball1.png",
+            "goatee": "opencv4/html/230501201_1.jpg", "smiling": "opencv4/html/227943776_1.jpg"}
+    if OPENCV.is_dir():
+        photos += [Photo(n, _read(OPENCV / p)) for n, p in docs.items() if (OPENCV / p).is_file()]
+    else:
+        print("missing: Debian package opencv-doc")
+    if (KPA / "index.xml").is_file():
+        for image in ET.parse(KPA / "index.xml").getroot().iter("image"):
+            if image.get("file", "").endswith(".jpg"):
+                turn = -int(image.get("angle", "0")) // 90  # KPhotoAlbum's angle: clockwise degrees
+                upright = np.ascontiguousarray(np.rot90(_read(KPA / image.get("file")), turn))
+                photos.append(Photo(image.get("file")[:-4], upright))
+    else:
+        print(f"missing: KPhotoAlbum's demo album in {KPA} (make bench-deps)")
+    if SOLVAY.is_file():
+        photos.append(Photo("solvay-1927", _read(SOLVAY), everyone=True))
+    else:
+        print("missing: Debian package visp-images-data (the Solvay 1927 group photo)")
+    for photo in photos:
+        photo.labels = LABELS.get(photo.name, [])
+    return photos
+
+
+def labelled(photo: Photo, found: list[faces.Face]) -> list[tuple[str, faces.Face]]:
+    """(who, face) for each detection that holds a label's point; the Solvay group: each detection."""
+    if photo.everyone:
+        return [(f"{photo.name}#{i}", face) for i, face in enumerate(found)]
+    out = []
+    for x, y, who in photo.labels:
+        inside = [f for f in found if f.box[0] <= x <= f.box[0] + f.box[2] and f.box[1] <= y <= f.box[1] + f.box[3]]
+        if inside:
+            out.append((who, max(inside, key=lambda f: f.score)))
+    return out
+
+
+def detect_ms(rgb: np.ndarray, work_side: int) -> tuple[int, float]:
+    """Faces the detector alone finds and its milliseconds (the resize included)."""
+    detector = faces._load()[0]
+    start = time.perf_counter()
+    work = faces._scaled(rgb, faces.working_scale(*rgb.shape[:2], work_side))
+    count = len(detector.run(work, 0, faces.MIN_SCORE)[0])
+    return count, 1000 * (time.perf_counter() - start)
+
+
+def to_pixels(rgb: np.ndarray, pixels: float) -> np.ndarray:
+    scale = (pixels / (rgb.shape[0] * rgb.shape[1])) ** 0.5
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+
+
+def bench_detection(photos: list[Photo], cnn: bool) -> dict:
+    """Faces found per working size: labelled ones matched, all detections, the Solvay group, and ms."""
+    print("\n1. Detection (HOG): labelled faces found / labels, detections, Solvay's 29, ms on a 4 MP wallpaper")
+    wall = to_pixels(_read(wallpaper_files(1, min_pixels=4_000_000)[0]), 4e6)
+    out = {}
+    for side in (1600, 2048, 2560):
+        hits = total = dets = 0
+        for photo in photos:
+            found = faces.faces_in(photo.rgb, work_side=side)
+            dets += len(found)
+            if photo.everyone:
+                solvay = len(found)
+            else:
+                hits, total = hits + len(labelled(photo, found)), total + len(photo.labels)
+        ms = min(detect_ms(wall, side)[1] for _ in range(3))
+        out[side] = {"labelled": hits, "labels": total, "detections": dets, "solvay": solvay, "wall_ms": ms}
+        print(f"  work side {side}: {hits}/{total} labelled, {dets} detections, Solvay {solvay}/29, {ms:.0f} ms")
+    if cnn:
+        out["cnn"] = bench_cnn(photos)
+    return out
+
+
+def bench_cnn(photos: list[Photo]) -> dict:
+    """dlib's CNN (mmod) detector on the same working pictures as HOG at 1600 px (upsampling 0)."""
+    import dlib
+
+    model = dlib.cnn_face_detection_model_v1(str(faces._model_dir() / "mmod_human_face_detector.dat"))
+    hits = total = 0
+    spent = {"hog": 0.0, "cnn": 0.0}
+    for photo in photos:
+        work = faces._scaled(photo.rgb, faces.working_scale(*photo.rgb.shape[:2], 1600))
+        start = time.perf_counter()
+        rects = [r.rect for r in model(work, 0)]
+        spent["cnn"] += time.perf_counter() - start
+        spent["hog"] += detect_ms(photo.rgb, 1600)[1] / 1000
+        h, w = work.shape[:2]
+        boxes = [faces.Face((r.left() / w, r.top() / h, r.width() / w, r.height() / h), 1.0, np.zeros(128))
+                 for r in rects]
+        if not photo.everyone:
+            hits, total = hits + len(labelled(photo, boxes)), total + len(photo.labels)
+        else:
+            print(f"  CNN on Solvay at 1600: {len(rects)}/29")
+    n = len(photos)
+    print(f"  CNN at 1600: {hits}/{total} labelled faces; {1000 * spent['cnn'] / n:.0f} ms a photo "
+          f"(HOG {1000 * spent['hog'] / n:.0f} ms)")
+    return {"labelled": hits, "labels": total, "cnn_ms": 1000 * spent["cnn"] / n, "hog_ms": 1000 * spent["hog"] / n}
+
+
+def timed(rgb: np.ndarray) -> tuple[int, float, float]:
+    """(faces, total ms, detector ms): the best of two runs each."""
+    total = min(_clock(faces.faces_in, rgb) for _ in range(2))
+    found, detector = min((detect_ms(rgb, faces.WORK_SIDE) for _ in range(2)), key=lambda pair: pair[1])
+    return found, total, detector
+
+
+def _clock(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return 1000 * (time.perf_counter() - start)
+
+
+def bench_time(photos: list[Photo]) -> dict:
+    print(f"\n2. Time per picture (work side {faces.WORK_SIDE}): faces, total ms = detector + vectors")
+    walls = wallpaper_files(4, min_pixels=4_000_000)
+    by_name = {p.name: p for p in photos}
+    groups = {
+        "4 MP wallpapers, no face": [to_pixels(_read(p), 4e6) for p in walls],
+        "12 MP wallpapers, no face": [to_pixels(_read(p), 12e6) for p in walls[:2]],
+        "4 MP photos, 1 face": [to_pixels(by_name[n].rgb, 4e6) for n in ("obama3", "biden", "jesper") if n in by_name],
+        "4 MP photos, 3-4 faces": [to_pixels(by_name[n].rgb, 4e6) for n in ("bar55", "qt-logo") if n in by_name],
+        "4 MP group photo (Solvay)": [to_pixels(by_name[n].rgb, 4e6) for n in ("solvay-1927",) if n in by_name],
+        "the photos as they are (0.2-3.3 MP)": [p.rgb for p in photos],
+    }
+    out = {}
+    for label, pictures in groups.items():
+        if not pictures:
+            continue
+        runs = [timed(rgb) for rgb in pictures]
+        n, total, detector = (float(np.mean(column)) for column in zip(*runs, strict=True))
+        per_face = (total - detector) / n if n else float("nan")
+        out[label] = {"pictures": len(pictures), "faces": n, "ms": total, "detector_ms": detector}
+        print(f"  {label:38s} {len(pictures):2d} pictures: {n:4.1f} faces, {total:6.0f} ms = {detector:5.0f} detector"
+              f" + {total - detector:5.0f} vectors" + (f" ({per_face:.0f} a face)" if n else ""))
+    return out
+
+
+def bench_pairs(photos: list[Photo]) -> dict:
+    """Every pair of labelled faces: distances of same-person and different-people pairs, and thresholds."""
+    print("\n3. Distances between labelled faces")
+    people = [(photo.name, who, face) for photo in photos for who, face in labelled(photo, faces.faces_in(photo.rgb))]
+    same, different, aged, solvay = [], [], [], []
+    for (pa, wa, fa), (pb, wb, fb) in itertools.combinations(people, 2):
+        row = (faces.distance(fa, fb), f"{pa}:{wa}", f"{pb}:{wb}")
+        if {wa, wb} == {"jesper", OLD_JESPER}:
+            aged.append(row)
+        elif wa.startswith("solvay") and wb.startswith("solvay"):
+            solvay.append(row)
+        else:
+            (same if wa == wb else different).append(row)
+    same.sort(reverse=True)
+    different.sort()
+    print(f"  {len(people)} faces: {len(same)} same-person pairs, {len(different)} different (+ {len(solvay)} "
+          f"within Solvay, {len(aged)} Jesper now vs 20 years younger)")
+    print("  same person, farthest first:")
+    for d, a, b in same:
+        print(f"    {d:.3f}  {a} ~ {b}")
+    print("  different people, closest first (10):")
+    for d, a, b in different[:10]:
+        print(f"    {d:.3f}  {a} / {b}")
+    if same and different:
+        print(f"  margin: farthest same {same[0][0]:.3f}, closest different {different[0][0]:.3f} "
+              f"-> {different[0][0] - same[0][0]:+.3f}")
+    if aged:
+        print(f"  Jesper ~ Jesper 20 years younger: {', '.join(f'{d:.2f}' for d, _, _ in sorted(aged))}")
+    print("  threshold: same pairs accepted | different pairs accepted | Solvay pairs accepted (all different)")
+    table = {}
+    for t in (0.45, 0.5, 0.55, 0.6, 0.65):
+        counts = [sum(d < t for d, _, _ in rows) for rows in (same, different, solvay, aged)]
+        table[t] = counts
+        print(f"    {t:.2f}: {counts[0]:3d}/{len(same)} | {counts[1]:3d}/{len(different)} | "
+              f"{counts[2]:3d}/{len(solvay)} | aged {counts[3]}/{len(aged)}")
+    return {"same": same, "different": different[:50], "aged": aged, "solvay_min": min(solvay, default=None),
+            "thresholds": table}
+
+
+def bench_index_cost(times: dict, rates: tuple[float, ...] = (50.0, 100.0)) -> dict:
+    """What faces would do to framefind's indexing rate (img/s, from docs/benchmarks.md), one process."""
+    print("\n4. index --faces: framefind's rate with faces added (one process; dlib holds the GIL)")
+    out = {}
+    for label, row in times.items():
+        after = [1000 / (1000 / rate + row["ms"]) for rate in rates]
+        out[label] = after
+        print(f"  {label:38s} +{row['ms']:5.0f} ms: " + ", ".join(
+            f"{rate:.0f} -> {a:.1f} img/s" for rate, a in zip(rates, after, strict=True)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cnn", action="store_true", help="also time dlib's CNN detector (minutes)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    if (reason := faces.available()) is not None:
+        sys.exit(reason)
+    start = time.perf_counter()
+    faces._load()
+    print(f"models loaded in {time.perf_counter() - start:.2f} s")
+    photos = load_photos()
+    results = {"detection": bench_detection(photos, args.cnn)}
+    results["time"] = bench_time(photos)
+    results["pairs"] = bench_pairs(photos)
+    results["index"] = bench_index_cost(results["time"])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
