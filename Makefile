@@ -48,9 +48,9 @@ bench-deps: system-deps
 	  dpkg -x kphotoalbum_*.deb root; } || echo "warning: could not unpack kphotoalbum into $(BENCH_DEBS)/root"
 
 face-photos: venv
-	@[ -f $(FACE_PHOTOS)/obama.jpg ] || { mkdir -p $(FACE_PHOTOS)/sdist && \
-	  $(PY) -m pip download -q --no-deps --no-binary :all: face_recognition==1.3.0 -d $(FACE_PHOTOS)/sdist && \
-	  tar -xzf $(FACE_PHOTOS)/sdist/face_recognition-1.3.0.tar.gz -C $(FACE_PHOTOS) --strip-components=3 \
+	@[ -f $(FACE_PHOTOS)/obama.jpg ] || { mkdir -p $(FACE_PHOTOS) && \
+	  $(PY) -m pip download -q --no-deps --no-binary :all: face_recognition==1.3.0 -d $(FACE_PHOTOS) && \
+	  tar -xzf $(FACE_PHOTOS)/face_recognition-1.3.0.tar.gz -C $(FACE_PHOTOS) --strip-components=3 \
 	    face_recognition-1.3.0/tests/test_images; } || echo "warning: could not fetch face photos (faces tests will skip)"
 
 lint: venv
