@@ -268,6 +268,42 @@ def bench_pairs(photos: list[Photo]) -> dict:
             "thresholds": table}
 
 
+def bench_people(photos: list[Photo]) -> dict:
+    """People as framefind groups them (store/people.py), fed in two halves as two index runs would: pairwise
+    precision and recall over the labelled faces (Solvay's and the aged Jesper left out), and faces left unplaced."""
+    from framefind.store import people as grouping
+
+    print("\n5. People from the labelled faces (store/people.py: join within JOIN, DBSCAN on the rest), two runs")
+    found = [(who, face.vector) for photo in photos for who, face in labelled(photo, faces.faces_in(photo.rgb))
+             if not who.startswith("solvay") and who != OLD_JESPER]
+    who = np.array([w for w, _ in found])
+    vectors = np.stack([v for _, v in found]).astype(np.float32)
+    person = np.full(len(found), -1)
+    half = len(found) // 2
+    next_id = 0
+    for stop in (half, len(found)):  # run 1 sees the first half, run 2 all of them
+        seen = np.arange(stop)
+        sub = person[:stop]
+        grouping._join_known(vectors[seen], sub)
+        loose = np.flatnonzero(sub < 0)
+        for group in grouping._groups(vectors[loose]):
+            sub[loose[group]] = next_id
+            next_id += 1
+        person[:stop] = sub
+    placed = np.flatnonzero(person >= 0)
+    pairs = [(a, b) for a, b in itertools.combinations(placed, 2)]
+    same_person = sum(who[a] == who[b] for a, b in pairs)
+    same_group = sum(person[a] == person[b] for a, b in pairs)
+    both = sum(who[a] == who[b] and person[a] == person[b] for a, b in pairs)
+    precision = both / same_group if same_group else 1.0
+    recall = both / same_person if same_person else 1.0
+    print(f"  {len(found)} faces of {len(set(who))} people -> {next_id} groups; {len(placed)} placed, "
+          f"{len(found) - len(placed)} waiting (seen once or not within JOIN={grouping.JOIN})")
+    print(f"  pairwise over placed faces: precision {precision:.3f}, recall {recall:.3f}")
+    return {"faces": len(found), "people": len(set(who)), "groups": next_id, "placed": len(placed),
+            "precision": precision, "recall": recall}
+
+
 def bench_index_cost(times: dict, rates: tuple[float, ...] = (50.0, 100.0)) -> dict:
     """What faces would do to framefind's indexing rate (img/s, from docs/benchmarks.md), one process."""
     print("\n4. index --faces: framefind's rate with faces added (one process; dlib holds the GIL)")
@@ -295,6 +331,7 @@ def main() -> None:
     results["time"] = bench_time(photos)
     results["pairs"] = bench_pairs(photos)
     results["index"] = bench_index_cost(results["time"])
+    results["people"] = bench_people(photos)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 
