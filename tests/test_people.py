@@ -144,3 +144,24 @@ def test_faces_need_their_extra_in_one_line(tmp_path, monkeypatch):
     photo(tmp_path / "photos" / "IMG_0001.jpg", "coffee.png")
     with Library.open(tmp_path / "lib") as lib, pytest.raises(Exception, match=r"framefind\[faces\]"):
         lib.index([tmp_path / "photos"], faces=True)
+
+
+def test_a_persons_moments_in_a_video(family, tmp_path):
+    from videos import slideshow
+
+    _, library = family
+    copy_lib = tmp_path / "lib"
+    shutil.copytree(library, copy_lib)
+    (tmp_path / "videos").mkdir()
+    portrait = Image.open(PORTRAITS / "obama.jpg").convert("RGB")  # upright: on a wide frame, as a video shows it
+    frame = Image.new("RGB", (1600, 900), "black")
+    frame.paste(portrait.resize((portrait.width * 900 // portrait.height, 900)), (500, 0))
+    frame.save(tmp_path / "frame.png")
+    clip = slideshow(tmp_path / "videos" / "VID_0001.mp4", [(skimage_data() / "coffee.png", 4.0),
+                                                           (tmp_path / "frame.png", 4.0)], size=(960, 540), pan=False)
+    with Library.open(copy_lib, create=False) as lib:
+        obama = next(p for p in lib.people.list() if any(Path(q).name == "IMG_0001.jpg" for q in p.paths))
+        lib.people.name(obama.id, "Barack")
+        assert lib.index([clip.parent]).faces.faces >= 1
+        moments = [r for r in lib.search(Query.of("Barack", k=10, kinds=("video",)))]
+        assert moments and all(r.start >= 3.0 for r in moments)  # the moments he is in, not the coffee's

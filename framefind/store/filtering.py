@@ -89,7 +89,7 @@ def item_ids_where(catalog: Catalog, model_id: str, filters: Filters,
 
 # A named person's face in the item: in the picture, or within the moment of a video.
 PICTURED = ("SELECT 1 FROM faces fa JOIN people p ON p.id = fa.person WHERE fa.hash = i.hash AND p.name = ? "
-            "COLLATE NOCASE AND (fa.at IS NULL OR i.start IS NULL OR (fa.at >= i.start AND fa.at <= i.end))")
+            "COLLATE NOCASE AND (fa.at IS NULL OR i.start IS NULL OR (fa.at >= i.start AND fa.at < i.end))")
 
 
 # Contents taken at a place, named at its most precise level in this library ("Lisbon": the city, not every town of
