@@ -28,7 +28,7 @@ _PUBLIC = {
 }
 __all__ = ["FrameFindError", "Filters", "IndexEvents", "Library", "Query", "Result", "ResultKey", "SearchPage",
            "Term"]
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 if TYPE_CHECKING:
     from framefind.errors import FrameFindError
