@@ -165,3 +165,23 @@ def test_a_persons_moments_in_a_video(family, tmp_path):
         assert lib.index([clip.parent]).faces.faces >= 1
         moments = [r for r in lib.search(Query.of("Barack", k=10, kinds=("video",)))]
         assert moments and all(r.start >= 3.0 for r in moments)  # the moments he is in, not the coffee's
+
+
+def test_a_caption_written_into_a_photo_keeps_its_person(family, tmp_path):
+    """Editing a photo's metadata in place (new bytes, same picture) keeps its faces and their named person."""
+    media, _ = family
+    copy_media = tmp_path / "photos"
+    shutil.copytree(media, copy_media)
+    with Library.open(tmp_path / "lib") as lib:
+        lib.index([copy_media], faces=True)
+        joe = next(p for p in lib.people.list() if any(Path(q).name == "IMG_0003.jpg" for q in p.paths))
+        lib.people.name(joe.id, "Joe")
+        words = b"Joe at the office"
+        for name in ("IMG_0003.jpg", "IMG_0004.jpg"):  # both of his photos get a comment written into them
+            raw = (copy_media / name).read_bytes()
+            comment = b"\xff\xfe" + (len(words) + 2).to_bytes(2, "big") + words  # a JPEG COM segment
+            (copy_media / name).write_bytes(raw[:2] + comment + raw[2:])
+        report = lib.index([copy_media])
+        assert (report.embedded, report.reused) == (0, 2)
+        assert _names(lib.search("Joe", k=10)) == ["IMG_0003.jpg", "IMG_0004.jpg"]
+        assert [p.name for p in lib.people.list() if p.name] == ["Joe"]

@@ -2,8 +2,9 @@
 was indexed change its bytes, hence its content hash, but not its picture data. ``contents.scan`` holds a digest
 of that data (media.files.content_digests); a new content whose scan digest a content embedded by the model
 already has is not decoded nor embedded: it gets copies of that content's rows (items, vectors in every space,
-frames, labels, the thumbnail, on-screen text), in the batch's transaction, and the model's generation is
-bumped as for any added vectors, so the index files pick the copies up like new vectors.
+frames, labels, the thumbnail, on-screen text, faces and the people they belong to), in the batch's transaction,
+and the model's generation is bumped as for any added vectors, so the index files pick the copies up like new
+vectors.
 
 What comes from the file's metadata (capture time, captions, keywords, places) is *not* copied: the new
 content has none yet, so the end-of-run passes (store/annotate.py, store/describe.py) read it from the new
@@ -65,6 +66,7 @@ def copy_content(catalog: Catalog, source: str, target: str, scan: str | None) -
     db.execute("INSERT OR IGNORE INTO thumbnails (hash, at, jpeg) SELECT ?, at, jpeg FROM thumbnails WHERE hash = ?",
                (target, source))
     _copy_pixel_texts(catalog, source, target)
+    _copy_faces(catalog, source, target)
     db.executemany("UPDATE models SET generation = generation + 1 WHERE id = ?", [(m,) for m in models])
     return copied
 
@@ -87,3 +89,15 @@ def _copy_pixel_texts(catalog: Catalog, source: str, target: str) -> None:
         db.execute("INSERT INTO enriched (hash, pass, at, note) VALUES (?, ?, ?, ?)", (target, name, at, note))
     if done:
         texts_changed(db)
+
+
+def _copy_faces(catalog: Catalog, source: str, target: str) -> None:
+    """The faces found in the picture, with the people they belong to (a name given by the user must survive a
+    caption written into the file), and the faces pass's ``enriched`` row."""
+    db = catalog.db
+    done = db.execute("SELECT at, note FROM enriched WHERE hash = ? AND pass = 'faces'", (source,)).fetchone()
+    if done is None or db.execute("SELECT 1 FROM enriched WHERE hash = ? AND pass = 'faces'", (target,)).fetchone():
+        return
+    db.execute("INSERT INTO faces (hash, at, x, y, w, h, score, vec, person) SELECT ?, at, x, y, w, h, score, vec, "
+               "person FROM faces WHERE hash = ?", (target, source))
+    db.execute("INSERT INTO enriched (hash, pass, at, note) VALUES (?, 'faces', ?, ?)", (target, *done))
