@@ -67,13 +67,18 @@ def serving(library_dir: Path, token: str | None = None) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def library_dir(media) -> Path:
+def index_beside(media: Path, **index_args):
+    """A library of ``media`` in a folder beside it (what every web test serves): (its folder, the index report)."""
     from framefind import Library
 
     directory = media.parent / "library"
     with Library.open(directory) as library:
-        report = library.index([media])
+        return directory, library.index([media], **index_args)
+
+
+@pytest.fixture(scope="module")
+def library_dir(media) -> Path:
+    directory, report = index_beside(media)
     assert report.failed == 0 and report.embedded == len(SKIMAGE_PHOTOS) + 1, report
     return directory
 

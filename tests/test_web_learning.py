@@ -23,6 +23,7 @@ from test_web import (
     api_search,
     card_keys,
     content_key,
+    index_beside,
     screenshot,
     search,
     wait_for_animations,
@@ -54,11 +55,7 @@ def media(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def library_dir(media) -> Path:
-    from framefind import Library
-
-    directory = media.parent / "library"
-    with Library.open(directory) as library:
-        report = library.index([media])
+    directory, report = index_beside(media)
     assert report.failed == 0 and report.embedded == len(list(media.iterdir())), report
     return directory
 

@@ -16,7 +16,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import test_web
 from tagged_photos import ALFAMA, BARCELONA, LISBON, PORTO, photo, xmp_packet  # as test_file_words.py makes them
-from test_web import api_answer, screenshot, search, wait_for_animations, wait_for_keys, wait_for_thumbnails
+from test_web import (
+    api_answer,
+    index_beside,
+    screenshot,
+    search,
+    wait_for_animations,
+    wait_for_keys,
+    wait_for_thumbnails,
+)
 
 # The browser, server and page machinery of test_web.py, over this module's own library.
 browser = test_web.browser
@@ -43,11 +51,7 @@ def media(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def library_dir(media) -> Path:
-    from framefind import Library
-
-    directory = media.parent / "library"
-    with Library.open(directory) as library:
-        report = library.index([media])
+    directory, report = index_beside(media)
     assert report.failed == 0 and report.described.located == 4, report
     return directory
 
