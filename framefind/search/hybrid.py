@@ -78,10 +78,13 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
     probabilities combined by noisy-OR under the query's weights (relevance.combine), not yet ordered.
     ``Result.support`` leaves out weak keyword hits (a phrase holding only some of the words and not close
     in meaning): they add to a result's score but cannot make a search match (settle.py)."""
-    groups: list[Group] = [(result, {VISUAL: False}) for result in (visual if query.weight(VISUAL) else [])]
+    groups: list[Group] = []
+    by_content: dict[str, list[tuple[ResultKey, Group]]] = {}  # a result's content and its folded copies' -> it
+    for result in visual if query.weight(VISUAL) else []:
+        _add(groups, by_content, (result, {VISUAL: False}))
     for signal, hits in texts.items():
         for hit in hits[: 2 * k + 10]:  # the rest cannot reach the page: not looked up
-            _place(catalog, model_id, groups, signal, hit)
+            _place(catalog, model_id, groups, by_content, signal, hit)
     weights = {signal: query.weight(signal) for signal in SIGNALS}
     if not texts and weights[VISUAL] == max(weights.values()):
         return [result for result, _ in groups]  # the pictures alone, at full weight: their scores stand
@@ -94,7 +97,16 @@ def fuse(catalog: Catalog, model_id: str, visual: list[Result], texts: dict[str,
     return [result for result, _ in groups]
 
 
-def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hit: TextHit) -> None:
+def _add(groups: list[Group], by_content: dict[str, list[tuple[ResultKey, Group]]], group: Group) -> None:
+    """A new result, found again by its content or by a near-duplicate folded into it."""
+    groups.append(group)
+    key = ResultKey.parse(group[0].key)
+    for content in {key.content} | {ResultKey.parse(near.key).content for near in group[0].near_duplicates}:
+        by_content.setdefault(content, []).append((key if content == key.content else ResultKey(content), group))
+
+
+def _place(catalog: Catalog, model_id: str, groups: list[Group], by_content: dict[str, list[tuple[ResultKey, Group]]],
+           signal: str, hit: TextHit) -> None:
     """Add a text hit to the result it belongs to (same image, an overlapping moment, or a near-duplicate folded
     into it: a resized copy named like the original must not come back as a result of its own), or as a new one;
     a result keeps the first (best ranked) hit of each signal."""
@@ -102,10 +114,8 @@ def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hi
     match = Match(signal, round(hit.score, 4), f"{hit.field}: {words}" if hit.field else words, hit.start, hit.end,
                   round(phrase_probability(hit.score), 4))
     weak = hit.partial and hit.score < SEMANTIC_FLOOR
-    for result, signals in groups:
-        key = ResultKey.parse(result.key)
-        folded = any(ResultKey.parse(near.key).content == hit.hash for near in result.near_duplicates)
-        if folded or (key.content == hit.hash and (hit.start is None or key.overlaps(hit.start, hit.end))):
+    for key, (result, signals) in by_content.get(hit.hash, ()):
+        if hit.start is None or key.overlaps(hit.start, hit.end):
             if signal not in signals:
                 signals[signal] = weak
                 result.matches.append(match)
@@ -113,7 +123,7 @@ def _place(catalog: Catalog, model_id: str, groups: list[Group], signal: str, hi
     result = _result_for(catalog, model_id, hit)
     if result is not None:
         result.matches = [match]
-        groups.append((result, {signal: weak}))
+        _add(groups, by_content, (result, {signal: weak}))
 
 
 def _result_for(catalog: Catalog, model_id: str, hit: TextHit) -> Result | None:

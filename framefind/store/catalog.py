@@ -262,8 +262,7 @@ class Catalog:
         models = [r[0] for r in db.execute(f"SELECT DISTINCT model FROM embedded WHERE hash IN ({orphan})")]
         self._delete_items(f"i.hash IN ({orphan})", ())
         db.execute(f"DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash IN ({orphan}))")
-        db.execute("INSERT INTO meta (key, value) VALUES ('texts_changed', '1') ON CONFLICT(key) DO UPDATE SET "
-                   "value = CAST(value AS INTEGER) + 1")  # store.texts.TEXTS_CHANGED: cached scans re-read
+        texts_changed(db)
         for table in ("embedded", "thumbnails", "texts", "enriched", "described", "places", "place_names", "faces",
                       "contents"):
             db.execute(f"DELETE FROM {table} WHERE hash IN ({orphan})")
@@ -391,6 +390,15 @@ class Catalog:
     def failures(self, limit: int = 20) -> list[tuple[str, str]]:
         sql = "SELECT path, error FROM files WHERE status = 'failed' ORDER BY indexed_at DESC LIMIT ?"
         return [(r[0], r[1]) for r in self.db.execute(sql, (limit,))]
+
+
+TEXTS_CHANGED = "texts_changed"  # meta key: a counter every write of texts bumps (searches' cached scans follow it)
+
+
+def texts_changed(db: sqlite3.Connection) -> None:
+    """Mark the stored texts changed (inside the writer's transaction): searches re-read them (store/texts.py)."""
+    db.execute("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
+               "value = CAST(value AS INTEGER) + 1", (TEXTS_CHANGED,))
 
 
 def like_prefix(root: str) -> str:

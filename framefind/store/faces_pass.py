@@ -2,7 +2,8 @@
 
 Like the speech and OCR passes (enrich.py) it runs after embedding, one content per transaction (its faces and an
 ``enriched`` row saying it was looked at), so Ctrl-C or kill -9 loses at most the content in flight and the next
-run resumes; searches use whatever is done. At the end the faces not placed yet are clustered into people
+run resumes; searches use whatever is done. At the end, when it found new faces, the faces not placed yet are
+clustered into people
 (people.py): earlier assignments, and everything the user said, stay as they are.
 """
 
@@ -59,7 +60,8 @@ def find_faces(catalog: Catalog, *, stopped: Callable[[], bool] = lambda: False,
         progress("faces", len(todo), len(todo))
     except KeyboardInterrupt:
         report.interrupted = True
-    report.placed, report.people = cluster(catalog)
+    if report.faces:  # only new faces can join a person or make a waiting face a pair: nothing else re-clusters
+        report.placed, report.people = cluster(catalog)
     return report
 
 

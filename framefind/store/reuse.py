@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import time
 
-from framefind.store.catalog import Catalog
+from framefind.store.catalog import Catalog, texts_changed
 from framefind.store.enrich import SOURCE
-from framefind.store.texts import texts_changed
 
 
 def embedded_scans(catalog: Catalog, model_id: str) -> set[str]:

@@ -8,19 +8,17 @@ Texts belong to content, not to a model: switching image models keeps every tran
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from framefind.store.catalog import Catalog, decode, encode
+from framefind.store.catalog import TEXTS_CHANGED, Catalog, decode, encode, texts_changed
 
 # ``texts.source`` (stored: never renamed) and the search signal each source feeds, under the same value: what
 # is said in a video, what is written on screen in a picture or frame (OCR; users call that signal "text"), and
 # what the file says about itself (folder and file names, captions, keywords: store/describe.py).
 SPEECH, ONSCREEN, METADATA = "speech", "text", "metadata"
-TEXTS_CHANGED = "texts_changed"  # meta key: a counter every write of texts bumps (searches' cached scans follow it)
 
 
 @dataclass(frozen=True)
@@ -175,16 +173,6 @@ def _scan(catalog: Catalog, source: str) -> _Scan:
         _SCANS.pop(next(iter(_SCANS)))
     _SCANS[key] = scan
     return scan
-
-
-def texts_changed(db: sqlite3.Connection) -> None:
-    """Mark the stored texts changed (inside the writer's transaction): searches re-read them."""
-    db.execute("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
-               "value = CAST(value AS INTEGER) + 1", (TEXTS_CHANGED,))
-
-
-def has_texts(catalog: Catalog) -> bool:
-    return catalog.db.execute("SELECT 1 FROM texts LIMIT 1").fetchone() is not None
 
 
 def sources_present(catalog: Catalog, sources: tuple[str, ...]) -> tuple[str, ...]:
