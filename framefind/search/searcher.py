@@ -158,9 +158,18 @@ class Searcher:
         if not query.boost_labels:
             return None
         library = self.library
-        ids = set(item_ids_where(library.catalog, library.model_id, Filters(labels=query.boost_labels),
-                                 library.model.label_names).tolist())
-        return lambda key: any(info.item_id in ids for info in library.resolve(key))
+        ids = item_ids_where(library.catalog, library.model_id, Filters(labels=query.boost_labels),
+                             library.model.label_names)
+        spans: dict[str, list[tuple[float | None, float | None]]] = {}  # content -> its labelled items, read once
+        for content, start, end in library.catalog.rows_in("SELECT hash, start, end FROM items WHERE id IN ({})", (),
+                                                            ids.tolist()):
+            spans.setdefault(content, []).append((start, end))
+
+        def boosted(text: str) -> bool:
+            key = ResultKey.parse(text)
+            return any(key.overlaps(start, end) for start, end in spans.get(key.content, ()))
+
+        return boosted
 
     def similar(self, key: str, *, k: int = 10, cutoff: bool = True, boost_labels: tuple[str, ...] = (),
                 min_score: float | None = None, **filters) -> SearchPage:
