@@ -354,6 +354,9 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
         assert Path(found[0].path).name == "rocket.jpg"
         assert [m.text for m in found[0].matches if m.signal == "metadata"] == ["name: «rocket»"]
         assert library.catalog.db.execute("SELECT COUNT(*) FROM described").fetchone()[0] == 7
+        assert library.places() == [] and library.people.list() == []  # format 6's tables, empty: no GPS, no faces
+        scans = library.catalog.db.execute("SELECT COUNT(scan) FROM contents").fetchone()[0]
+        assert scans == 1  # only the photo added since has a picture digest (0.6.0's contents cannot get one)
         after = _cosines(library, media, "rocket")  # horse.png now folds into its new near-duplicate copy
         assert len(after) == 4 and after == pytest.approx({k: rocket_before[k] for k in after}, abs=1e-6)
 
