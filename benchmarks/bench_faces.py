@@ -15,7 +15,12 @@ who is in them; rotations from its index.xml applied) and the 1927 Solvay confer
    tags (a face is matched to a label when its box holds the label's point).
 4. What `index --faces` would add to framefind's own indexing (docs/benchmarks.md: ~50-100 img/s).
 
-Usage: python benchmarks/bench_faces.py [--cnn] [--json out.json]
+6. The face signal's curve (a query picture's face finding that person): P(same person | distance), fitted on
+   every labelled pair and checked on pairs held out (relevance.FACE).
+
+7. A query photo of someone finds their other photos: R@5 and mAP, pictures alone against pictures and faces.
+
+Usage: python benchmarks/bench_faces.py [--cnn] [--only signal] [--json out.json]   (signal: parts 3, 6, 7)
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import sys
 import tarfile
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -265,7 +271,95 @@ def bench_pairs(photos: list[Photo]) -> dict:
         print(f"    {t:.2f}: {counts[0]:3d}/{len(same)} | {counts[1]:3d}/{len(different)} | "
               f"{counts[2]:3d}/{len(solvay)} | aged {counts[3]}/{len(aged)}")
     return {"same": same, "different": different[:50], "aged": aged, "solvay_min": min(solvay, default=None),
-            "thresholds": table}
+            "thresholds": table,
+            "curve": fit_face_curve([d for d, _, _ in same], [d for d, _, _ in different + solvay])}
+
+
+def fit_face_curve(same: list[float], different: list[float], folds: int = 5) -> dict:
+    """The face signal's curve (relevance.FACE): P(same person | distance) by logistic regression over every
+    labelled pair (Solvay's 29 strangers as more different pairs), and how well it holds on pairs it was not
+    fitted on (``folds``-fold: log loss and, per band of the probability, the share of same-person pairs)."""
+    from bench_relevance import irls
+
+    from framefind.search.relevance import Curve
+
+    x = np.array(same + different)[:, None]
+    y = np.array([1.0] * len(same) + [0.0] * len(different))
+    bias, weights = irls(x, y)
+    print(f"\n6. The face signal's curve: FACE = Curve({bias}, {weights}) over {len(same)} same / {len(different)} "
+          f"different pairs (relevance.py holds {relevance_face()})")
+    order = np.random.default_rng(0).permutation(len(y))
+    held = np.zeros(len(y))
+    for fold in range(folds):
+        test = order[fold::folds]
+        train = np.setdiff1d(order, test)
+        b, w = irls(x[train], y[train])
+        held[test] = Curve(b, w)(x[test])
+    loss = -np.mean(y * np.log(np.clip(held, 1e-9, 1)) + (1 - y) * np.log(np.clip(1 - held, 1e-9, 1)))
+    print(f"  held-out ({folds}-fold) log loss {loss:.4f} (a constant {y.mean():.3f} would give "
+          f"{-(y.mean() * np.log(y.mean()) + (1 - y.mean()) * np.log(1 - y.mean())):.4f})")
+    bands = []
+    for lo, hi in ((0, 0.01), (0.01, 0.1), (0.1, 0.5), (0.5, 0.9), (0.9, 1.01)):
+        inside = (held >= lo) & (held < hi)
+        if inside.any():
+            bands.append((lo, hi, int(inside.sum()), float(y[inside].mean())))
+            print(f"  p {lo:.2f}-{min(hi, 1):.2f}: {inside.sum():5d} pairs, {y[inside].mean():6.1%} same person")
+    for d in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7):
+        print(f"  distance {d:.2f} -> p {float(Curve(bias, weights)(np.array([[d]]))[0]):.3f}")
+    return {"bias": bias, "weights": weights, "log_loss": float(loss), "bands": bands}
+
+
+def bench_query_by_face(photos: list[Photo], work: Path) -> dict:
+    """A query photo of someone finds their other photos (the face signal): every photo written as a JPEG into one
+    library indexed with faces; each photo holding exactly one labelled person seen in other photos is the query
+    (itself left out of its results); relevant: the other photos labelled with that person. Pictures alone
+    (``--only visual``) against pictures and faces fused."""
+    from framefind import Library, Query
+
+    print("\n7. A query photo finds that person's other photos (library: every photo above; itself left out)")
+    folder = work / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    holds = {}
+    for photo in photos:
+        Image.fromarray(photo.rgb).save(folder / f"{photo.name}.jpg", quality=92)
+        holds[photo.name] = {who for _, _, who in photo.labels}
+    with Library.open(work / "lib") as lib:
+        start = time.perf_counter()
+        report = lib.index([folder], faces=True)
+        print(f"  {report.embedded} photos indexed with faces in {time.perf_counter() - start:.1f} s "
+              f"({report.faces.faces} faces, {report.faces.people} people)")
+        rows = {"visual": [], "fused": []}
+        for name, people in holds.items():
+            if len(people) != 1 or not (others := {n for n, p in holds.items() if n != name and people <= p}):
+                continue
+            for mode, signals in (("visual", ("visual",)), ("fused", None)):
+                asked = time.perf_counter()
+                page = lib.search(Query.of(image=folder / f"{name}.jpg", k=len(holds), cutoff=False, signals=signals))
+                ms = (time.perf_counter() - asked) * 1000
+                ranked = [Path(r.path).stem for r in page if Path(r.path).stem != name]
+                hits = [n in others for n in ranked]
+                precision = [sum(hits[: i + 1]) / (i + 1) for i, hit in enumerate(hits) if hit]
+                rows[mode].append({"query": name, "who": next(iter(people)), "relevant": len(others),
+                                   "r@5": sum(hits[:5]) / min(5, len(others)), "ap": sum(precision) / len(others),
+                                   "first": hits.index(True) + 1 if True in hits else None, "ms": ms})
+    out = {}
+    for mode, found in rows.items():
+        out[mode] = {"queries": len(found), "r@5": float(np.mean([r["r@5"] for r in found])),
+                     "map": float(np.mean([r["ap"] for r in found])),
+                     "first_hit_at_1": float(np.mean([r["first"] == 1 for r in found])),
+                     "ms_median": float(np.median([r["ms"] for r in found]))}
+        print(f"  {mode:6s}: {len(found)} queries, R@5 {out[mode]['r@5']:.3f}, mAP {out[mode]['map']:.3f}, "
+              f"a same-person photo first {out[mode]['first_hit_at_1']:.0%}, {out[mode]['ms_median']:.0f} ms median")
+    for before, after in zip(rows["visual"], rows["fused"], strict=True):
+        print(f"    {before['query']:22s} {before['who']:14s} {before['relevant']} others: R@5 {before['r@5']:.2f} "
+              f"-> {after['r@5']:.2f}, AP {before['ap']:.2f} -> {after['ap']:.2f}")
+    return out
+
+
+def relevance_face() -> str:
+    from framefind.search.relevance import FACE
+
+    return f"Curve({FACE.bias}, {FACE.weights})"
 
 
 def bench_people(photos: list[Photo]) -> dict:
@@ -320,6 +414,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cnn", action="store_true", help="also time dlib's CNN detector (minutes)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--only", choices=("signal",), help="only the face signal: distances, its curve, queries")
     args = parser.parse_args()
     if (reason := faces.available()) is not None:
         sys.exit(reason)
@@ -327,11 +422,16 @@ def main() -> None:
     faces._load()
     print(f"models loaded in {time.perf_counter() - start:.2f} s")
     photos = load_photos()
-    results = {"detection": bench_detection(photos, args.cnn)}
-    results["time"] = bench_time(photos)
+    results = {}
+    if args.only is None:
+        results["detection"] = bench_detection(photos, args.cnn)
+        results["time"] = bench_time(photos)
     results["pairs"] = bench_pairs(photos)
-    results["index"] = bench_index_cost(results["time"])
-    results["people"] = bench_people(photos)
+    if args.only is None:
+        results["index"] = bench_index_cost(results["time"])
+        results["people"] = bench_people(photos)
+    with tempfile.TemporaryDirectory() as work:
+        results["query"] = bench_query_by_face(photos, Path(work))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 

@@ -174,6 +174,8 @@ def main() -> None:
             first = next(p.id for p in opened.people.list() if any(q.endswith("IMG_0001.jpg") for q in p.paths))
         framefind("people", "name", str(first), "Barack", *lib)
         framefind("search", "Barack", *lib)  # a named person alone: their photos
+        # another photo of him, one the library has never seen: his face finds his photos ("face: Barack (0.32 apart)")
+        framefind("search", "--image", str(ROOT / ".cache" / "face-photos" / "obama3.jpg"), "-k", "3", *lib)
     framefind("info", *lib)
     framefind("models", *lib)
     # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).

@@ -419,3 +419,28 @@ def test_phone(page, api, server, barack):
     box = page.locator("#f-person-group").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     no_sideways_scroll(page, PHONE["width"])
+
+
+def test_a_dropped_photo_of_a_person_finds_them_by_face(page, api, barack, tmp_path):
+    """Another photo of Obama (obama3.jpg, not in the library) dropped on the page: his photos come first, each card
+    saying it matched by his face and naming him; the viewer says why."""
+    from test_people import PORTRAITS
+
+    query = tmp_path / "someone.jpg"
+    shutil.copy(PORTRAITS / "obama3.jpg", query)
+    with query.open("rb") as fh:
+        expected = api.post("/api/search/image", files={"file": (query.name, fh, "image/jpeg")},
+                            data={"k": PAGE_K}).json()["results"]
+    by_face = [r for r in expected if any(m["signal"] == "face" for m in r["matches"])]
+    assert {r["name"] for r in by_face} == {"IMG_0001.jpg", "IMG_0002.jpg"}, expected
+    test_web.drop_or_paste(page, "drop", query, "image/jpeg")
+    wait_for_keys(page, expected)
+    for number in range(2):
+        passage = page.locator(".card").nth(number).locator('.passage[data-signal="face"]')
+        assert passage.inner_text().startswith("Face") and "Barack (" in passage.inner_text()
+    page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
+    shot(page, "face-query")
+    page.locator(".card").first.locator("img").first.click()
+    page.wait_for_selector("#viewer[open]")
+    shown = page.inner_text("#viewer")
+    assert "matched by pictures, the face" in shown and "Face\nBarack (" in shown, shown

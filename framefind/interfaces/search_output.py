@@ -39,7 +39,7 @@ def print_page(page: SearchPage) -> None:
             cell.append(f"\n  taken in {r.place}", style="dim")
         for match in (m for m in r.matches if m.signal != "visual"):
             when = f" {match.start:.1f}s" if match.start is not None else ""
-            said = {"speech": "said", "text": "written"}.get(match.signal, match.signal)
+            said = {"speech": "said", "text": "written", "face": "face"}.get(match.signal, match.signal)
             # the file's own words name where they are themselves: "caption: A red «tram»", "folder: «Gaudi» walk"
             cell.append("\n  " if match.signal == "metadata" else f"\n  {said}{when}: ", style="dim")
             for number, part in enumerate(re.split("[«»]", match.text)):

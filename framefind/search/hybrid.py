@@ -111,8 +111,9 @@ def _place(catalog: Catalog, model_id: str, groups: list[Group], by_content: dic
     into it: a resized copy named like the original must not come back as a result of its own), or as a new one;
     a result keeps the first (best ranked) hit of each signal."""
     words = hit.snippet or _short(hit.text)
+    relevance = hit.relevance if hit.relevance is not None else phrase_probability(hit.score)
     match = Match(signal, round(hit.score, 4), f"{hit.field}: {words}" if hit.field else words, hit.start, hit.end,
-                  round(phrase_probability(hit.score), 4))
+                  round(relevance, 4))
     weak = hit.partial and hit.score < SEMANTIC_FLOOR
     for key, (result, signals) in by_content.get(hit.hash, ()):
         if hit.start is None or key.overlaps(hit.start, hit.end):
@@ -152,16 +153,19 @@ def allowed_contents(catalog: Catalog, item_ids: np.ndarray | None) -> set[str] 
 
 
 def with_texts(catalog: Catalog, model_id: str, query: Query, visual: list[Result], encoder: TextEncoder,
-               allowed_items: np.ndarray | None, sources: tuple[str, ...] = TEXT_SIGNALS) -> list[Result]:
+               allowed_items: np.ndarray | None, sources: tuple[str, ...] = TEXT_SIGNALS,
+               found: dict[str, list[TextHit]] | None = None) -> list[Result]:
     """The visual results fused with what is said, written and named, for a word query (``query.words``);
-    ``sources``: the text signals to search (none: the visual results, scored alike)."""
+    ``sources``: the text signals to search (none: the visual results, scored alike); ``found``: other signals'
+    hits, judged already (the faces of an example picture: face_match.py)."""
     words = query.words or ""
     sources = tuple(s for s in sources if query.weight(s))
+    found = found or {}
     if not sources or not words.strip():
-        return fuse(catalog, model_id, visual, {}, query, query.k)
+        return fuse(catalog, model_id, visual, dict(found), query, query.k)
     # Meaning is judged on the words asked for: "-a cat" must not pull the query's vector towards cats.
     asked = " ".join(t.value for t in query.terms if t.kind == "words" and t.weight > 0) or words
     unwanted = tuple(t.value for t in query.terms if t.kind == "words" and t.weight < 0)
     vector = encoder.embed_query([complete_prefixes(catalog, asked, sources)])[0]
     texts = text_rankings(catalog, words, vector, sources, allowed_contents(catalog, allowed_items), unwanted)
-    return fuse(catalog, model_id, visual, texts, query, query.k)
+    return fuse(catalog, model_id, visual, {**texts, **found}, query, query.k)

@@ -23,10 +23,11 @@ __all__ = ["DateFilter", "Filters", "Query", "Term", "date_range", "feedback_key
 TermKind = Literal["words", "image", "video", "item"]  # item: a library result by its stable key
 KINDS = ("image", "video")
 VISUAL = "visual"
-# what may match: the picture, what is said, what is written on screen, what the file says about itself (users
-# name them visual, speech, text, metadata)
+# what may match: the picture, what is said, what is written on screen, what the file says about itself, and the
+# face of the person an example picture shows (users name them visual, speech, text, metadata, face)
 TEXT_SIGNALS = (SPEECH, ONSCREEN, METADATA)  # the signals found in stored texts
-SIGNALS = (VISUAL, *TEXT_SIGNALS)
+FACE = "face"  # who is in an example picture (search/face_match.py): found among the library's faces
+SIGNALS = (VISUAL, *TEXT_SIGNALS, FACE)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ split, on Fashion-MNIST and on a hybrid library with speech and on-screen text):
   photo scores the same in every library; words that name nothing (letter soup) score 0;
 - **visual, other queries** (an example image, a model without vocabulary): the cosine and its lift
   over this library's own top 5 % for the query (over an even sample: is it an outlier here?);
-- **speech and on-screen text**: the MiniLM cosine of the phrase to the query.
+- **speech and on-screen text**: the MiniLM cosine of the phrase to the query;
+- **faces** (an example picture showing a face): the descriptor distance to the query's face (search/face_match.py).
 
 Signals are combined by noisy-OR, ``1 - prod(1 - p_signal)``: a result is what was asked for if any of
 its signals says so, so a spoken phrase that matches is never cut because its picture does not, and a
@@ -47,6 +48,8 @@ WORDS_SMALL = Curve(-6.6608, (8.7953,))  # cosine (a library too small for a dis
 EXAMPLE = Curve(-3.6773, (4.8623, 2.8003))  # cosine, lift (example images and library items, image space)
 EXAMPLE_SMALL = Curve(-1.2609, (3.0477,))  # cosine
 PHRASE = Curve(-5.5744, (12.9151,))  # MiniLM cosine of the phrase to the words
+# Fitted by benchmarks/bench_faces.py --fit on every pair of labelled real faces (docs/benchmarks.md, "People").
+FACE = Curve(10.6158, (-21.6585,))  # dlib descriptor distance between a library face and the query's: the same person
 # The cutoff (benchmarks/bench_relevance.py sweep, chosen on the tune splits): a page whose best result scores
 # under CUTOFF says "nothing matched"; on a page that matched, results under FLOOR are left out.
 CUTOFF, FLOOR = 0.025, 0.01
@@ -101,6 +104,11 @@ def phrase_probability(cosine: float) -> float:
     words). Keyword matching finds candidates; it adds nothing here: on the tune split a phrase holding
     the query's words was no likelier to be right than one as close in meaning without them."""
     return float(PHRASE(np.array([[cosine]]))[0])
+
+
+def face_probability(distance: float) -> float:
+    """How likely a library face is the person of the query's face, from the distance of their descriptors."""
+    return float(FACE(np.array([[distance]]))[0])
 
 
 def combine(probabilities: dict[str, float], weights: dict[str, float]) -> float:

@@ -84,11 +84,13 @@ class NearDuplicate:
 
 @dataclass
 class Match:
-    """One signal's evidence for a result: what the picture shows, what is said, what is written."""
+    """One signal's evidence for a result: what the picture shows, what is said, what is written, who is in it."""
 
-    signal: str  # one of query.SIGNALS: "visual", "speech" or "text" (on-screen text)
-    score: float  # that signal's own evidence: the picture's cosine, or the phrase's MiniLM cosine
-    text: str  # the words: the classes seen, or the phrase with the matched words in «»
+    signal: str  # one of query.SIGNALS: "visual", "speech", "text" (on-screen text), "metadata", "face"
+    # that signal's own evidence: the picture's cosine, the phrase's MiniLM cosine, or (face) the distance between
+    # the face and the query's (lower is nearer: under 0.5 the same person, over 0.7 no evidence)
+    score: float
+    text: str  # the words: the classes seen, the phrase with the matched words in «», or who the face is
     start: float | None = None  # seconds, for a video
     end: float | None = None
     relevance: float | None = None  # what this signal alone says: the probability the result is what was asked
@@ -148,7 +150,8 @@ class SearchPage:
 
     def why_nothing(self) -> str:
         """One line: which signals were searched and how close each came (for a page where nothing matched)."""
-        names = {"visual": "pictures", "speech": "speech", "text": "on-screen text", "metadata": "the files' words"}
+        names = {"visual": "pictures", "speech": "speech", "text": "on-screen text", "metadata": "the files' words",
+                 "face": "faces"}
         came = ", ".join(f"{names.get(s, s)} {p:.3f}" for s, p in self.closest.items())
         best = max(self.closest.values(), default=0.0)
         return (f"nothing matched well: the closest came to {best:.3f} ({came}); a match needs "

@@ -22,11 +22,12 @@ from framefind.search.cache import SearchCache
 from framefind.search.cutoff import calibration
 from framefind.search.duplicates import THRESHOLD as DUPLICATE_THRESHOLD
 from framefind.search.engine import query_vector, run_query, to_result
+from framefind.search.face_match import face_hits, library_has_faces, picture_faces, stored_faces
 from framefind.search.feedback import FeedbackMemory, Votes, rocchio
-from framefind.search.hybrid import with_texts
+from framefind.search.hybrid import allowed_contents, with_texts
 from framefind.search.moments import rank_videos, video_query_vectors
 from framefind.search.place_filter import WITH, candidates, split_names, split_places
-from framefind.search.query import TEXT_SIGNALS, VISUAL, Filters, Query, Term
+from framefind.search.query import FACE, TEXT_SIGNALS, VISUAL, Filters, Query, Term
 from framefind.search.relevance import VisualContext
 from framefind.search.results import Match, Result, ResultKey, SearchPage
 from framefind.search.settle import settle
@@ -110,11 +111,14 @@ class Searcher:
         sources = sources_present(library.catalog, tuple(s for s in TEXT_SIGNALS if query.weight(s))) \
             if query.words else ()
         texts = bool(sources)
+        wanted = self._wanted_faces(query)
         allowed = item_ids_where(library.catalog, library.model_id, query.filters, library.model.label_names) \
-            if query.filters.active and texts else None
-        asked += sources
+            if query.filters.active and (texts or wanted is not None) else None
+        asked += sources + ((FACE,) if wanted is not None else ())
+        faces = face_hits(library.catalog, wanted, allowed_contents(library.catalog, allowed)) \
+            if wanted is not None else []
         results = with_texts(library.catalog, library.model_id, query, results, library.text_encoder, allowed,
-                             sources)
+                             sources, {FACE: faces} if faces else None)
         # Words can name what is not there; an example picture always has neighbours: only word queries are
         # cut. A label filter is the classifier's own judgement of relevance: what carries it is not cut.
         cut = query.cutoff and words and not query.filters.labels
@@ -138,6 +142,18 @@ class Searcher:
             asked, vector = vector, rocchio(vector, votes, lambda key: self._vector_or_none(key, space))
         return run_query(library.catalog, store, model, space, vector, query, context, votes,
                          self.duplicate_threshold(), cache, asked)
+
+    def _wanted_faces(self, query: Query) -> np.ndarray | None:
+        """The faces of the query's example pictures and library results, when the library knows faces and the
+        face signal is asked for (None: no face to look for)."""
+        catalog = self.library.catalog
+        terms = [t for t in query.terms if t.weight > 0 and t.kind in ("image", "item")]
+        if not terms or not query.weight(FACE) or not library_has_faces(catalog):
+            return None
+        vectors = [picture_faces(catalog, t.value) if t.kind == "image" else stored_faces(catalog, t.value)
+                   for t in terms]
+        wanted = np.concatenate(vectors)
+        return wanted if len(wanted) else None
 
     def visual_context(self, space: str, vector: np.ndarray, said: str | None) -> VisualContext:
         """What a query vector's cosines are judged against in this library (relevance.VisualContext);

@@ -26,7 +26,7 @@ class TextHit:
     """A phrase or text span that matched a query."""
 
     hash: str
-    source: str  # SPEECH or ONSCREEN
+    source: str  # SPEECH, ONSCREEN, METADATA (or the face signal's hits, search/face_match.py)
     start: float | None  # seconds in a video; None for an image
     end: float | None
     text: str
@@ -34,6 +34,7 @@ class TextHit:
     snippet: str = ""  # the words that matched, in «», for keyword hits
     partial: bool = False  # a keyword hit holding only some of the query's words
     field: str | None = None  # METADATA texts: where in the file the words are (folder, name, caption, keywords, ...)
+    relevance: float | None = None  # set when the signal judges its own hits (faces); else from the phrase's cosine
 
 
 def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[float | None, float | None, str]],

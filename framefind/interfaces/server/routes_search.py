@@ -58,7 +58,8 @@ _FILTERS: list[tuple[str, object, object, dict]] = [  # (name, type, default, ex
     ("place", list[str] | None, None, {"description": "Only what was taken at this place (GPS), or whose own words "
                                                        "(folder, caption, keywords) name it; repeatable: all of them"}),
     ("all", bool, False, {"description": "No relevance cutoff: a full page even when nothing matches"}),
-    ("only", list[str] | None, None, {"description": "Match only by: visual, speech, text, metadata (repeatable)"}),
+    ("only", list[str] | None, None,
+     {"description": "Match only by: visual, speech, text, metadata, face (repeatable)"}),
     ("weights", str | None, None, {"description": "Fusion weights, e.g. visual=1,speech=2,text=1,metadata=1"}),
 ]
 

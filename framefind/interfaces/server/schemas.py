@@ -28,10 +28,12 @@ class NearDuplicateOut(BaseModel):
 
 
 class MatchOut(BaseModel):
-    signal: Literal["visual", "speech", "text", "metadata"]
-    score: float = Field(description="That signal's own evidence: the picture's cosine, or the phrase's MiniLM cosine")
+    signal: Literal["visual", "speech", "text", "metadata", "face"]
+    score: float = Field(description="That signal's own evidence: the picture's cosine, the phrase's MiniLM cosine, "
+                                     "or (face) the distance of the face to the query picture's (lower is nearer)")
     text: str = Field(description="The classes seen, or the words said / written with the matched terms in «» "
-                                  "(metadata: where in the file, then the words: \"folder: «Lisbon» trip\")")
+                                  "(metadata: where in the file, then the words: \"folder: «Lisbon» trip\"; face: "
+                                  "who, and how far: \"Barack (0.38 apart)\")")
     start: float | None = None
     end: float | None = None
     relevance: float | None = Field(None, description="What this signal alone says: the estimated probability "
@@ -84,7 +86,7 @@ class SearchResponse(BaseModel):
     nothing_matched: bool = Field(False, description="No result reached the relevance cutoff")
     cutoff: float | None = Field(None, description=f"The score a result needed to be shown (null: no cutoff): "
                                                    f"{FLOOR} on a page that matched, {CUTOFF} when nothing did")
-    closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text, metadata) -> "
+    closest: dict[str, float] = Field({}, description="Each signal searched (visual, speech, text, metadata, face) -> "
                                                       "the best relevance it gave any result: why nothing matched")
     dates: str | None = Field(None, description="The date filter read from the words, e.g. "
                                                 "\"2019-01-01 to 2019-12-31 (from '2019')\"")

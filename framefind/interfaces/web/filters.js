@@ -20,7 +20,7 @@ const FIELDS = [ // state.filters field, its <input>, its API and address-bar na
   ["minScore", "#f-min-score", "min_score"],
 ];
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/; // what the server takes: 2019, 2019-07, 2019-07-14
-const WEIGHT = "(visual|speech|text|metadata)=\\d+(\\.\\d+)?";
+const WEIGHT = "(visual|speech|text|metadata|face)=\\d+(\\.\\d+)?";
 const WEIGHTS = new RegExp(`^${WEIGHT}(,${WEIGHT})*$`); // visual=1,speech=2,metadata=1
 const HAS_LETTER = /[\p{L}\p{N}]/u; // what the server takes as a place name
 

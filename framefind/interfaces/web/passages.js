@@ -1,7 +1,7 @@
 // What was said, written or named that matched a search: the server sends each result's evidence per
-// signal (`matches`: visual, speech, text, metadata), the words with the matched ones in «»; the file's
+// signal (`matches`: visual, speech, text, metadata, face), the words with the matched ones in «»; the file's
 // own words (metadata) come after the field that holds them ("caption: A red «tram»"). Shown on a card
-// (the best passage) and in the viewer ("Why it matched", every signal). Text is always put in as text:
+// (the best passage; a face match names who: "Face Barack (0.38 apart)") and in the viewer ("Why it matched", every signal). Text is always put in as text:
 // the «» marks become <mark> elements, nothing the server sends is parsed as HTML.
 
 import { formatTime, icon, make } from "./api.js";
@@ -13,6 +13,7 @@ export const SIGNALS = {
   speech: { label: "Said", icon: "speech", name: "Speech", by: "speech" },
   text: { label: "Written", icon: "text", name: "Text", by: "text" },
   metadata: { label: "File", icon: "tag", name: "File words", by: "the file's words" },
+  face: { label: "Face", icon: "person", name: "Faces", by: "the face" }, // an example picture's face: who it is
 };
 
 /** A file's words as the server sends them, "caption: A red «tram»" -> ["caption", "A red «tram»"]
@@ -43,7 +44,7 @@ export function markedNodes(text = "") {
 /** The words without their marks, for labels and titles. */
 export const plainText = (text) => (text || "").replace(/[«»]/g, "");
 
-const spoken = (match) => match.signal === "speech" || match.signal === "text" || match.signal === "metadata";
+const spoken = (match) => ["speech", "text", "metadata", "face"].includes(match.signal);
 
 /** Worth a line on a card: a file's name is on the card already ("name: coffee" would only repeat it). */
 const onCard = (match) => match.text && spoken(match) && splitField(match)[0] !== "name";
