@@ -157,8 +157,8 @@ def search(
                                                            "them)")] = None,
     no_people: Annotated[bool, typer.Option("--no-people", help="People's names in the words stay words")] = False,
     no_learn: Annotated[bool, typer.Option("--no-learn", help="Ignore thumbs up/down given before")] = False,
-    only: Annotated[Words, typer.Option("--only", help="Match only by: visual, speech, text, metadata (repeatable)")
-                    ] = None,
+    only: Annotated[Words, typer.Option(
+        "--only", help="Match only by: visual, speech, text, metadata, face (repeatable)")] = None,
     weights: Annotated[str | None, typer.Option(help="Fusion weights, e.g. visual=1,speech=2,metadata=1")] = None,
     save_clips: Annotated[Path | None, typer.Option(help="Write an mp4 of each video moment here")] = None,
     fast: Annotated[bool, typer.Option(help="With --save-clips: stream copy from the keyframe before")] = False,
