@@ -10,6 +10,7 @@ whatever else could be read, because one bad tag must not cost the file its othe
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -92,15 +93,22 @@ def path_words(path: str | Path, root: str | Path | None) -> tuple[str, str]:
     ("2019-07_Barcelona beach" -> "Barcelona beach"). The file name's camera-made tokens (IMG_2041,
     DSC01234, PXL_20190714_123456789, ...) are dropped entirely; "" when nothing is left.
     """
-    path = Path(path)
-    folders = [path.parent.name]
+    folder, name = os.path.split(os.fspath(path))
+    return _folder_words(folder, None if root is None else os.fspath(root)), \
+        _words(_CAMERA_NAME.sub(" ", os.path.splitext(name)[0]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_words(folder: str, root: str | None) -> str:
+    """The words of a folder's names from the root down: the same for every file in it, so made once."""
+    folders = [os.path.basename(folder)]
     if root:  # as written, symlinks not resolved: no disk access
-        relative = Path(os.path.relpath(path.parent, root)).parts
+        relative = Path(os.path.relpath(folder, root)).parts
         if ".." not in relative:
             folders = [Path(os.path.abspath(root)).name, *relative]
     folder_words = [_words(name) for name in folders
                     if not _CAMERA_FOLDER.fullmatch(name) and _words(name).casefold() not in GENERIC_FOLDERS]
-    return " ".join(words for words in folder_words if words), _words(_CAMERA_NAME.sub(" ", path.stem))
+    return " ".join(words for words in folder_words if words)
 
 
 def _words(name: str) -> str:

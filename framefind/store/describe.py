@@ -30,7 +30,7 @@ import numpy as np
 
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
-from framefind.store.texts import METADATA, put_texts
+from framefind.store.texts import METADATA, put_texts_many
 
 if TYPE_CHECKING:
     from framefind.media.places import Place
@@ -57,11 +57,12 @@ def describe(catalog: Catalog, encoder: TextEncoder, *,
     sidecars changed; ``on_note`` hears (path, one line) for unreadable metadata (the file stays indexed)."""
     report = DescribeReport()
     report.read = _read_headers(catalog, progress, on_note)
-    stale = _stale(catalog)
+    listings = _Listings()
+    stale = _stale(catalog, listings)
     vectors: dict[str, np.ndarray] = {}
     for start in range(0, len(stale), BATCH):
         batch = stale[start: start + BATCH]
-        report.located += _build(catalog, batch, encoder, vectors, on_note)
+        report.located += _build(catalog, batch, encoder, vectors, on_note, listings)
         report.built += len(batch)
         progress(report.built, len(stale))
     return report
@@ -99,15 +100,15 @@ class Stale:
     signature: str
 
 
-def _stale(catalog: Catalog) -> list[Stale]:
-    """Contents whose live paths or sidecars differ from what their texts were built from."""
+def _stale(catalog: Catalog, listings: _Listings) -> list[Stale]:
+    """Contents whose live paths or sidecars differ from what their texts were built from (``listings``: the
+    folders' sidecars, listed once here and read again by the build)."""
     roots = sorted(catalog.roots(), key=len, reverse=True)
     built = dict(catalog.db.execute("SELECT hash, built FROM described"))
     paths: dict[str, list[str]] = defaultdict(list)
     for content, path in catalog.db.execute("SELECT hash, path FROM files WHERE status = 'ok' ORDER BY hash, path"):
         if content in built:
             paths[content].append(path)
-    listings = _Listings()
     out = []
     for content, found in paths.items():
         rooted = tuple((path, _root_of(path, roots)) for path in found)
@@ -156,7 +157,7 @@ def _signature(paths: Iterable[tuple[str, str | None]], listings: _Listings) -> 
 
 
 def _build(catalog: Catalog, batch: list[Stale], encoder: TextEncoder, cache: dict[str, np.ndarray],
-           on_note: Callable[[str, str], None]) -> int:
+           on_note: Callable[[str, str], None], listings: _Listings) -> int:
     """Texts and places of one batch of contents, committed together; returns how many got a place."""
     from framefind.media.places import locate
 
@@ -166,34 +167,37 @@ def _build(catalog: Catalog, batch: list[Stale], encoder: TextEncoder, cache: di
     gps = {content: (lat, lon) for content, _, lat, lon in rows if lat is not None and lon is not None}
     spans = {}
     for item in batch:
-        fields, sidecar_gps = _fields(item, json.loads(stored.get(item.content) or "[]"), on_note)
+        fields, sidecar_gps = _fields(item, json.loads(stored.get(item.content) or "[]"), on_note, listings)
         spans[item.content] = fields
         if sidecar_gps is not None:  # a sidecar is where people correct a camera's position
             gps[item.content] = sidecar_gps
     _embed_missing(encoder, cache, {text for fields in spans.values() for _, text in fields})
     located = dict(zip(gps, locate(list(gps.values())), strict=True))
+    contents = [item.content for item in batch]
     with catalog.transaction() as db:
+        for table in ("places", "place_names"):  # the batch's old places, at once
+            catalog.rows_in(f"DELETE FROM {table} WHERE hash IN ({{}})", (), contents)
+        put_texts_many(catalog, METADATA, [
+            (content, [text for _, text in fields], np.stack([cache[text] for _, text in fields]) if fields else None,
+             [name for name, _ in fields]) for content, fields in spans.items()])
         for item in batch:
-            fields = spans[item.content]
-            vectors = np.stack([cache[text] for _, text in fields]) if fields else None
-            put_texts(catalog, item.content, METADATA, [(None, None, text) for _, text in fields], vectors,
-                      [name for name, _ in fields])
             _put_place(db, item.content, located.get(item.content), gps.get(item.content))
-            db.execute("UPDATE described SET built = ? WHERE hash = ?", (item.signature, item.content))
+        db.executemany("UPDATE described SET built = ? WHERE hash = ?", [(item.signature, item.content)
+                                                                          for item in batch])
     return sum(place is not None for place in located.values())
 
 
-def _fields(item: Stale, embedded: list[list[str]], on_note: Callable[[str, str], None]
+def _fields(item: Stale, embedded: list[list[str]], on_note: Callable[[str, str], None], listings: _Listings
             ) -> tuple[list[tuple[str, str]], tuple[float, float] | None]:
     """(field, text) pairs of one content, each distinct text once (case aside), and a sidecar's GPS if any."""
-    from framefind.media.metadata import path_words, read_sidecars
+    from framefind.media.metadata import Described, path_words, read_sidecars
 
     pairs: list[tuple[str, str]] = [(name, text) for name, text in embedded]
     gps = None
     for path, root in item.paths:
         folder, name = path_words(path, root)
         pairs += [("folder", folder), ("name", name)]
-        sidecar = read_sidecars(path)
+        sidecar = read_sidecars(path) if listings.sidecars(path) else Described()  # listed: no stat per file
         for note in sidecar.notes:
             on_note(path, note)
         pairs = list(sidecar.fields()) + pairs  # a sidecar is the newer word: its caption first
@@ -217,9 +221,8 @@ def _embed_missing(encoder: TextEncoder, cache: dict[str, np.ndarray], texts: se
 
 
 def _put_place(db: sqlite3.Connection, content: str, place: Place | None, gps: tuple[float, float] | None) -> None:
-    """Replace a content's place and its names (lower case: typed names are matched without case)."""
-    db.execute("DELETE FROM places WHERE hash = ?", (content,))
-    db.execute("DELETE FROM place_names WHERE hash = ?", (content,))
+    """A content's place and its names (lower case: typed names are matched without case); its old ones are
+    deleted by the caller."""
     if place is None or gps is None:
         return
     db.execute("INSERT INTO places (hash, city, region, county, country, code, km, lat, lon) "

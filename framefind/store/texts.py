@@ -54,6 +54,24 @@ def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[flo
         db.execute("INSERT INTO texts_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
 
 
+def put_texts_many(catalog: Catalog, source: str,
+                   rows: list[tuple[str, list[str], np.ndarray | None, list[str] | None]]) -> None:
+    """``put_texts`` for many contents at once (inside the caller's transaction): (content, texts without times,
+    their vectors, their fields) each; a few statements a batch instead of several a content and text."""
+    db = catalog.db
+    texts_changed(db)
+    contents = [content for content, _, _, _ in rows]
+    catalog.rows_in("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE source = ? AND hash IN ({}))",
+                    (source,), contents)
+    catalog.rows_in("DELETE FROM texts WHERE source = ? AND hash IN ({})", (source,), contents)
+    db.executemany("INSERT INTO texts (hash, source, start, end, text, vec, field) VALUES (?, ?, NULL, NULL, ?, ?, ?)",
+                   [(content, source, text, encode(vectors[row]) if vectors is not None else None,
+                     fields[row] if fields is not None else None)
+                    for content, texts, vectors, fields in rows for row, text in enumerate(texts)])
+    catalog.rows_in("INSERT INTO texts_fts (rowid, text) SELECT id, text FROM texts WHERE source = ? AND hash IN ({})",
+                    (source,), contents)
+
+
 def fts_terms(words: str) -> list[str]:
     """Typed words -> FTS5 terms: "quoted phrases" stay phrases, ``budg*`` is a prefix, every other
     word is a plain term (quoted, so FTS5 operators and punctuation in the words cannot break it)."""
