@@ -17,10 +17,12 @@ shared by every photo in it). One transaction per batch: an interrupted run resu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,6 +50,18 @@ class DescribeReport:
     read: int = 0  # contents whose headers were read in this run
     built: int = 0  # contents whose texts and place were (re)built
     located: int = 0  # of those, how many have a place
+
+
+def warm_up(encoder: TextEncoder) -> threading.Thread:
+    """Load the text model in the background while the pictures are embedded: on a library whose files carry few
+    words of their own (folders, no captions), loading MiniLM (~0.5 s) was most of this pass."""
+    def load() -> None:
+        with contextlib.suppress(Exception):  # describe() meets the same error in the foreground and says it
+            encoder.embed(["warm"])
+
+    thread = threading.Thread(target=load, name="framefind-text-model", daemon=True)
+    thread.start()
+    return thread
 
 
 def describe(catalog: Catalog, encoder: TextEncoder, *,
