@@ -95,7 +95,7 @@ BLAS = ("BLAS as installed", "BLAS 1 thread")
 class Photo:
     path: Path
     caption: str
-    stored: str  # "exif", "NAME.xmp" or "NAME.EXT.xmp"
+    stored: str  # "exif", "NAME.xmp" or "NAME.EXT.xmp"; "none": no caption
     city: tuple[str, str] | None = None  # (city, country) of its GPS
     trip: str | None = None
 
@@ -148,16 +148,18 @@ def caption_roll(work: Path) -> list[Photo]:
     return camera_roll(work / "captions" / "Pictures", [(sources / p["file"], p["captions"][0]) for p in chosen])
 
 
-def wallpaper_roll(work: Path, copies: int) -> list[Photo]:
+def wallpaper_roll(work: Path, copies: int, captioned: bool = True) -> list[Photo]:
     """Debian's 2-5 MP wallpapers (as bench_index.py finds them), ``copies`` byte-distinct copies each (their
-    captions and GPS differ), with the caption set's captions in turn: the cost of camera-sized photos."""
+    captions and GPS differ), with the caption set's captions in turn: the cost of camera-sized photos. Not
+    ``captioned``: as a phone or camera leaves them (trip folders, camera names and times, GPS; no caption)."""
     from bench_index import source_jpegs
 
     spec = json.loads((HERE / "data" / "captions150.json").read_text())
-    captions = [q["text"] for q in spec["queries"]]
+    captions = [q["text"] for q in spec["queries"]] if captioned else [""]
     sources = [path for _ in range(copies) for path in source_jpegs()]
-    return camera_roll(work / "wallpapers" / "Pictures", [(path, captions[i % len(captions)])
-                                                          for i, path in enumerate(sources)])
+    name = "wallpapers" if captioned else "wallpapers-plain"
+    return camera_roll(work / name / "Pictures", [(path, captions[i % len(captions)])
+                                                  for i, path in enumerate(sources)])
 
 
 def camera_roll(root: Path, sources: list[tuple[Path, str]]) -> list[Photo]:
@@ -170,7 +172,7 @@ def camera_roll(root: Path, sources: list[tuple[Path, str]]) -> list[Photo]:
     for i, (source, caption) in enumerate(sources):
         city, trip = slots[i] if i < len(slots) else (None, None)
         folder = root / trip if trip else root / "DCIM" / "100CANON"
-        stored = ("exif", "NAME.xmp", "exif", "NAME.EXT.xmp")[i % 4]
+        stored = ("exif", "NAME.xmp", "exif", "NAME.EXT.xmp")[i % 4] if caption else "none"
         photos.append(Photo(folder / f"IMG_{i + 1:04d}.jpg", caption, stored, city, trip))
         sight = CITIES[city][i % len(CITIES[city])] if city else None
         if sight is not None:
@@ -190,7 +192,7 @@ def _write(photo: Photo, source: Path, gps: tuple[float, float] | None, shot: in
     photo.path.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(source) as image:
         image.convert("RGB").save(photo.path, "JPEG", quality=90, exif=exif)
-    if photo.stored != "exif":
+    if photo.stored in ("NAME.xmp", "NAME.EXT.xmp"):
         name = photo.path.with_suffix(".xmp") if photo.stored == "NAME.xmp" else Path(f"{photo.path}.xmp")
         name.write_bytes(xmp_sidecar(photo.caption))
 
@@ -562,7 +564,9 @@ def main() -> None:
     big_library = work / f"lib-big{args.big}"
     if args.only in (None, "index"):
         costs = {"caption set": index_cost("captions", captions, work, args.rounds),
-                 "wallpapers (2-5 MP)": index_cost("wallpapers", wallpaper_roll(work, 6), work, args.rounds)}
+                 "wallpapers (2-5 MP)": index_cost("wallpapers", wallpaper_roll(work, 6), work, args.rounds),
+                 "wallpapers, no captions": index_cost("wallpapers-plain", wallpaper_roll(work, 6, False), work,
+                                                       args.rounds)}
         lines += ["### Indexing cost", ""] + markdown_index(costs, big_cost(work, args.big)) + [""]
     if args.only in (None, "search"):
         if not (big_library / "catalog.sqlite").exists():
