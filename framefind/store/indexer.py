@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framefind.errors import FrameFindError, MediaError
+from framefind.errors import MediaError
 from framefind.media.files import FileStat, content_digests, scan
 from framefind.media.units import Item, ItemFrames
 from framefind.media.video import pool_segments, scan_video
@@ -36,6 +36,7 @@ from framefind.store.describe import DescribeReport
 from framefind.store.enrich import EnrichReport
 from framefind.store.faces_pass import FacesReport
 from framefind.store.reuse import copy_content, embedded_scans, same_picture
+from framefind.store.roots import locate, new_roots
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -61,6 +62,7 @@ class IndexReport:
     described: DescribeReport | None = None  # what the files say and where they were taken (store/describe.py)
     faces: FacesReport | None = None  # the faces pass and the people it grouped (store/faces_pass.py)
     rebuild_pid: int | None = None  # a background build of bigger index files, started at the end (store/rebuild.py)
+    offline: list[str] = field(default_factory=list)  # roots not found: their files were kept (store/roots.py)
 
     @property
     def rate(self) -> float:
@@ -168,11 +170,14 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
 
     started = time.perf_counter()
     report = IndexReport()
-    resolved = check_roots(roots)
+    where = locate(catalog, roots)  # a missing root is offline: its files are kept (store/roots.py)
+    for root in where.offline:
+        on_warning(root, "offline (not found); its files stay in the library until it is back")
     known = catalog.embedded_hashes(model.id)
-    todo, gone, report.scanned = plan(catalog, known, resolved)
+    todo, gone, report.scanned = plan(catalog, known, where.present)
+    gone, report.offline = where.gone(catalog, gone), where.offline
     report.unchanged = report.scanned - len(todo)
-    catalog.add_roots(resolved)
+    catalog.add_roots(new_roots(where.present, catalog.roots()))  # not a file or folder inside a root
     shares = split(todo, workers) if workers > 1 else [todo]
     report.workers = max(1, len(shares))  # what runs: all files of one size make one share
     try:
@@ -349,13 +354,3 @@ class _BatchWriter:
                 self.on_warning(p.stat.path, p.warning)
         self.batch, self.frames, self.new_hashes = [], 0, {}
 
-
-def check_roots(roots: Iterable[str | Path]) -> list[str]:
-    """Absolute paths of the roots, or a one-line error naming the first that does not exist."""
-    out = []
-    for root in roots:
-        path = Path(root).expanduser()
-        if not path.exists():
-            raise FrameFindError(f"{root}: no such file or directory")
-        out.append(str(path.resolve()))
-    return out
