@@ -12,6 +12,7 @@ from rich.table import Table
 
 from framefind.config import default_library_dir
 from framefind.errors import FrameFindError
+from framefind.interfaces import watch_command as watching
 from framefind.interfaces.console import (
     JsonOption,
     LibraryOption,
@@ -243,6 +244,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     token: Annotated[str | None, typer.Option(envvar="FRAMEFIND_TOKEN", help="Access token for every request")] = None,
     allow_urls: Annotated[bool, typer.Option("--allow-urls", help="Let clients search by image URL")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Also index what changes in the library's folders as it "
+                                        "settles (as framefind watch)")] = False,
+    settle: watching.SettleOption = 2.0, poll: watching.PollOption = None,
+    poll_interval: watching.PollIntervalOption = 30.0,
 ) -> None:
     """Serve the web app and the REST API (OpenAPI at /docs) for one library."""
     import uvicorn
@@ -252,7 +257,8 @@ def serve(
     loopback = host == "localhost" or _is_loopback(host)
     if not loopback and not token:
         raise FrameFindError(f"--host {host}: serving beyond this machine needs --token (or FRAMEFIND_TOKEN)")
-    app_ = create_app(library or default_library_dir(), token=token, allow_urls=allow_urls)
+    app_ = create_app(library or default_library_dir(), token=token, allow_urls=allow_urls,
+                      watch=watching.watch_options(settle, poll, poll_interval) if watch else None)
     shown = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     notice(f"framefind: serving {app_.state.library.directory} at {shown} (API docs at /docs; Ctrl-C stops)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
@@ -385,6 +391,7 @@ def migrate(
 
 app.command(name="eval")(eval_command)
 app.command(name="places")(places_command)
+app.command(name="watch")(watching.watch_command)
 app.add_typer(people_app, name="people")
 
 def main() -> None:

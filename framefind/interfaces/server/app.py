@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI, Request
@@ -30,6 +31,9 @@ from framefind.interfaces.server import routes_items, routes_library, routes_peo
 from framefind.interfaces.server.jobs import IndexJob
 from framefind.library import Library
 
+if TYPE_CHECKING:
+    from framefind.store.watch import WatchOptions
+
 WEB = Path(__file__).resolve().parent.parent / "web"
 COOKIE = "framefind_token"
 # The web app loads nothing from elsewhere: a browser enforces it too.
@@ -38,8 +42,9 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; 
 
 
 def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bool = False,
-               upload_limits_mb: dict[str, int] | None = None) -> FastAPI:
-    """The app over the library at ``library_dir`` (which must exist: run ``framefind index`` first)."""
+               upload_limits_mb: dict[str, int] | None = None, watch: WatchOptions | None = None) -> FastAPI:
+    """The app over the library at ``library_dir`` (which must exist: run ``framefind index`` first); ``watch``:
+    also index what changes in its folders, in a thread that lives as long as the app (store/watch.py)."""
     library = Library.open(library_dir, create=False)
     scratch = Path(tempfile.mkdtemp(prefix="framefind-serve-"))
 
@@ -48,7 +53,10 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
         # Searches hold the GIL for part of their time: more of them at once than 2 per core only
         # contend (measured, 8 clients at 100k: 4 at a time 149 queries/s, p50 52 ms; 40 at a time 122, 62 ms).
         app.state.search_limiter = anyio.CapacityLimiter(2 * (os.cpu_count() or 1))
+        watcher = _watching(library, watch)
         yield
+        if watcher is not None:
+            watcher.stop()
         app.state.job.wait(timeout=5)
         library.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -67,6 +75,18 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
     _pages(app)
     app.add_middleware(Guard)
     return app
+
+
+def _watching(library: Library, options: WatchOptions | None):
+    """``serve --watch``: the watcher's thread, started (its lines go to the server's stderr)."""
+    if options is None:
+        return None
+    from framefind.interfaces.console import notice
+    from framefind.store.watch import WatchThread
+
+    thread = WatchThread(library, options, notice)
+    thread.start()
+    return thread
 
 
 def _errors(app: FastAPI) -> None:

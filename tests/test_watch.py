@@ -1,0 +1,308 @@
+"""``framefind watch`` and ``serve --watch`` (issue #21) on real photos with the real default model.
+
+The watcher runs as the user runs it (a child process, tests/watched.py); each test waits for what it says it saw
+or did, and for searches to find (or stop finding) the files, with generous deadlines: nothing here times it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli, wait_until
+from tagged_photos import xmp_packet
+from watched import Watching, photos
+
+from framefind import Library
+from framefind.errors import FrameFindError
+from framefind.search.query import Query
+from framefind.store.watch import Watcher, WatchOptions
+
+
+def searchable(lib: Path, folder: Path) -> set[str]:
+    """The paths under ``folder`` a search returns now: every result, its copies and its near-duplicates."""
+    with Library.open(lib, create=False) as library:
+        page = library.search_page(Query.of("a photo", under=(folder,), k=200, cutoff=False))
+    return {p for r in page.results for p in (r.path, *r.duplicates, *(d.path for d in r.near_duplicates))}
+
+
+def item_vectors(lib: Path, path: Path) -> list[dict[str, np.ndarray]]:
+    """The items of the file's content, each with its vectors."""
+    with Library.open(lib, create=False) as library:
+        content = library.catalog.content_of(str(path))
+        rows = library.catalog.db.execute(
+            "SELECT i.id, v.space, v.vec FROM items i JOIN vectors v ON v.item_id = i.id WHERE i.hash = ? "
+            "AND i.model = ? ORDER BY i.id", (content, library.model_id)).fetchall()
+    items: dict[int, dict[str, np.ndarray]] = {}
+    for item, space, vec in rows:
+        items.setdefault(item, {})[space] = np.frombuffer(vec, np.float16)
+    return list(items.values())
+
+
+def embedded(lib: Path) -> set[tuple[str, float]]:
+    """(content, when it was embedded) of every content: a re-embedding changes the time."""
+    with Library.open(lib, create=False) as library:
+        return set(library.catalog.db.execute("SELECT hash, at FROM embedded"))
+
+
+def batches(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("indexed ")]
+
+
+@pytest.mark.slow
+def test_copied_photos_are_found_deleted_ones_go_a_slow_write_is_indexed_once_and_whole(tmp_path, models_ready):
+    """The issue's "done when": 30 copied in are found, 10 deleted disappear, a photo written in pieces is indexed
+    once and whole, and SIGINT exits 0 with no traceback."""
+    inbox, lib = tmp_path / "inbox", tmp_path / "lib"
+    inbox.mkdir()
+    staged = photos(tmp_path / "staged", 31)
+    with Watching("watch", str(inbox), "--library", str(lib), "--verbose") as watcher:
+        watcher.wait_for("framefind: watching 1 folder")
+        for path in staged[:30]:
+            shutil.copy(path, inbox / path.name)
+        copied = {str(inbox / p.name) for p in staged[:30]}
+        wait_until(lambda: searchable(lib, inbox) >= copied, "the 30 copied photos in search results")
+
+        deleted = {str(inbox / p.name) for p in staged[:10]}
+        for path in deleted:
+            os.unlink(path)
+        wait_until(lambda: not searchable(lib, inbox) & deleted, "the 10 deleted photos gone from search results")
+        assert searchable(lib, inbox) == copied - deleted
+
+        slow, data = inbox / "slow.jpg", staged[30].read_bytes()
+        with open(slow, "wb") as fh:  # each piece is written once the watcher has seen the one before
+            done = 0
+            for cut in (len(data) // 3, 2 * len(data) // 3, len(data)):
+                fh.write(data[done:cut])
+                fh.flush()
+                done = cut
+                watcher.wait_for(f"framefind: seen {slow} ({cut} bytes)")
+        wait_until(lambda: str(slow) in searchable(lib, inbox), "the slowly written photo in search results")
+        returncode, stderr = watcher.stop(signal.SIGINT)
+
+    assert returncode == 0 and "Traceback" not in stderr, stderr
+    assert stderr.rstrip().endswith("framefind: stopped watching; what was indexed is kept")
+    assert stderr.count(f"  new {slow}\n") == 1 and f"  changed {slow}" not in stderr  # once
+    assert "skipped" not in stderr  # no half photo was ever read (a truncated JPEG is skipped)
+    plain = tmp_path / "plain"
+    with Library.open(plain) as library:
+        library.index([staged[30]])
+    watched, whole = item_vectors(lib, slow), item_vectors(plain, staged[30])
+    assert len(watched) == 1 and watched[0].keys() == whole[0].keys()  # one item, with its vectors, whole
+    assert all(np.array_equal(watched[0][space], whole[0][space]) for space in whole[0])
+
+
+@pytest.mark.slow
+def test_polling_finds_new_and_deleted_photos_and_sigterm_stops(tmp_path, models_ready):
+    inbox, lib = tmp_path / "inbox", tmp_path / "lib"
+    inbox.mkdir()
+    staged = photos(tmp_path / "staged", 5)
+    with Watching("watch", str(inbox), "--library", str(lib), "--poll", "0.5") as watcher:
+        watcher.wait_for("framefind: watching 1 folder")
+        for path in staged:
+            shutil.copy(path, inbox / path.name)
+        wait_until(lambda: len(searchable(lib, inbox)) == 5, "5 photos found by polling")
+        (inbox / staged[0].name).unlink()
+        wait_until(lambda: len(searchable(lib, inbox)) == 4, "a deleted photo gone")
+        returncode, stderr = watcher.stop(signal.SIGTERM)
+    assert returncode == 0 and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.slow
+def test_a_vanished_folder_is_offline_and_comes_back_without_re_embedding(tmp_path, models_ready):
+    album, lib = tmp_path / "album", tmp_path / "lib"
+    kept = {str(p) for p in photos(album, 5)}
+    run_cli("index", str(album), "--library", str(lib), "-q")
+    before = embedded(lib)
+    with Watching("watch", "--library", str(lib)) as watcher:  # the library's folders
+        watcher.wait_for("framefind: watching 1 folder")
+        away = album.rename(tmp_path / "away")  # a disk unmounted, a NAS switched off
+        watcher.wait_for(f"framefind: {album} is offline")
+        with Library.open(lib, create=False) as library:  # offline, not deleted (searches show no missing file)
+            assert all(library.catalog.content_of(path) for path in kept) and library.info()["files"] == 5
+        beside = run_cli("index", "--library", str(lib), "-q")  # an index run beside the watcher: the same rule
+        assert f"framefind: warning: {album}: offline" in beside.stderr and "0 removed" in beside.stderr
+        away.rename(album)
+        watcher.wait_for(f"framefind: {album} is back")
+        extra = photos(tmp_path / "more", 1, skip=5)[0]
+        shutil.copy(extra, album / extra.name)
+        wait_until(lambda: str(album / extra.name) in searchable(lib, album), "a photo added once it is back")
+        watcher.wait_for("indexed ")  # the batch's line comes once its run is over, after the search finds it
+        returncode, stderr = watcher.stop()
+    assert returncode == 0, stderr
+    assert [line.split(" in ")[0] for line in batches(stderr)] == ["indexed 1 new, 0 changed, 0 removed"], stderr
+    after = embedded(lib)
+    assert before < after and len(after - before) == 1  # the 5 kept their vectors; only the new one was embedded
+    assert searchable(lib, album) == kept | {str(album / extra.name)}
+
+
+@pytest.mark.slow
+def test_a_sidecar_after_its_picture_is_read_and_index_runs_beside_the_watcher(tmp_path, models_ready):
+    inbox, lib = tmp_path / "inbox", tmp_path / "lib"
+    inbox.mkdir()
+    picture = photos(tmp_path / "staged", 1, prefix="IMG_7001-")[0]
+    with Watching("watch", str(inbox), "--library", str(lib)) as watcher:
+        watcher.wait_for("framefind: watching 1 folder")
+        shutil.copy(picture, inbox / "IMG_7001.jpg")
+        wait_until(lambda: str(inbox / "IMG_7001.jpg") in searchable(lib, inbox), "the picture")
+        assert by_words(lib, "lighthouse keeper") == []
+        (inbox / "IMG_7001.xmp").write_bytes(xmp_packet("The lighthouse keeper's lamp", ("heirloom",)))
+        wait_until(lambda: by_words(lib, "lighthouse keeper") == ["IMG_7001.jpg"], "the sidecar's caption")
+        watcher.wait_for("words of 1 re-read (sidecars)")
+        other = tmp_path / "other"
+        photos(other, 2, skip=1)
+        beside = run_cli("index", str(other), "--library", str(lib), "--wait", "-q")  # the writer lock is shared
+        assert "2 embedded" in beside.stderr
+        returncode, stderr = watcher.stop()
+    assert returncode == 0, stderr
+
+
+def by_words(lib: Path, words: str) -> list[str]:
+    """What the files' own words alone find."""
+    with Library.open(lib, create=False) as library:
+        return [Path(r.path).name for r in library.search(Query.of(words, signals=("metadata",), k=10,
+                                                                    read_places=False))]
+
+
+def run_watcher(watcher: Watcher) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,))
+    thread.start()
+    return stop, thread
+
+
+def test_the_inotify_limit_is_one_line_and_watching_goes_on_by_polling(tmp_path, models_ready, monkeypatch):
+    from watchdog.observers.inotify import InotifyObserver
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(InotifyObserver, "schedule", full)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    said: list[str] = []
+    with Library.open(tmp_path / "lib") as library:
+        stop, thread = run_watcher(Watcher(library, [str(inbox)], WatchOptions(settle=0.2, poll_interval=0.2),
+                                           said.append))
+        try:
+            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
+            limit = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+            assert [line for line in said if "limit reached" in line] == [
+                f"framefind: inotify watch limit reached (fs.inotify.max_user_watches={limit}); raise it with: sudo "
+                f"sysctl fs.inotify.max_user_watches=524288 — watching {inbox} by polling instead"]
+            photo = photos(inbox, 1)[0]
+            wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
+def test_a_copy_that_stalls_longer_than_the_settle_time_is_not_read_until_closed(tmp_path, models_ready):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    data = photos(tmp_path / "staged", 1)[0].read_bytes()
+    target, said = inbox / "stalled.jpg", []
+    with Library.open(tmp_path / "lib") as library:
+        stop, thread = run_watcher(Watcher(library, [str(inbox)], WatchOptions(settle=0.2, verbose=True), said.append))
+        try:
+            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
+            with open(target, "wb") as fh:
+                fh.write(data[: len(data) // 2])
+                fh.flush()  # then nothing for longer than the settle time: the copy stalls
+                wait_until(lambda: f"framefind: waiting for {target} to be closed (still open for writing)" in said,
+                           "the watcher holding off the open file")
+                fh.write(data[len(data) // 2:])
+            wait_until(lambda: any(line.startswith("indexed 1 new") for line in said), "the photo indexed")
+            assert library.index([target]).unchanged == 1  # what it indexed was the whole file
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+    assert said.count(f"  new {target}") == 1  # once, never read half (a truncated JPEG is skipped, then "changed")
+    assert not [line for line in said if "skipped" in line or line.startswith("  changed")]
+
+
+def inotify_watches() -> int:
+    """The inotify watches this process holds (each listed in /proc/self/fdinfo of its inotify descriptor)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        count += sum(line.startswith("inotify wd:") for line in text.splitlines())
+    return count
+
+
+def test_hidden_folders_get_no_watch_and_their_photos_are_not_indexed(tmp_path, models_ready):
+    root = tmp_path / "photos"
+    for folder in ("a", "b/c", ".git/objects/1", ".git/objects/2", ".thumbnails/large"):
+        (root / folder).mkdir(parents=True)
+    said: list[str] = []
+    baseline = inotify_watches()
+    with Library.open(tmp_path / "lib") as library:
+        stop, thread = run_watcher(Watcher(library, [str(root)], WatchOptions(settle=0.2), said.append))
+        try:
+            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
+            assert inotify_watches() - baseline == 4  # photos, a, b, b/c: none of the 5 hidden folders
+            (root / ".cache" / "x").mkdir(parents=True)  # created later: hidden, no watch either
+            hidden = photos(root / ".cache" / "x", 1)[0]
+            (root / "d").mkdir()  # its watch comes after the hidden folder's would have
+            wait_until(lambda: inotify_watches() - baseline == 5, "a watch on the new folder d")
+            shown = photos(root / "d", 1, skip=1)[0]
+            wait_until(lambda: library.catalog.content_of(str(shown)) is not None, "the visible photo indexed")
+            assert inotify_watches() - baseline == 5 and library.catalog.content_of(str(hidden)) is None
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+
+
+def test_serve_watch_shows_new_photos_in_the_web_app(tmp_path, models_ready):
+    from fastapi.testclient import TestClient
+
+    from framefind.interfaces.server.app import create_app
+
+    album, lib = tmp_path / "album", tmp_path / "lib"
+    photos(album, 2)
+    with Library.open(lib) as library:
+        library.index([album])
+    app = create_app(lib, watch=WatchOptions(settle=0.2))
+    with TestClient(app) as client:
+        new = photos(tmp_path / "staged", 1, skip=2)[0]
+        shutil.copy(new, album / "new.jpg")
+
+        def found() -> bool:
+            body = client.get("/api/search", params={"q": "a photo", "all": "true", "k": 50}).json()
+            return str(album / "new.jpg") in {p for r in body["results"] for p in (
+                r["path"], *r["duplicates"], *(d["path"] for d in r["near_duplicates"]))}
+        wait_until(found, "the new photo in the web app's search")
+
+
+def test_index_keeps_an_offline_folder_and_does_not_make_roots_of_what_is_inside_one(tmp_path, models_ready):
+    album = tmp_path / "album"
+    shots = photos(album, 3)
+    (album / "sub").mkdir()
+    inner = photos(album / "sub", 1, skip=3)[0]
+    with Library.open(tmp_path / "lib") as library:
+        assert library.index([album]).embedded == 4
+        away = album.rename(tmp_path / "away")
+        offline = library.index()
+        assert offline.offline == [str(album)] and offline.removed == 0 and library.info()["files"] == 4
+        away.rename(album)
+        back = library.index()
+        assert (back.embedded, back.unchanged, back.removed, back.offline) == (0, 4, 0, [])
+        inner.unlink()
+        assert library.index([album / "sub"]).removed == 1  # a folder inside the album: not a root of its own
+        shots[0].unlink()
+        assert library.index([shots[0]]).removed == 1  # a file gone from a folder that is there: deleted
+        (album / "sub").rmdir()
+        assert library.index([album / "sub"]).removed == 0  # a vanished folder with nothing known in it
+        assert library.roots() == [str(album)]
+        with pytest.raises(FrameFindError, match="no such file or directory"):
+            library.index([tmp_path / "never-there"])
