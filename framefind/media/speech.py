@@ -36,6 +36,9 @@ ENGLISH_LOGPROB = -0.8
 NO_AUDIO = "no audio track"  # not a problem: most phone clips have sound, screen recordings often not
 FAILED_LOGPROB = -1.0  # Whisper's own threshold for a failed decode
 LOOP_COMPRESSION = 2.4  # gzip ratio above which Whisper's text is a repetition loop
+# Whisper decodes greedily, and where that fails its thresholds (a window whose text repeats itself, a low
+# log-prob) samples again at temperature 0.4 and 0.8: seeded, so that re-indexing a video gives the same text.
+SEED = 0
 
 _lock, _model = threading.Lock(), None  # the model, loaded on first use
 
@@ -85,6 +88,8 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
                progress: Callable[[float], None] = lambda fraction: None) -> Transcript:
     """Timed English phrases said in ``path``; never raises for a bad file (FrameFindError only when the model is
     not installed): the reason is in ``note``. Once ``stopped()`` is True, what was found comes back."""
+    import ctranslate2  # faster-whisper's engine (installed with it)
+
     out, logprob_sum, words = Transcript(), 0.0, 0  # Whisper's confidence per token, weighted by words
     try:
         container = av.open(str(path))
@@ -100,6 +105,7 @@ def transcribe(path: str | Path, stopped: Callable[[], bool] = lambda: False,
             if stopped():
                 break
             clock = offset if clock is None else clock  # no pictures: count from the sound's start
+            ctranslate2.set_random_seed(SEED)  # a fallback decode samples: the same audio, the same words, every run
             segments, info = model.transcribe(audio, language="en", vad_filter=True, word_timestamps=True,
                                               condition_on_previous_text=False, temperature=(0.0, 0.4, 0.8))
             out.speech_seconds += info.duration_after_vad
