@@ -357,7 +357,10 @@ def test_release_0_6_0_library_keeps_its_model_and_answers(tmp_path):
         assert library.places() == [] and library.people.list() == []  # format 6's tables, empty: no GPS, no faces
         scans = library.catalog.db.execute("SELECT COUNT(scan) FROM contents").fetchone()[0]
         assert scans == 1  # only the photo added since has a picture digest (0.6.0's contents cannot get one)
-        after = _cosines(library, media, "rocket")  # horse.png now folds into its new near-duplicate copy
+        after = _cosines(library, media, "rocket")
+        # horse.png and its new copy (one pixel apart) are one card: which of the two shows is a near-tie of their
+        # cosines, decided differently by AMD and Intel; every other old photo keeps its evidence
+        after.pop("horse.png", None)
         assert len(after) == 4 and after == pytest.approx({k: rocket_before[k] for k in after}, abs=1e-6)
 
 
