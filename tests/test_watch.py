@@ -163,6 +163,17 @@ def test_a_sidecar_after_its_picture_is_read_and_index_runs_beside_the_watcher(t
     assert returncode == 0, stderr
 
 
+def test_bad_input_is_one_line(tmp_path):
+    lib = tmp_path / "lib"
+    for args, line in [((str(tmp_path / "nope"),), f"{tmp_path / 'nope'}: no such file or directory"),
+                       ((), f"{lib}: no framefind library here (run 'framefind index PATH' first)"),
+                       ((str(tmp_path), "--settle", "-1"), "--settle -1: seconds, 0 or more"),
+                       ((str(tmp_path), "--poll", "0"), "--poll / --poll-interval: seconds, more than 0")]:
+        proc = run_cli("watch", *args, "--library", str(lib), check=False)
+        assert proc.returncode == 1 and proc.stderr.strip() == f"framefind: error: {line}", proc.stderr
+    assert not lib.exists()
+
+
 def by_words(lib: Path, words: str) -> list[str]:
     """What the files' own words alone find."""
     with Library.open(lib, create=False) as library:
@@ -226,6 +237,32 @@ def test_a_copy_that_stalls_longer_than_the_settle_time_is_not_read_until_closed
             thread.join(timeout=60)
     assert said.count(f"  new {target}") == 1  # once, never read half (a truncated JPEG is skipped, then "changed")
     assert not [line for line in said if "skipped" in line or line.startswith("  changed")]
+
+
+def test_folders_on_network_mounts_are_polled(tmp_path, models_ready, monkeypatch):
+    from framefind.store import watch, watch_events
+
+    mounts = tmp_path / "mounts"  # /proc/mounts as a NAS mount makes it
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nnas:/photos {tmp_path}/nas nfs4 rw,relatime 0 0\n"
+                      f"//nas/share {tmp_path}/smb cifs rw 0 0\n")
+    assert watch_events.network_fs(str(tmp_path / "nas" / "2019"), str(mounts)) == "nfs4"
+    assert watch_events.network_fs(str(tmp_path / "smb"), str(mounts)) == "cifs"
+    assert watch_events.network_fs(str(tmp_path / "local"), str(mounts)) is None
+    monkeypatch.setattr(watch, "network_fs", lambda path: watch_events.network_fs(path, str(mounts)))
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    said: list[str] = []
+    with Library.open(tmp_path / "lib") as library:
+        stop, thread = run_watcher(Watcher(library, [str(nas)], WatchOptions(settle=0.2, poll_interval=0.2),
+                                           said.append))
+        try:
+            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
+            assert f"framefind: {nas} is on a network file system (nfs4): polling it every 0.2 s" in said
+            photo = photos(nas, 1)[0]
+            wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
+        finally:
+            stop.set()
+            thread.join(timeout=60)
 
 
 def inotify_watches() -> int:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from framefind.config import default_library_dir
 from framefind.errors import FrameFindError
 from framefind.interfaces.console import LibraryOption, notice, one_line_errors
 
@@ -52,6 +53,9 @@ def watch_command(
     from framefind.store.watch import Watcher
 
     options = watch_options(settle, poll, poll_interval, verbose)
+    missing = next((p for p in paths or () if not p.exists()), None)
+    if missing is not None and not Library.exists(library or default_library_dir()):  # no root it could be
+        raise FrameFindError(f"{missing}: no such file or directory")
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the indexer stops between batches
     try:
