@@ -444,3 +444,10 @@ def test_a_dropped_photo_of_a_person_finds_them_by_face(page, api, barack, tmp_p
     page.wait_for_selector("#viewer[open]")
     shown = page.inner_text("#viewer")
     assert "matched by pictures, the face" in shown and "Face\nBarack (" in shown, shown
+    page.keyboard.press("Escape")
+    page.set_viewport_size(PHONE)  # on a phone: the card's face line fits, nothing scrolls sideways
+    passage = page.locator(".card").first.locator('.passage[data-signal="face"]')
+    box = passage.bounding_box()
+    assert passage.is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    no_sideways_scroll(page, PHONE["width"])
+    shot(page, "face-query-phone")
