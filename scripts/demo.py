@@ -126,6 +126,44 @@ def framefind(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "framefind", *args], check=True)
 
 
+def watch_a_folder(photos: Path, lib: list[str]) -> None:
+    """`framefind watch`: a photo copied into an indexed folder is found by a search seconds later."""
+    import json
+    import signal
+    import time
+
+    inbox = photos / "inbox"
+    inbox.mkdir(exist_ok=True)
+    arrived = inbox / "clock.png"
+    if arrived.exists():  # from an earlier demo: forgotten first, so that it arrives as new
+        arrived.unlink()
+        subprocess.run([sys.executable, "-m", "framefind", "index", str(inbox), "-q", *lib], check=True)
+    print("\n$ framefind watch --library demo/library &   (then a photo is copied into demo/photos/inbox)", flush=True)
+    watcher = subprocess.Popen([sys.executable, "-m", "framefind", "watch", *lib], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    for line in watcher.stdout:  # its first lines: what it swept, then "watching N folder(s)"
+        print(f"  [watch] {line.rstrip()}", flush=True)
+        if "watching" in line:
+            break
+    partial = inbox / ".clock.png.part"  # copied under another name, then renamed: as a file manager does
+    shutil.copy(Path(__import__("skimage").__file__).parent / "data" / "clock_motion.png", partial)
+    partial.rename(arrived)
+    copied, deadline = time.monotonic(), time.monotonic() + 60
+    query = [sys.executable, "-m", "framefind", "search", "--image", str(arrived), "-k", "1", "--json", *lib]
+    while time.monotonic() < deadline:
+        found = json.loads(subprocess.run(query, capture_output=True, text=True, check=True).stdout or "[]")
+        if found and found[0]["path"] == str(arrived.resolve()):
+            print(f"  searchable {time.monotonic() - copied:.1f} s after the copy completed", flush=True)
+            break
+        time.sleep(0.5)
+    else:
+        print("  not searchable within 60 s (see the watcher's lines above)", flush=True)
+    watcher.send_signal(signal.SIGINT)  # Ctrl-C: stops cleanly, exit status 0
+    for line in watcher.communicate(timeout=60)[0].splitlines():
+        print(f"  [watch] {line}", flush=True)
+    print(f"  watcher exit status {watcher.returncode}", flush=True)
+
+
 def main() -> None:
     photos, videos, library = DEMO / "photos", DEMO / "videos", DEMO / "library"
     gather_photos(photos)
@@ -176,6 +214,7 @@ def main() -> None:
         framefind("search", "Barack", *lib)  # a named person alone: their photos
         # another photo of him, one the library has never seen: his face finds his photos ("face: Barack (0.32 apart)")
         framefind("search", "--image", str(ROOT / ".cache" / "face-photos" / "obama3.jpg"), "-k", "3", *lib)
+    watch_a_folder(photos, lib)
     framefind("info", *lib)
     framefind("models", *lib)
     # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).
