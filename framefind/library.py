@@ -29,7 +29,7 @@ from framefind.search.results import Result, ResultKey, SearchPage
 from framefind.search.searcher import Searcher
 from framefind.store.annotate import annotate
 from framefind.store.catalog import DB_NAME, Catalog, ItemInfo
-from framefind.store.describe import describe, library_places, place_labels, warm_up
+from framefind.store.describe import TextModelWarmUp, describe, library_places, place_labels
 from framefind.store.enrich import enrich
 from framefind.store.events import IndexEvents
 from framefind.store.faces_pass import find_faces
@@ -239,9 +239,9 @@ class Library:
             self.catalog.register_model(model.id, model.name, model.options(), model.spec())
             if self.catalog.meta("active_model") is None:
                 self.catalog.set_meta("active_model", model.id)
-            warm_up(self.text_encoder)  # the files' words are embedded at the end: its model loads meanwhile
+            warm = TextModelWarmUp(self.text_encoder)  # the files' words are embedded at the end: it loads meanwhile
             report = index_files(self.catalog, model, roots, workers=workers, on_error=events.on_error,
-                                 on_warning=events.on_warning, progress=events.progress)
+                                 on_warning=events.on_warning, progress=warm.on_progress(events.progress))
             if not report.interrupted:
                 annotate(self.catalog, model, events.on_annotate)
                 report.described = describe(self.catalog, self.text_encoder, progress=events.on_describe,

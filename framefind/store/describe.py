@@ -52,16 +52,32 @@ class DescribeReport:
     located: int = 0  # of those, how many have a place
 
 
-def warm_up(encoder: TextEncoder) -> threading.Thread:
-    """Load the text model in the background while the pictures are embedded: on a library whose files carry few
-    words of their own (folders, no captions), loading MiniLM (~0.5 s) was most of this pass."""
-    def load() -> None:
-        with contextlib.suppress(Exception):  # describe() meets the same error in the foreground and says it
-            encoder.embed(["warm"])
+class TextModelWarmUp:
+    """Loads the text model in a thread once a run has files to embed, while the pictures are embedded: on a library
+    whose files carry few words of their own (folders, no captions), loading MiniLM (~0.5 s) was most of this pass.
+    A run with nothing to embed loads nothing (describe then has nothing to build either). The thread is not a
+    daemon: a process that ends while it loads waits for it (a native library torn down mid-load aborts)."""
 
-    thread = threading.Thread(target=load, name="framefind-text-model", daemon=True)
-    thread.start()
-    return thread
+    def __init__(self, encoder: TextEncoder) -> None:
+        self.encoder = encoder
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def on_progress(self, inner: Callable[[float, int], None]) -> Callable[[float, int], None]:
+        """``inner`` (the indexer's progress: files done, files in all), starting the load at the first file."""
+        def progress(done: float, total: int) -> None:
+            if self.thread is None and total:
+                with self._lock:
+                    if self.thread is None:
+                        self.thread = threading.Thread(target=self._load, name="framefind-text-model")
+                        self.thread.start()
+            inner(done, total)
+
+        return progress
+
+    def _load(self) -> None:
+        with contextlib.suppress(Exception):  # describe() meets the same error in the foreground and says it
+            self.encoder.embed(["warm"])
 
 
 def describe(catalog: Catalog, encoder: TextEncoder, *,
