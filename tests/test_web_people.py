@@ -451,3 +451,9 @@ def test_a_dropped_photo_of_a_person_finds_them_by_face(page, api, barack, tmp_p
     assert passage.is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     no_sideways_scroll(page, PHONE["width"])
     shot(page, "face-query-phone")
+    assert page.is_visible("#example")  # the example image belongs to the results, not to the People view
+    page.click("#tab-people")
+    page.wait_for_selector("#people-view:not([hidden]) .person")
+    assert page.is_hidden("#example")
+    page.click("#tab-results")
+    assert page.is_visible("#example")

@@ -10,6 +10,7 @@ const VIEWS = ["results", "map", "people"];
 
 /** Show one view ("results", "map" or "people") and select its tab. */
 export function showView(name) {
+  document.body.dataset.view = name; // app.css hides what belongs to another view (the example image)
   for (const view of VIEWS) {
     const shown = view === name;
     $(`#${view}-view`).hidden = !shown;
