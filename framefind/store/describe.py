@@ -32,6 +32,7 @@ import numpy as np
 
 from framefind.store.catalog import Catalog
 from framefind.store.enrich import TextEncoder
+from framefind.store.roots import root_of
 from framefind.store.texts import METADATA, put_texts_many
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class Stale:
 def _stale(catalog: Catalog, listings: _Listings) -> list[Stale]:
     """Contents whose live paths or sidecars differ from what their texts were built from (``listings``: the
     folders' sidecars, listed once here and read again by the build)."""
-    roots = sorted(catalog.roots(), key=len, reverse=True)
+    roots = catalog.roots()
     built = dict(catalog.db.execute("SELECT hash, built FROM described"))
     paths: dict[str, list[str]] = defaultdict(list)
     for content, path in catalog.db.execute("SELECT hash, path FROM files WHERE status = 'ok' ORDER BY hash, path"):
@@ -141,16 +142,11 @@ def _stale(catalog: Catalog, listings: _Listings) -> list[Stale]:
             paths[content].append(path)
     out = []
     for content, found in paths.items():
-        rooted = tuple((path, _root_of(path, roots)) for path in found)
+        rooted = tuple((path, root_of(path, roots)) for path in found)
         signature = _signature(rooted, listings)
         if built[content] != signature:
             out.append(Stale(content, rooted, signature))
     return out
-
-
-def _root_of(path: str, roots: list[str]) -> str | None:
-    """The indexed folder a path lies under (the deepest, when roots nest); None for a file indexed on its own."""
-    return next((root for root in roots if path.startswith(root.rstrip("/") + "/")), None)
 
 
 class _Listings:
@@ -208,7 +204,8 @@ def _build(catalog: Catalog, batch: list[Stale], encoder: TextEncoder, cache: di
         for table in ("places", "place_names"):  # the batch's old places, at once
             catalog.rows_in(f"DELETE FROM {table} WHERE hash IN ({{}})", (), contents)
         put_texts_many(catalog, METADATA, [
-            (content, [text for _, text in fields], np.stack([cache[text] for _, text in fields]) if fields else None,
+            (content, [(None, None, text) for _, text in fields],
+             np.stack([cache[text] for _, text in fields]) if fields else None,
              [name for name, _ in fields]) for content, fields in spans.items()])
         for item in batch:
             _put_place(db, item.content, located.get(item.content), gps.get(item.content))

@@ -37,37 +37,30 @@ class TextHit:
     relevance: float | None = None  # set when the signal judges its own hits (faces); else from the phrase's cosine
 
 
-def put_texts(catalog: Catalog, content: str, source: str, spans: list[tuple[float | None, float | None, str]],
-              vectors: np.ndarray | None, fields: list[str] | None = None) -> None:
+Spans = list[tuple[float | None, float | None, str]]  # (start, end, text); times None for an image's texts
+
+
+def put_texts(catalog: Catalog, content: str, source: str, spans: Spans, vectors: np.ndarray | None,
+              fields: list[str] | None = None) -> None:
     """Replace the texts of one content and source (inside the caller's transaction); ``fields``: where each
     span came from (METADATA texts)."""
-    db = catalog.db
-    texts_changed(db)
-    db.execute("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE hash = ? AND source = ?)",
-               (content, source))
-    db.execute("DELETE FROM texts WHERE hash = ? AND source = ?", (content, source))
-    for row, (start, end, text) in enumerate(spans):
-        vec = encode(vectors[row]) if vectors is not None else None
-        field = fields[row] if fields is not None else None
-        cursor = db.execute("INSERT INTO texts (hash, source, start, end, text, vec, field) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (content, source, start, end, text, vec, field))
-        db.execute("INSERT INTO texts_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
+    put_texts_many(catalog, source, [(content, spans, vectors, fields)])
 
 
 def put_texts_many(catalog: Catalog, source: str,
-                   rows: list[tuple[str, list[str], np.ndarray | None, list[str] | None]]) -> None:
-    """``put_texts`` for many contents at once (inside the caller's transaction): (content, texts without times,
-    their vectors, their fields) each; a few statements a batch instead of several a content and text."""
+                   rows: list[tuple[str, Spans, np.ndarray | None, list[str] | None]]) -> None:
+    """Replace the texts of many contents of one source at once (inside the caller's transaction): (content, its
+    spans, their vectors, their fields) each; a few statements a batch, not several a content and text."""
     db = catalog.db
     texts_changed(db)
     contents = [content for content, _, _, _ in rows]
     catalog.rows_in("DELETE FROM texts_fts WHERE rowid IN (SELECT id FROM texts WHERE source = ? AND hash IN ({}))",
                     (source,), contents)
     catalog.rows_in("DELETE FROM texts WHERE source = ? AND hash IN ({})", (source,), contents)
-    db.executemany("INSERT INTO texts (hash, source, start, end, text, vec, field) VALUES (?, ?, NULL, NULL, ?, ?, ?)",
-                   [(content, source, text, encode(vectors[row]) if vectors is not None else None,
+    db.executemany("INSERT INTO texts (hash, source, start, end, text, vec, field) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(content, source, start, end, text, encode(vectors[row]) if vectors is not None else None,
                      fields[row] if fields is not None else None)
-                    for content, texts, vectors, fields in rows for row, text in enumerate(texts)])
+                    for content, spans, vectors, fields in rows for row, (start, end, text) in enumerate(spans)])
     catalog.rows_in("INSERT INTO texts_fts (rowid, text) SELECT id, text FROM texts WHERE source = ? AND hash IN ({})",
                     (source,), contents)
 
