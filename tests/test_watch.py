@@ -11,6 +11,8 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -181,11 +183,21 @@ def by_words(lib: Path, words: str) -> list[str]:
                                                                     read_places=False))]
 
 
-def run_watcher(watcher: Watcher) -> tuple[threading.Event, threading.Thread]:
+@contextmanager
+def watching_here(library: Library, folder: Path, said: list[str], **options) -> Iterator[None]:
+    """A Watcher of ``folder`` in a thread of this process, its lines into ``said``, watching once this is
+    entered; stopped (and its thread ended) on the way out."""
     stop = threading.Event()
+    watcher = Watcher(library, [str(folder)], WatchOptions(settle=0.2, **options), said.append)
     thread = threading.Thread(target=watcher.run, args=(stop,))
     thread.start()
-    return stop, thread
+    try:
+        wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
 
 
 def test_the_inotify_limit_is_one_line_and_watching_goes_on_by_polling(tmp_path, models_ready, monkeypatch):
@@ -198,21 +210,13 @@ def test_the_inotify_limit_is_one_line_and_watching_goes_on_by_polling(tmp_path,
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     said: list[str] = []
-    with Library.open(tmp_path / "lib") as library:
-        stop, thread = run_watcher(Watcher(library, [str(inbox)], WatchOptions(settle=0.2, poll_interval=0.2),
-                                           said.append))
-        try:
-            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
-            limit = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
-            assert [line for line in said if "limit reached" in line] == [
-                f"framefind: inotify watch limit reached (fs.inotify.max_user_watches={limit}); raise it with: sudo "
-                f"sysctl fs.inotify.max_user_watches=524288 — watching {inbox} by polling instead"]
-            photo = photos(inbox, 1)[0]
-            wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
-        finally:
-            stop.set()
-            thread.join(timeout=60)
-    assert not thread.is_alive()
+    with Library.open(tmp_path / "lib") as library, watching_here(library, inbox, said, poll_interval=0.2):
+        limit = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+        assert [line for line in said if "limit reached" in line] == [
+            f"framefind: inotify watch limit reached (fs.inotify.max_user_watches={limit}); raise it with: sudo "
+            f"sysctl fs.inotify.max_user_watches=524288 — watching {inbox} by polling instead"]
+        photo = photos(inbox, 1)[0]
+        wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
 
 
 def test_a_copy_that_stalls_longer_than_the_settle_time_is_not_read_until_closed(tmp_path, models_ready):
@@ -220,21 +224,15 @@ def test_a_copy_that_stalls_longer_than_the_settle_time_is_not_read_until_closed
     inbox.mkdir()
     data = photos(tmp_path / "staged", 1)[0].read_bytes()
     target, said = inbox / "stalled.jpg", []
-    with Library.open(tmp_path / "lib") as library:
-        stop, thread = run_watcher(Watcher(library, [str(inbox)], WatchOptions(settle=0.2, verbose=True), said.append))
-        try:
-            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
-            with open(target, "wb") as fh:
-                fh.write(data[: len(data) // 2])
-                fh.flush()  # then nothing for longer than the settle time: the copy stalls
-                wait_until(lambda: f"framefind: waiting for {target} to be closed (still open for writing)" in said,
-                           "the watcher holding off the open file")
-                fh.write(data[len(data) // 2:])
-            wait_until(lambda: any(line.startswith("indexed 1 new") for line in said), "the photo indexed")
-            assert library.index([target]).unchanged == 1  # what it indexed was the whole file
-        finally:
-            stop.set()
-            thread.join(timeout=60)
+    with Library.open(tmp_path / "lib") as library, watching_here(library, inbox, said, verbose=True):
+        with open(target, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()  # then nothing for longer than the settle time: the copy stalls
+            wait_until(lambda: f"framefind: waiting for {target} to be closed (still open for writing)" in said,
+                       "the watcher holding off the open file")
+            fh.write(data[len(data) // 2:])
+        wait_until(lambda: any(line.startswith("indexed 1 new") for line in said), "the photo indexed")
+        assert library.index([target]).unchanged == 1  # what it indexed was the whole file
     assert said.count(f"  new {target}") == 1  # once, never read half (a truncated JPEG is skipped, then "changed")
     assert not [line for line in said if "skipped" in line or line.startswith("  changed")]
 
@@ -252,17 +250,10 @@ def test_folders_on_network_mounts_are_polled(tmp_path, models_ready, monkeypatc
     nas = tmp_path / "nas"
     nas.mkdir()
     said: list[str] = []
-    with Library.open(tmp_path / "lib") as library:
-        stop, thread = run_watcher(Watcher(library, [str(nas)], WatchOptions(settle=0.2, poll_interval=0.2),
-                                           said.append))
-        try:
-            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
-            assert f"framefind: {nas} is on a network file system (nfs4): polling it every 0.2 s" in said
-            photo = photos(nas, 1)[0]
-            wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
-        finally:
-            stop.set()
-            thread.join(timeout=60)
+    with Library.open(tmp_path / "lib") as library, watching_here(library, nas, said, poll_interval=0.2):
+        assert f"framefind: {nas} is on a network file system (nfs4): polling it every 0.2 s" in said
+        photo = photos(nas, 1)[0]
+        wait_until(lambda: library.catalog.content_of(str(photo)) is not None, "a photo found by polling")
 
 
 def inotify_watches() -> int:
@@ -283,21 +274,15 @@ def test_hidden_folders_get_no_watch_and_their_photos_are_not_indexed(tmp_path, 
         (root / folder).mkdir(parents=True)
     said: list[str] = []
     baseline = inotify_watches()
-    with Library.open(tmp_path / "lib") as library:
-        stop, thread = run_watcher(Watcher(library, [str(root)], WatchOptions(settle=0.2), said.append))
-        try:
-            wait_until(lambda: any("framefind: watching 1 folder" in line for line in said), "watching")
-            assert inotify_watches() - baseline == 4  # photos, a, b, b/c: none of the 5 hidden folders
-            (root / ".cache" / "x").mkdir(parents=True)  # created later: hidden, no watch either
-            hidden = photos(root / ".cache" / "x", 1)[0]
-            (root / "d").mkdir()  # its watch comes after the hidden folder's would have
-            wait_until(lambda: inotify_watches() - baseline == 5, "a watch on the new folder d")
-            shown = photos(root / "d", 1, skip=1)[0]
-            wait_until(lambda: library.catalog.content_of(str(shown)) is not None, "the visible photo indexed")
-            assert inotify_watches() - baseline == 5 and library.catalog.content_of(str(hidden)) is None
-        finally:
-            stop.set()
-            thread.join(timeout=60)
+    with Library.open(tmp_path / "lib") as library, watching_here(library, root, said):
+        assert inotify_watches() - baseline == 4  # photos, a, b, b/c: none of the 5 hidden folders
+        (root / ".cache" / "x").mkdir(parents=True)  # created later: hidden, no watch either
+        hidden = photos(root / ".cache" / "x", 1)[0]
+        (root / "d").mkdir()  # its watch comes after the hidden folder's would have
+        wait_until(lambda: inotify_watches() - baseline == 5, "a watch on the new folder d")
+        shown = photos(root / "d", 1, skip=1)[0]
+        wait_until(lambda: library.catalog.content_of(str(shown)) is not None, "the visible photo indexed")
+        assert inotify_watches() - baseline == 5 and library.catalog.content_of(str(hidden)) is None
 
 
 def test_serve_watch_shows_new_photos_in_the_web_app(tmp_path, models_ready):
