@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from functools import cached_property
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from framefind.store.migrate import (
     parse_destination,
 )
 from framefind.store.people import People
+from framefind.store.ray_index import one_connection, ray_address, ray_reader  # Ray: imported by a run using it
 from framefind.store.rebuild import running, write_index_files
 from framefind.store.remote import drop_collections, library_id
 from framefind.store.vectors.factory import INDEX_TYPES
@@ -215,21 +217,27 @@ class Library:
     # -- indexing ------------------------------------------------------------------------------------
     def index(self, paths: Iterable[str | Path] | None = None, *, events: IndexEvents | None = None,
               wait: bool = False, transcribe: bool | None = None, ocr: bool | None = None,
-              faces: bool | None = None, workers: int = 1) -> IndexReport:
+              faces: bool | None = None, workers: int = 1, ray: str | None = None) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates, labels and missing thumbnails; ``events`` hears how it goes (progress,
         skipped files, index builds: store/events.py).
 
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
         ``workers`` > 1: embed in that many processes, each committing its own batches (store/workers.py).
+        ``ray``: decode and embed, and run the speech, text and faces passes, on the Ray cluster at that address
+        (``auto``: RAY_ADDRESS), committing here (store/ray_index.py).
         """
         if not isinstance(workers, int) or workers < 1:
             raise FrameFindError(f"workers: {workers!r} is not a number of processes (1 or more)")
+        if ray is not None:
+            if workers > 1:
+                raise FrameFindError("--ray and --workers: one or the other (Ray runs its own workers)")
+            ray = ray_address(ray)  # Ray missing, or no address: one line before anything is embedded
         events = events or IndexEvents()
         roots = list(paths) if paths else self.catalog.roots()
         if not roots:
             raise FrameFindError("nothing to index: give a folder or file (e.g. framefind index ~/Pictures)")
-        with self.lock.acquire(wait=wait, on_wait=events.on_wait):
+        with self.lock.acquire(wait=wait, on_wait=events.on_wait), one_connection() if ray else nullcontext():
             if self._pending_backend is not None:  # chosen at open: move the vectors there first
                 where = backend_label(self._pending_backend)
                 self._move(self._pending_backend, lambda done, total: events.on_migrate(where, done, total))
@@ -240,7 +248,7 @@ class Library:
             if self.catalog.meta("active_model") is None:
                 self.catalog.set_meta("active_model", model.id)
             warm = TextModelWarmUp(self.text_encoder)  # the files' words are embedded at the end: it loads meanwhile
-            report = index_files(self.catalog, model, roots, workers=workers, on_error=events.on_error,
+            report = index_files(self.catalog, model, roots, workers=workers, ray=ray, on_error=events.on_error,
                                  on_warning=events.on_warning, progress=warm.on_progress(events.progress))
             if not report.interrupted:
                 annotate(self.catalog, model, events.on_annotate)
@@ -252,10 +260,11 @@ class Library:
                 reads = [name for name in passes if name != "faces"]
                 if reads:  # searches already work; what is said and written joins them as it is read
                     report.enrichment = enrich(self.catalog, reads, self.text_encoder, progress=events.on_enrich,
-                                               on_note=events.on_warning)
+                                               on_note=events.on_warning, read=ray_reader(ray) if ray else None)
                     report.interrupted = report.enrichment.interrupted
                 if "faces" in passes and not report.interrupted:
-                    report.faces = find_faces(self.catalog, progress=events.on_enrich, on_note=events.on_warning)
+                    report.faces = find_faces(self.catalog, progress=events.on_enrich, on_note=events.on_warning,
+                                              read=ray_reader(ray) if ray else None)
                     report.interrupted = report.faces.interrupted
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)

@@ -164,6 +164,29 @@ def watch_a_folder(photos: Path, lib: list[str]) -> None:
     print(f"  watcher exit status {watcher.returncode}", flush=True)
 
 
+def index_on_a_ray_cluster(photos: Path) -> None:
+    """`framefind index --ray`: the photos decoded and embedded on a Ray cluster (here two `ray start` nodes on this
+    machine, as the tests start them), committed by this process: the same library as a plain index."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        print("\n(skipped: index --ray needs pip install 'framefind[ray]')", flush=True)
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from ray_cluster import Cluster
+
+    print("\n$ ray start --head ...; ray start --address ...   (two nodes of one CPU on 127.0.0.1)", flush=True)
+    cluster = Cluster()
+    try:
+        on_ray = ["--library", str(DEMO / "ray-library")]
+        shutil.rmtree(DEMO / "ray-library", ignore_errors=True)
+        framefind("index", str(photos), "--ray", cluster.address, *on_ray)
+        framefind("search", "a cup of coffee", "-k", "2", *on_ray)
+    finally:
+        cluster.stop()
+        shutil.rmtree(DEMO / "ray-library", ignore_errors=True)
+
+
 def main() -> None:
     photos, videos, library = DEMO / "photos", DEMO / "videos", DEMO / "library"
     gather_photos(photos)
@@ -215,6 +238,7 @@ def main() -> None:
         # another photo of him, one the library has never seen: his face finds his photos ("face: Barack (0.32 apart)")
         framefind("search", "--image", str(ROOT / ".cache" / "face-photos" / "obama3.jpg"), "-k", "3", *lib)
     watch_a_folder(photos, lib)
+    index_on_a_ray_cluster(photos)
     framefind("info", *lib)
     framefind("models", *lib)
     # The same library on Milvus (here Milvus Lite, a file in the library; a server: --to http://host:19530).
@@ -222,8 +246,9 @@ def main() -> None:
     framefind("search", "a cup of coffee", "-k", "2", *lib)  # no flag: the library remembers its backend
     framefind("migrate", "--to", "faiss", *lib)
     print(f"\nTry your own: .venv/bin/framefind search 'your words' --library {library.relative_to(ROOT)}")
-    print(f"Open the web app: .venv/bin/framefind serve --library {library.relative_to(ROOT)}  "
-          "then visit http://127.0.0.1:8000/ (API docs: http://127.0.0.1:8000/docs)")
+    print(f"Open the web app: .venv/bin/framefind serve --watch --library {library.relative_to(ROOT)}  "
+          "then visit http://127.0.0.1:8000/ (API docs: http://127.0.0.1:8000/docs; --watch: photos copied into "
+          "demo/photos show up by themselves)")
 
 
 if __name__ == "__main__":

@@ -45,13 +45,15 @@ def media(tmp_path_factory) -> Path:
 
 
 @contextlib.contextmanager
-def serving(library_dir: Path, token: str | None = None) -> Iterator[str]:
-    """The real app (framefind.interfaces.server) on a free port, in a thread: its base URL."""
+def serving(library_dir: Path, token: str | None = None, **app_args) -> Iterator[str]:
+    """The real app (framefind.interfaces.server) on a free port, in a thread: its base URL. ``app_args``: more of
+    ``create_app``'s (watch, ray)."""
     import uvicorn
 
     from framefind.interfaces.server.app import create_app
 
-    config = uvicorn.Config(create_app(library_dir, token=token), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(create_app(library_dir, token=token, **app_args), host="127.0.0.1", port=0,
+                            log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -118,17 +120,23 @@ def browser(tmp_path_factory):
 
 @pytest.fixture
 def page(browser, server):
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.set_default_timeout(15_000)
-    page.errors = errors  # a test that provokes an error response clears its expected console line
+    page = new_page(browser)
     page.goto(server + "/")
     page.wait_for_selector("#stats >> text=/\\d+ files/")
     yield page
     page.close()
-    assert not errors, errors  # no script errors, no failed loads, in any test
+    assert not page.errors, page.errors  # no script errors, no failed loads, in any test
+
+
+def new_page(browser):
+    """A page that records its script errors and failed loads in ``page.errors`` (its user asserts it empty; a test
+    that provokes an error response clears its expected console line)."""
+    page = browser.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.set_default_timeout(15_000)
+    return page
 
 
 def api_search(api, words: str, **params) -> list[dict]:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import test_web
 from test_people import family  # noqa: F401 - the fixture, used by library_dir
-from test_web import PAGE_K, api_answer, screenshot, search, serving, wait_for_animations, wait_for_keys
+from test_web import PAGE_K, api_answer, new_page, screenshot, search, serving, wait_for_animations, wait_for_keys
 
 # The browser, server and page machinery of test_web.py, over this module's own library.
 browser = test_web.browser
@@ -282,16 +282,12 @@ def copy(browser, library_dir, tmp_path) -> Iterator[Copy]:
     directory = tmp_path / "lib"
     shutil.copytree(library_dir, directory)
     with serving(directory) as url, httpx.Client(base_url=url, timeout=30) as client:
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.set_default_timeout(15_000)
+        page = new_page(browser)
         try:
             yield Copy(url, client, page, directory)
         finally:
             page.close()
-        assert not errors, errors
+        assert not page.errors, page.errors
 
 
 def two_named(api) -> tuple[dict, dict]:

@@ -66,6 +66,9 @@ def index(
     workers: Annotated[int, typer.Option(
         "--workers", "-w", help="Embed in this many processes, each committing its own batches (for machines "
         "with many cores)")] = 1,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", help="Decode and embed (and transcribe, read text, find faces) on the Ray cluster at this address "
+        "(auto: RAY_ADDRESS); this process commits. Every node must see the files at the same paths")] = None,
 ) -> None:
     """Index new, changed and deleted files; unchanged and moved files are not re-embedded. With
     --transcribe / --ocr, then reads what is said and written (resumable passes; search works meanwhile)."""
@@ -91,12 +94,13 @@ def index(
                 on_migrate=lambda where, done, total: bar.update(task, description=f"vectors to {where}",
                                                                  completed=done, total=total))
             report = lib.index(paths, events=events, wait=wait, transcribe=transcribe, ocr=ocr, faces=faces,
-                               workers=workers)
+                               workers=workers, ray=ray)
         summary = (f"{report.scanned} files: {report.embedded} embedded, {report.linked} moved/copied, "
                    + (f"{report.reused} re-described (same picture), " if report.reused else "")
                    + f"{report.unchanged} unchanged, {report.removed} removed, {report.failed} failed "
                    f"in {report.seconds:.1f} s ({report.rate:.1f} files/s"
-                   + (f", {report.workers} processes)" if report.workers > 1 else ")"))
+                   + (f", on the Ray cluster's {report.workers} CPUs)" if report.on_ray else
+                      f", {report.workers} processes)" if report.workers > 1 else ")"))
         if report.enrichment is not None:
             done = report.enrichment
             summary += "; " + ", ".join(f"{PASS_NAMES[name]}: {done.done[name]} files, {done.texts[name]} passages"
@@ -248,6 +252,9 @@ def serve(
                                         "settles (as framefind watch)")] = False,
     settle: watching.SettleOption = 2.0, poll: watching.PollOption = None,
     poll_interval: watching.PollIntervalOption = 30.0,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", help="Index runs started from the web app or API decode and embed on the Ray cluster at this address "
+        "(auto: RAY_ADDRESS)")] = None,
 ) -> None:
     """Serve the web app and the REST API (OpenAPI at /docs) for one library."""
     import uvicorn
@@ -258,7 +265,7 @@ def serve(
     if not loopback and not token:
         raise FrameFindError(f"--host {host}: serving beyond this machine needs --token (or FRAMEFIND_TOKEN)")
     app_ = create_app(library or default_library_dir(), token=token, allow_urls=allow_urls,
-                      watch=watching.watch_options(settle, poll, poll_interval) if watch else None)
+                      watch=watching.watch_options(settle, poll, poll_interval) if watch else None, ray=ray)
     shown = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     notice(f"framefind: serving {app_.state.library.directory} at {shown} (API docs at /docs; Ctrl-C stops)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")

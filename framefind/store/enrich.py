@@ -9,7 +9,7 @@ last one done. Searches use whatever is done so far.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +26,8 @@ OCR_EVERY = 2.0  # seconds between video frames looked at for text (1 s: 187 % o
 CHECK_SIDE = 640  # px the cheap "is there text?" check looks at
 
 Span = tuple[float | None, float | None, str]
+# (pass, its pending (content, kind, path) rows) -> what each row's file holds (spans; faces.py: faces), and a note
+Reader = Callable[[str, list[tuple[str, str, str]]], Iterator[tuple[list, str | None]]]
 
 
 class TextEncoder(Protocol):
@@ -54,16 +56,18 @@ def pending(catalog: Catalog, name: str) -> list[tuple[str, str, str]]:
 def enrich(catalog: Catalog, passes: list[str], encoder: TextEncoder, *,
            stopped: Callable[[], bool] = lambda: False,
            progress: Callable[[str, int, int], None] = lambda name, done, total: None,
-           on_note: Callable[[str, str], None] = lambda path, note: None) -> EnrichReport:
-    """Run each pass over the contents it has not done; stops cleanly on Ctrl-C (``interrupted``)."""
+           on_note: Callable[[str, str], None] = lambda path, note: None,
+           read: Reader | None = None) -> EnrichReport:
+    """Run each pass over the contents it has not done; stops cleanly on Ctrl-C (``interrupted``). ``read``:
+    where the files are read (default: here, one at a time; store/ray_index.py: on a Ray cluster)."""
     report, started = EnrichReport(), time.perf_counter()
+    read = read or (lambda name, todo: (RUNNERS[name](path, kind, stopped) for _, kind, path in todo))
     try:
         for name in passes:
             todo = pending(catalog, name)
             report.done[name] = report.texts[name] = 0
-            for number, (content, kind, path) in enumerate(todo):
+            for number, ((content, _, path), (spans, note)) in enumerate(zip(todo, read(name, todo), strict=True)):
                 progress(name, number, len(todo))
-                spans, note = RUNNERS[name](path, kind, stopped)
                 if stopped():
                     raise KeyboardInterrupt
                 vectors = encoder.embed([text for _, _, text in spans]) if spans else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from framefind.errors import FrameFindError, MediaError
 from framefind.store.catalog import Catalog, encode
-from framefind.store.enrich import pending
+from framefind.store.enrich import Reader, pending
 from framefind.store.people import cluster
 
 FACE_SIDE = 1600  # px the detector looks at: 40 px faces in a group photo stay findable
@@ -33,8 +33,10 @@ class FacesReport:
 
 def find_faces(catalog: Catalog, *, stopped: Callable[[], bool] = lambda: False,
                progress: Callable[[str, int, int], None] = lambda name, done, total: None,
-               on_note: Callable[[str, str], None] = lambda path, note: None) -> FacesReport:
-    """Look for faces in the contents not looked at yet, then group the unplaced faces into people."""
+               on_note: Callable[[str, str], None] = lambda path, note: None,
+               read: Reader | None = None) -> FacesReport:
+    """Look for faces in the contents not looked at yet, then group the unplaced faces into people. ``read``:
+    where the files are looked at (default: here; store/ray_index.py: on a Ray cluster)."""
     from framefind.media.faces import available
 
     missing = available()
@@ -42,10 +44,10 @@ def find_faces(catalog: Catalog, *, stopped: Callable[[], bool] = lambda: False,
         raise FrameFindError(missing)
     report = FacesReport()
     todo = pending(catalog, "faces")
+    read = read or (lambda name, todo: (_faces_of(path, kind, stopped) for _, kind, path in todo))
     try:
-        for number, (content, kind, path) in enumerate(todo):
+        for number, ((content, _, path), (found, note)) in enumerate(zip(todo, read("faces", todo), strict=True)):
             progress("faces", number, len(todo))
-            found, note = _faces_of(path, kind, stopped)
             if stopped():
                 raise KeyboardInterrupt
             with catalog.transaction() as db:

@@ -57,7 +57,8 @@ class IndexReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # e.g. a video decoded only in part
     seconds: float = 0.0
     interrupted: bool = False
-    workers: int = 1  # processes that embedded
+    workers: int = 1  # processes that embedded (on a Ray cluster: its CPU slots)
+    on_ray: bool = False  # the files were decoded and embedded on a Ray cluster (store/ray_index.py)
     enrichment: EnrichReport | None = None  # the speech / on-screen text passes, when the library runs them
     described: DescribeReport | None = None  # what the files say and where they were taken (store/describe.py)
     faces: FacesReport | None = None  # the faces pass and the people it grouped (store/faces_pass.py)
@@ -161,11 +162,11 @@ def _prepare_video(out: Prepared, model: Model, stopped: Callable[[], bool], par
 
 
 def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, workers: int = 1,
-                on_error: Callable[[str, str], None] = lambda path, reason: None,
+                ray: str | None = None, on_error: Callable[[str, str], None] = lambda path, reason: None,
                 on_warning: Callable[[str, str], None] = lambda path, reason: None,
                 progress: Callable[[float, int], None] = lambda done, total: None) -> IndexReport:
     """Bring the catalog up to date with the files under ``roots``; ``workers`` > 1: in that many processes
-    (store/workers.py)."""
+    (store/workers.py); ``ray``: decoded and embedded on the Ray cluster at that address (store/ray_index.py)."""
     from framefind.store.workers import run_shares, split
 
     started = time.perf_counter()
@@ -181,7 +182,11 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
     shares = split(todo, workers) if workers > 1 else [todo]
     report.workers = max(1, len(shares))  # what runs: all files of one size make one share
     try:
-        if report.workers > 1:
+        if ray is not None:
+            from framefind.store.ray_index import index_on_ray
+
+            index_on_ray(ray, catalog, model, todo, report, known, on_error, on_warning, progress)
+        elif report.workers > 1:
             run_shares(str(catalog.path.parent), model, shares, report, on_error, on_warning, progress)
         else:
             process_files(catalog, model, todo, report, known=known, on_error=on_error, on_warning=on_warning,

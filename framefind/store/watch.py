@@ -147,6 +147,13 @@ class Watcher:
         self._polling: BaseObserver | None = None
         self._limits: list[tuple[str, OSError]] = []  # appended by watchdog's threads (list.append is atomic)
         self._retry_at = 0.0
+        self.batches = self.files = 0  # batches indexed and their files (new, changed, removed): serve shows them
+        self.last_batch: float | None = None  # when the last one was committed (time.time())
+
+    def folders(self) -> list[tuple[str, bool, bool]]:
+        """(folder, online, polled) of each watched folder: polled where events cannot be trusted."""
+        return [(root.path, root.online, root.observer is not None and root.observer is self._polling)
+                for root in list(self.roots.values())]
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -340,6 +347,8 @@ class Watcher:
                 self.settling.touch(path, now)
             self._retry_at = now + RETRY
             return
+        self.batches, self.files = self.batches + 1, self.files + len(new) + len(changed) + report.removed
+        self.last_batch = time.time()
         line = f"indexed {len(new)} new, {len(changed)} changed, {report.removed} removed"
         line += f", words of {len(batch.words)} re-read (sidecars)" if batch.words else ""
         line += f", {report.failed} failed" if report.failed else ""

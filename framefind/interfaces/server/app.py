@@ -30,6 +30,7 @@ from framefind.errors import FrameFindError
 from framefind.interfaces.server import routes_items, routes_library, routes_people, routes_search
 from framefind.interfaces.server.jobs import IndexJob
 from framefind.library import Library
+from framefind.store.ray_index import ray_address
 
 if TYPE_CHECKING:
     from framefind.store.watch import WatchOptions
@@ -42,10 +43,14 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; 
 
 
 def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bool = False,
-               upload_limits_mb: dict[str, int] | None = None, watch: WatchOptions | None = None) -> FastAPI:
+               upload_limits_mb: dict[str, int] | None = None, watch: WatchOptions | None = None,
+               ray: str | None = None) -> FastAPI:
     """The app over the library at ``library_dir`` (which must exist: run ``framefind index`` first); ``watch``:
-    also index what changes in its folders, in a thread that lives as long as the app (store/watch.py)."""
+    also index what changes in its folders, in a thread that lives as long as the app (store/watch.py); ``ray``:
+    index runs started from the API decode and embed on the Ray cluster at that address (store/ray_index.py)."""
     library = Library.open(library_dir, create=False)
+    if ray is not None:
+        ray = ray_address(ray)  # Ray missing, or no address: one line before serving
     scratch = Path(tempfile.mkdtemp(prefix="framefind-serve-"))
 
     @asynccontextmanager
@@ -53,10 +58,11 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
         # Searches hold the GIL for part of their time: more of them at once than 2 per core only
         # contend (measured, 8 clients at 100k: 4 at a time 149 queries/s, p50 52 ms; 40 at a time 122, 62 ms).
         app.state.search_limiter = anyio.CapacityLimiter(2 * (os.cpu_count() or 1))
-        watcher = _watching(library, watch)
+        thread = _watching(library, watch)
+        app.state.watcher = thread and thread.watcher
         yield
-        if watcher is not None:
-            watcher.stop()
+        if thread is not None:
+            thread.stop()
         app.state.job.wait(timeout=5)
         library.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -64,6 +70,7 @@ def create_app(library_dir: str | Path, token: str | None = None, allow_urls: bo
     app = FastAPI(title="framefind", version=framefind.__version__, lifespan=lifespan, docs_url=None,
                   description="Local-first semantic search over one image and video library.")
     app.state.library, app.state.token, app.state.allow_urls = library, token, allow_urls
+    app.state.ray, app.state.watcher = ray, None
     app.state.upload_limits = upload_limits_mb or {}
     app.state.uploads, app.state.clips = scratch / "uploads", scratch / "clips"
     app.state.uploads.mkdir()

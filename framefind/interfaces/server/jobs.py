@@ -19,12 +19,13 @@ class IndexJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def start(self, paths: list[str] | None, **options: bool | int | None) -> bool:
-        """Start a run in the background (``options``: transcribe, ocr, workers); False if one is already running."""
+    def start(self, paths: list[str] | None, **options: bool | int | str | None) -> bool:
+        """Start a run in the background (``options``: transcribe, ocr, workers, ray); False if one is already
+        running."""
         with self._lock:
             if self.state.running:
                 return False
-            self.state = IndexState(running=True, started=time.time())
+            self.state = IndexState(running=True, started=time.time(), on_ray=bool(options.get("ray")))
             self._thread = threading.Thread(target=self._run, args=(paths, options), name="index", daemon=True)
             self._thread.start()
         return True

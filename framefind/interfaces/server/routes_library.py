@@ -22,6 +22,8 @@ from framefind.interfaces.server.schemas import (
     PlaceOut,
     PlacesOut,
     Status,
+    WatchedFolder,
+    Watching,
     urls,
 )
 from framefind.search.duplicates import THRESHOLD, as_rows
@@ -34,14 +36,26 @@ VOTES = {"up": 1, "down": -1}
 
 @router.get("/status", response_model=Status, summary="Library statistics and indexing progress")
 def status(request: Request) -> Status:
-    return Status(**request.app.state.library.status(), index=request.app.state.job.state)
+    watcher = request.app.state.watcher
+    return Status(**request.app.state.library.status(), index=request.app.state.job.state, ray=request.app.state.ray,
+                  watching=watcher and Watching(
+                      folders=[WatchedFolder(path=path, online=online, polled=polled)
+                               for path, online, polled in watcher.folders()],
+                      batches=watcher.batches, files=watcher.files, last_batch=watcher.last_batch))
 
 
 @router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",
              responses={409: {"model": ErrorOut}})
 def start_index(request: Request, body: IndexIn | None = None) -> JSONResponse:
     body = body or IndexIn()
-    if not request.app.state.job.start(body.paths, transcribe=body.transcribe, ocr=body.ocr, workers=body.workers):
+    cluster = request.app.state.ray
+    if body.ray and cluster is None:
+        raise ClientError("ray: this server has no Ray cluster (start it with framefind serve --ray ADDRESS)")
+    if body.ray and body.workers > 1:
+        raise ClientError("--ray and --workers: one or the other (Ray runs its own workers)")
+    on_ray = cluster if body.ray or (body.ray is None and body.workers == 1) else None
+    if not request.app.state.job.start(body.paths, transcribe=body.transcribe, ocr=body.ocr, workers=body.workers,
+                                       ray=on_ray):
         raise ClientError("an index run is already in progress", 409)
     return JSONResponse({"running": True}, status_code=202)
 

@@ -153,6 +153,8 @@ class IndexIn(BaseModel):
     transcribe: bool | None = Field(None, description="Transcribe speech in videos (kept as a library setting)")
     ocr: bool | None = Field(None, description="Read text in pictures and frames (kept as a library setting)")
     workers: int = Field(1, ge=1, le=64, description="Embed in this many processes (machines with many cores)")
+    ray: bool | None = Field(None, description="Decode and embed on the server's Ray cluster (serve --ray) "
+                             "[default: yes when it has one; not with workers]")
 
 
 class IndexState(BaseModel):
@@ -160,10 +162,25 @@ class IndexState(BaseModel):
     phase: str = Field("index", description="index, then speech / ocr when the library runs those passes")
     done: float = 0
     total: int = 0
+    on_ray: bool = Field(False, description="This run decodes and embeds on the server's Ray cluster")
     started: float | None = None
     finished: float | None = None
     report: dict | None = None
     error: str | None = None
+
+
+class WatchedFolder(BaseModel):
+    path: str
+    online: bool = Field(description="False while the folder is gone (a disk unmounted, a NAS off): its files stay")
+    polled: bool = Field(description="Looked at every --poll-interval s (a network mount, past the inotify limit), "
+                         "not told of changes by events")
+
+
+class Watching(BaseModel):
+    folders: list[WatchedFolder]
+    batches: int = Field(description="Batches indexed since the server started")
+    files: int = Field(description="Files those batches indexed or removed")
+    last_batch: float | None = Field(None, description="When the last batch was committed (Unix time)")
 
 
 class Status(BaseModel):
@@ -181,6 +198,9 @@ class Status(BaseModel):
     rebuilding: int | None = Field(None, description="pid of a background build of bigger index files (searches "
                                    "use the current ones meanwhile)")
     index: IndexState
+    watching: Watching | None = Field(None, description="serve --watch: the folders watched and what was indexed")
+    ray: str | None = Field(None, description="serve --ray: index runs started here decode and embed on this Ray "
+                            "cluster")
 
 
 class DuplicateMember(BaseModel):

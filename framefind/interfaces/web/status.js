@@ -14,8 +14,10 @@ const POLL_MS = 1500;
 const PHASES = { index: "Indexing", speech: "Transcribing", ocr: "Reading text", faces: "Finding faces" };
 const PASS_NAMES = { speech: "speech", ocr: "text" };
 
+const WATCH_POLL_MS = 4000; // serve --watch: how often the page looks for batches the watcher indexed
 let pollTimer = 0;
 let indexAsked = false; // a run we started may end before the first poll sees it running
+let watchSeen = null; // {batches, files} the watcher had indexed at the last look (null: not looked yet)
 
 export async function refreshStatus() {
   clearTimeout(pollTimer);
@@ -29,12 +31,31 @@ export async function refreshStatus() {
   }
   renderStatus(state.status);
   const running = Boolean(state.status.index?.running);
+  const watching = state.status.watching;
   if (running) pollTimer = setTimeout(refreshStatus, POLL_MS);
   else if (state.status.rebuilding) pollTimer = setTimeout(refreshStatus, POLL_MS * 4); // until the build is in
+  else if (watching) pollTimer = setTimeout(refreshStatus, WATCH_POLL_MS); // files arrive by themselves
   if ((wasRunning || indexAsked) && !running) {
     indexAsked = false;
     onIndexFinished();
   }
+  if (watching && watchSeen && watching.batches > watchSeen.batches && !running) onWatched(watching.files - watchSeen.files);
+  watchSeen = watching && { batches: watching.batches, files: watching.files };
+}
+
+/** serve --watch indexed a batch: what depends on the library is asked again; the results are searched again
+ *  unless the user is looking at one or has scrolled down (then a toast says so). */
+function onWatched(files) {
+  forgetDerived();
+  const busy = $("#viewer").open || window.scrollY > 200;
+  if (!busy) runSearch();
+  const what = `${formatCount(files, "file")} indexed from the watched folders`;
+  toast(busy ? `${what}: search again to include them` : what);
+}
+
+function watchingText(watching) {
+  const offline = watching.folders.filter((folder) => !folder.online).length;
+  return `watching ${formatCount(watching.folders.length, "folder")}` + (offline ? ` (${offline} offline)` : "");
 }
 
 function renderStatus(status) {
@@ -42,13 +63,17 @@ function renderStatus(status) {
   const passes = status.passes || [];
   const parts = [formatCount(status.files, "file"), formatCount(status.images, "image"),
     formatCount(status.videos, "video"), passes.length && formatCount(status.passages, "passage"), status.model];
-  const doing = PHASES[index.phase] || PHASES.index;
+  if (status.watching) parts.push(watchingText(status.watching));
+  const doing = (PHASES[index.phase] || PHASES.index) + (index.on_ray ? " on the Ray cluster" : "");
   if (index.running) parts.unshift(index.total ? `${doing} ${Math.floor(index.done)} of ${index.total}…` : `${doing}…`);
   else if (status.rebuilding) parts.unshift("optimising the index…"); // searches use the current one meanwhile
   const stats = $("#stats");
   stats.textContent = parts.filter(Boolean).join(" · ");
+  const folders = (status.watching?.folders || []).map((folder) =>
+    `watching ${folder.path}${folder.online ? "" : " (offline: its files stay)"}${folder.polled ? " (polled)" : ""}`);
   stats.title = [status.library, passes.length && `${formatCount(status.passages, "passage")}: phrases said and ` +
-    "texts written, searchable"].filter(Boolean).join("\n");
+    "texts written, searchable", ...folders, status.ray && `index runs use the Ray cluster at ${status.ray}`]
+    .filter(Boolean).join("\n");
   if (index.error) stats.append(" · ", make("span", { className: "err", textContent: index.error }));
   const bar = $("#progress");
   bar.hidden = !index.running;
@@ -117,6 +142,12 @@ function onIndexFinished() {
   const n = (field) => report?.[field] ?? 0;
   const counts = report && `: ${n("embedded")} new, ${n("removed")} removed, ${n("failed")} failed`;
   toast(error ? `Indexing failed: ${error}` : `Indexing finished${counts || ""}`, Boolean(error));
+  forgetDerived();
+  runSearch(); // the same question again (a place alone lists what was taken there), or the welcome
+}
+
+/** New files: the map, labels, places and people are asked again (now where they are shown). */
+function forgetDerived() {
   mapState.points = null; // the projection changed
   mapState.images.clear();
   forgetLabels(); // new files, new labels and places
@@ -128,7 +159,6 @@ function onIndexFinished() {
     loadPlaces();
   }
   if (!$("#map-view").hidden) loadMap(true);
-  runSearch(); // the same question again (a place alone lists what was taken there), or the welcome
 }
 
 /** The "Speech & text" popover: save the choice and index with it. */
