@@ -21,7 +21,7 @@ from conftest import run_cli, wait_until
 from tagged_photos import xmp_packet
 from watched import Watching, photos
 
-from framefind import Library
+from framefind import IndexEvents, Library
 from framefind.errors import FrameFindError
 from framefind.search.query import Query
 from framefind.store.watch import Watcher, WatchOptions
@@ -200,6 +200,26 @@ def watching_here(library: Library, folder: Path, said: list[str], **options) ->
     assert not thread.is_alive()
 
 
+def test_a_watcher_started_on_an_empty_mount_point_deletes_nothing(tmp_path, models_ready):
+    """A disk not mounted when the watcher starts leaves its mount point empty: offline, not every file deleted;
+    once mounted again nothing is re-embedded."""
+    album = tmp_path / "album"
+    kept = photos(album, 3)
+    said: list[str] = []
+    with Library.open(tmp_path / "lib") as library:
+        assert library.index([album]).embedded == 3
+        away = album.rename(tmp_path / "disk")
+        album.mkdir()
+        with watching_here(library, album, said):
+            assert f"framefind: {album} is offline (empty: a disk or share not mounted?); its files stay in the " \
+                "library" in said
+            album.rmdir()
+            away.rename(album)  # mounted again
+            wait_until(lambda: f"framefind: {album} is back; looking for what changed meanwhile" in said, "back")
+        assert not [line for line in said if line.startswith("indexed ")]  # no batch: nothing changed
+        assert all(library.catalog.content_of(str(path)) for path in kept) and library.info()["files"] == 3
+
+
 def test_the_inotify_limit_is_one_line_and_watching_goes_on_by_polling(tmp_path, models_ready, monkeypatch):
     from watchdog.observers.inotify import InotifyObserver
 
@@ -319,6 +339,16 @@ def test_index_keeps_an_offline_folder_and_does_not_make_roots_of_what_is_inside
         away.rename(album)
         back = library.index()
         assert (back.embedded, back.unchanged, back.removed, back.offline) == (0, 4, 0, [])
+        album.rename(away)  # unmounted: the mount point stays, empty
+        album.mkdir()
+        warned: list[tuple[str, str]] = []
+        empty = library.index(events=IndexEvents(on_warning=lambda path, why: warned.append((path, why))))
+        assert (empty.removed, empty.offline, library.info()["files"]) == (0, [str(album)], 4)
+        assert warned == [(str(album), "offline (empty: a disk or share not mounted?); its files stay in the library "
+                                       "until it is back")]
+        album.rmdir()
+        away.rename(album)
+        assert library.index().unchanged == 4
         inner.unlink()
         assert library.index([album / "sub"]).removed == 1  # a folder inside the album: not a root of its own
         shots[0].unlink()

@@ -192,6 +192,11 @@ class Catalog:
                 found[row[0]] = FileRow(*row)
         return found
 
+    def has_files_under(self, root: str) -> bool:
+        """Whether any file at or below ``root`` is known (one index lookup, however many there are)."""
+        sql = "SELECT 1 FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\' LIMIT 1"
+        return self.db.execute(sql, (root, like_prefix(root))).fetchone() is not None
+
     def embedded_hashes(self, model_id: str) -> set[str]:
         """Hashes of content already embedded by ``model_id``: files with these need no model run."""
         return {r[0] for r in self.db.execute("SELECT hash FROM embedded WHERE model = ?", (model_id,))}

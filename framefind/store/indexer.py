@@ -173,7 +173,8 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
     report = IndexReport()
     where = locate(catalog, roots)  # a missing root is offline: its files are kept (store/roots.py)
     for root in where.offline:
-        on_warning(root, "offline (not found); its files stay in the library until it is back")
+        on_warning(root, "offline (empty: a disk or share not mounted?); its files stay in the library until it is back"
+                   if root in where.emptied else "offline (not found); its files stay in the library until it is back")
     known = catalog.embedded_hashes(model.id)
     todo, gone, report.scanned = plan(catalog, known, where.present)
     gone, report.offline = where.gone(catalog, gone), where.offline

@@ -3,8 +3,9 @@
 A folder that vanishes is a disk unmounted or a NAS switched off far more often than a library thrown away, and
 forgetting its files would cost every one of them its embedding (and its faces their names) when it comes back.
 So a missing folder root is **offline**: its files stay in the library, still found by searches, and nothing is
-re-embedded when it returns. Only a path missing from a folder that *is* there is gone (a file deleted, a
-subfolder removed), and so is a file indexed on its own whose folder is there.
+re-embedded when it returns; so is a root folder found empty, the mount point a disk leaves when not mounted. Only
+a path missing from a folder that *is* there is gone (a file deleted, a subfolder removed), and so is a file
+indexed on its own whose folder is there.
 
 Paths inside a folder already indexed are not roots of their own: a root's name starts the folder words of
 everything below it (store/describe.py), and ``index ~/Pictures/2019/a.jpg`` (or the watcher handing over the
@@ -27,6 +28,7 @@ class Located:
     present: list[str] = field(default_factory=list)  # absolute, links resolved: scan these
     vanished: list[str] = field(default_factory=list)  # gone from a folder that is there: their files are gone
     offline: list[str] = field(default_factory=list)  # known roots that are missing: their files are kept
+    emptied: list[str] = field(default_factory=list)  # of those, folders there but empty (a mount point, unmounted)
 
     def gone(self, catalog: Catalog, unseen: Iterable[str]) -> list[str]:
         """The files to forget: those a scan of ``present`` did not find and those under ``vanished``, less any
@@ -42,7 +44,12 @@ def locate(catalog: Catalog, paths: Iterable[str | Path]) -> Located:
     for given in paths:
         path = Path(given).expanduser()
         if path.exists():
-            out.present.append(str(path.resolve()))
+            present = str(path.resolve())
+            if present in roots and emptied(catalog, present):
+                _add(out.offline, present)
+                _add(out.emptied, present)
+            else:
+                out.present.append(present)
             continue
         absolute = str(path.resolve())  # a missing path resolves as far as it exists
         holder = root_of(absolute, roots)
@@ -75,6 +82,19 @@ def online(root: str) -> bool:
         return os.path.isdir(root) or os.path.isfile(root)
     except OSError:  # a NAS that stopped answering
         return False
+
+
+def emptied(catalog: Catalog, root: str) -> bool:
+    """A root folder with nothing in it at all whose files the library knows: the empty mount point of a disk or
+    share that is not mounted (a folder whose photos were deleted keeps its subfolders, or a stray file; what is
+    kept for a folder really emptied is hidden from searches anyway: results are only files that exist)."""
+    try:
+        with os.scandir(root) as entries:
+            if next(entries, None) is not None:
+                return False
+    except OSError:
+        return False
+    return catalog.has_files_under(root)
 
 
 def _file_root_gone(catalog: Catalog, root: str) -> bool:

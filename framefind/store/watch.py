@@ -32,7 +32,7 @@ from framefind.errors import FrameFindError
 from framefind.media.files import media_kind, scan
 from framefind.store.events import IndexEvents
 from framefind.store.indexer import IndexReport
-from framefind.store.roots import online, root_of
+from framefind.store.roots import emptied, online, root_of
 from framefind.store.watch_events import (
     SIDECAR,
     TRACKS_WRITES,
@@ -204,7 +204,7 @@ class Watcher:
         now = time.monotonic()
         for root in self.roots.values():
             if not self._is_online(root):
-                self.say(f"framefind: {root.path} is offline (not found); its files stay in the library")
+                self._say_offline(root)
                 continue
             self._watch(root)
             if root_of(root.path, known) is None:  # a new folder: indexed now, as `framefind index` would
@@ -214,7 +214,13 @@ class Watcher:
         self.say(f"framefind: watching {len(self.roots)} folder(s) of {self.library.directory}; Ctrl-C stops")
 
     def _is_online(self, root: _Root) -> bool:
-        return online(root.path) and (not root.mount or os.path.ismount(root.path))
+        """There, and not a mount point left empty (one seen mounted, or any root found empty with files known)."""
+        return online(root.path) and (not root.mount or os.path.ismount(root.path)) \
+            and not emptied(self.library.catalog, root.path)
+
+    def _say_offline(self, root: _Root) -> None:
+        why = "empty: a disk or share not mounted?" if online(root.path) else "not found"
+        self.say(f"framefind: {root.path} is offline ({why}); its files stay in the library")
 
     def _online(self) -> list[str]:
         return [root.path for root in self.roots.values() if root.online]
@@ -253,7 +259,7 @@ class Watcher:
                 self._unwatch(root)
                 root.online = False
                 self.settling.drop_under(root.path)
-                self.say(f"framefind: {root.path} is offline (not found); its files stay in the library")
+                self._say_offline(root)
             elif there and (not root.online or not self._watching(root)):
                 back = not root.online
                 self._unwatch(root)
