@@ -16,7 +16,8 @@ watcher's resident memory along them: memory must not grow with the batches a lo
 
 ``--grow N``: first grow the library to N items (real vectors + noise, tests/conftest.py ``grow_library``) and index
 it once, so each batch's fixed work (the words of every file checked, the index files brought up to date) is paid at
-that size.
+that size; and, before watching, what one photo's batch costs there as the watcher runs it (``small_batch``: index
+files left to lag, words re-read for its contents only) and as a plain index of the same path (alternated).
 
 Usage: python benchmarks/bench_watch.py [--photos 30] [--settle 2] [--grow N] [--soak N] [--json FILE]
 """
@@ -99,6 +100,23 @@ def soak(watcher: Watching, folder: Path, source: Path, batches: int) -> dict[in
     return rss
 
 
+def batch_cost(lib: Path, folder: Path, sources: list[Path]) -> dict[str, float]:
+    """One photo's batch, as the watcher runs it (``Library.index`` of its path, ``small_batch``: the index files
+    may lag, only its contents' words re-read) and as a plain run of the same path would (files written, every
+    content's words checked), alternated photo by photo; median seconds of each."""
+    folder.mkdir()
+    took: dict[str, list[float]] = {"small_batch": [], "full": []}
+    with Library.open(lib, create=False) as library:
+        for number, source in enumerate(sources):
+            kind = "small_batch" if number % 2 == 0 else "full"
+            target = folder / f"cost-{number}{source.suffix}"
+            shutil.copy(source, target)
+            started = time.perf_counter()
+            library.index([target], small_batch=kind == "small_batch")
+            took[kind].append(time.perf_counter() - started)
+    return {kind: round(statistics.median(values), 3) for kind, values in took.items()}
+
+
 def summary(latency: list[float]) -> dict:
     ordered = sorted(latency)
     return {"n": len(ordered), "median_s": round(statistics.median(ordered), 2),
@@ -129,6 +147,7 @@ def main() -> None:
             run_cli("index", str(seed), "--library", str(lib), "-q")
             grow_library(lib, args.grow)
             run_cli("index", "--library", str(lib), "-q", timeout=3600)  # words of every file read once
+            results["batch_cost_s"] = batch_cost(lib, one / "cost", staged[:10])
         with Watching("watch", str(one), str(burst), "--library", str(lib), "--settle", str(args.settle)) as watcher:
             watcher.wait_for("framefind: watching 2 folder")
             with Library.open(lib, create=False) as library:

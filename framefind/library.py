@@ -9,6 +9,7 @@ with half a library, and switching back to a model whose vectors are still here 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -36,7 +37,7 @@ from framefind.store.events import IndexEvents
 from framefind.store.faces_pass import find_faces
 from framefind.store.filtering import label_counts
 from framefind.store.indexer import IndexReport, index_files
-from framefind.store.indexfiles import adopt_v1_index_files
+from framefind.store.indexfiles import LAG_ALLOWED, adopt_v1_index_files
 from framefind.store.locks import WriterLock
 from framefind.store.migrate import (
     Migration,
@@ -217,7 +218,8 @@ class Library:
     # -- indexing ------------------------------------------------------------------------------------
     def index(self, paths: Iterable[str | Path] | None = None, *, events: IndexEvents | None = None,
               wait: bool = False, transcribe: bool | None = None, ocr: bool | None = None,
-              faces: bool | None = None, workers: int = 1, ray: str | None = None) -> IndexReport:
+              faces: bool | None = None, workers: int = 1, ray: str | None = None,
+              small_batch: bool = False) -> IndexReport:
         """Index new, changed and deleted files under ``paths`` (default: every folder indexed before),
         then fill in capture dates, labels and missing thumbnails; ``events`` hears how it goes (progress,
         skipped files, index builds: store/events.py).
@@ -225,7 +227,9 @@ class Library:
         Holds the library's writer lock: a second indexer raises a one-line error (or waits, ``wait``).
         ``workers`` > 1: embed in that many processes, each committing its own batches (store/workers.py).
         ``ray``: decode and embed, and run the speech, text and faces passes, on the Ray cluster at that address
-        (``auto``: RAY_ADDRESS), committing here (store/ray_index.py).
+        (``auto``: RAY_ADDRESS), committing here (store/ray_index.py). ``small_batch`` (the watcher's small batches of
+        exact paths): leave the index files as they are while they lag by a few hundred commits (searches stay
+        exact), and re-read the words and places of the contents of ``paths`` alone.
         """
         if not isinstance(workers, int) or workers < 1:
             raise FrameFindError(f"workers: {workers!r} is not a number of processes (1 or more)")
@@ -248,14 +252,17 @@ class Library:
             if self.catalog.meta("active_model") is None:
                 self.catalog.set_meta("active_model", model.id)
             warm = TextModelWarmUp(self.text_encoder)  # the files' words are embedded at the end: it loads meanwhile
+            touched = self._contents_under(roots) if small_batch else None  # a batch: its contents, before
             report = index_files(self.catalog, model, roots, workers=workers, ray=ray, on_error=events.on_error,
                                  on_warning=events.on_warning, progress=warm.on_progress(events.progress))
             if not report.interrupted:
                 annotate(self.catalog, model, events.on_annotate)
                 report.described = describe(self.catalog, self.text_encoder, progress=events.on_describe,
-                                            on_note=events.on_warning)
+                                            on_note=events.on_warning,
+                                            only=None if touched is None else touched | self._contents_under(roots))
                 store = self._store(model.id, model)  # index files now, not on the first search
-                report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild)
+                report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild,
+                                                       lag=LAG_ALLOWED if small_batch else 0)
                 store_calibrations(self.catalog, store, model)
                 reads = [name for name in passes if name != "faces"]
                 if reads:  # searches already work; what is said and written joins them as it is read
@@ -271,6 +278,11 @@ class Library:
                     self.__dict__.pop("model", None)
                     self.__dict__.pop("store", None)
         return report
+
+    def _contents_under(self, paths: Iterable[str | Path]) -> set[str]:
+        """The contents of the files known at or below ``paths``."""
+        rows = self.catalog.files_under([os.path.abspath(os.path.expanduser(str(p))) for p in paths])
+        return {row.hash for row in rows.values() if row.hash is not None}
 
     def enrichment(self, transcribe: bool | None = None, ocr: bool | None = None,
                    faces: bool | None = None) -> list[str]:

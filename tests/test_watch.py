@@ -220,6 +220,55 @@ def test_a_watcher_started_on_an_empty_mount_point_deletes_nothing(tmp_path, mod
         assert all(library.catalog.content_of(str(path)) for path in kept) and library.info()["files"] == 3
 
 
+def test_a_batch_leaves_the_index_files_and_searches_add_what_is_newer(tmp_path, models_ready):
+    """The watcher's small batches do not load and write the index files again (seconds at 100k items): searches
+    find the new photos exactly beside the files, and the next plain index run writes them."""
+    album = tmp_path / "album"
+    photos(album, 3)
+    said: list[str] = []
+    with Library.open(tmp_path / "lib") as library:
+        library.index([album])
+        written = {space: library.store.files(space) for space in library.model.spaces}
+        with watching_here(library, album, said):
+            for new in photos(tmp_path / "staged", 2, skip=3):
+                shutil.copy(new, album / new.name)
+                wait_until(lambda new=new: str(album / new.name) in searchable(tmp_path / "lib", album),
+                           f"{new.name} found by a search")
+        assert {space: library.store.files(space) for space in library.model.spaces} == written
+        assert searchable(tmp_path / "lib", album) == {str(p) for p in album.iterdir()}
+        library.index()
+        generation = library.catalog.generation(library.model_id)
+        assert all(library.store.files(space)[-1][0] == generation for space in library.model.spaces)
+
+
+def test_a_batch_re_reads_the_words_of_what_it_moved_and_of_a_copy_whose_twin_was_deleted(tmp_path, models_ready):
+    """A batch looks at its own contents' folder words only; those it touched are current: a photo moved from
+    one folder to another, and a copy whose twin in another folder was deleted."""
+    album = tmp_path / "album"
+    moved = photos(album / "kayak", 1)[0]
+    kept = photos(album / "tractor", 1, skip=1)[0]
+    twin = album / "violin" / kept.name
+    twin.parent.mkdir()
+    shutil.copy(kept, twin)  # one content in two folders
+    (album / "volcano").mkdir()
+    arrived = album / "volcano" / moved.name
+    said: list[str] = []
+
+    def by_words(library: Library, words: str) -> set[str]:
+        page = library.search_page(Query.of(words, signals=("metadata",), k=10, read_places=False))
+        return {p for r in page.results for p in (r.path, *r.duplicates)}
+
+    with Library.open(tmp_path / "lib") as library:
+        library.index([album])
+        assert str(kept) in by_words(library, "violin") and str(moved) in by_words(library, "kayak")
+        with watching_here(library, album, said):
+            moved.rename(arrived)
+            twin.unlink()
+            wait_until(lambda: str(arrived) in by_words(library, "volcano"), "the moved photo's new folder words")
+            wait_until(lambda: str(kept) not in by_words(library, "violin"), "the deleted twin's folder words gone")
+        assert str(arrived) not in by_words(library, "kayak") and str(kept) in by_words(library, "tractor")
+
+
 def test_the_inotify_limit_is_one_line_and_watching_goes_on_by_polling(tmp_path, models_ready, monkeypatch):
     from watchdog.observers.inotify import InotifyObserver
 

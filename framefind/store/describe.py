@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,13 +83,16 @@ class TextModelWarmUp:
 
 def describe(catalog: Catalog, encoder: TextEncoder, *,
              progress: Callable[[int, int], None] = lambda done, total: None,
-             on_note: Callable[[str, str], None] = lambda path, note: None) -> DescribeReport:
+             on_note: Callable[[str, str], None] = lambda path, note: None,
+             only: Iterable[str] | None = None) -> DescribeReport:
     """Read the headers of new contents, then (re)build the texts and places of contents whose paths or
-    sidecars changed; ``on_note`` hears (path, one line) for unreadable metadata (the file stays indexed)."""
+    sidecars changed; ``on_note`` hears (path, one line) for unreadable metadata (the file stays indexed).
+    ``only``: look at these contents' paths and sidecars alone (a watcher's batch knows which it touched:
+    not every content of the library, 0.34 s at 10k items)."""
     report = DescribeReport()
     report.read = _read_headers(catalog, progress, on_note)
     listings = _Listings()
-    stale = _stale(catalog, listings)
+    stale = _stale(catalog, listings, None if only is None else set(only))
     vectors: dict[str, np.ndarray] = {}
     for start in range(0, len(stale), BATCH):
         batch = stale[start: start + BATCH]
@@ -131,13 +134,13 @@ class Stale:
     signature: str
 
 
-def _stale(catalog: Catalog, listings: _Listings) -> list[Stale]:
-    """Contents whose live paths or sidecars differ from what their texts were built from (``listings``: the
-    folders' sidecars, listed once here and read again by the build)."""
+def _stale(catalog: Catalog, listings: _Listings, only: set[str] | None = None) -> list[Stale]:
+    """Contents (of ``only``, if given) whose live paths or sidecars differ from what their texts were built from
+    (``listings``: the folders' sidecars, listed once here and read again by the build)."""
     roots = catalog.roots()
-    built = dict(catalog.db.execute("SELECT hash, built FROM described"))
+    built = dict(_select(catalog, "SELECT hash, built FROM described", only))
     paths: dict[str, list[str]] = defaultdict(list)
-    for content, path in catalog.db.execute("SELECT hash, path FROM files WHERE status = 'ok' ORDER BY hash, path"):
+    for content, path in _select(catalog, "SELECT hash, path FROM files WHERE status = 'ok'", only and set(built)):
         if content in built:
             paths[content].append(path)
     out = []
@@ -147,6 +150,19 @@ def _stale(catalog: Catalog, listings: _Listings) -> list[Stale]:
         if built[content] != signature:
             out.append(Stale(content, rooted, signature))
     return out
+
+
+def _select(catalog: Catalog, sql: str, contents: set[str] | None, part: int = 500) -> Iterator[tuple]:
+    """The rows of ``sql`` (a SELECT whose first column is a content hash), of ``contents`` alone when given,
+    ordered by hash (paths in order within one)."""
+    if contents is None:
+        yield from catalog.db.execute(f"{sql} ORDER BY 1, 2")
+        return
+    ordered = sorted(contents)
+    for start in range(0, len(ordered), part):
+        some = ordered[start : start + part]
+        where = "AND" if " WHERE " in sql else "WHERE"
+        yield from catalog.db.execute(f"{sql} {where} hash IN ({','.join('?' * len(some))}) ORDER BY 1, 2", some)
 
 
 class _Listings:

@@ -37,6 +37,9 @@ from framefind.store.vectorstore import BUILD_CHUNK, IndexView, OnRebuild, Progr
 BACKGROUND_ENV = "FRAMEFIND_BACKGROUND_BUILD_MIN"
 BACKGROUND_MIN = 100_000
 
+# Commits the index files may lag behind when an index run allows it (the watcher's batches): readers then search
+# at most ~500 contents exactly besides the file (well under a millisecond).
+LAG_ALLOWED = 500
 _FILE = re.compile(r"^(?P<space>.+)\.(?P<gen>\d+)\.(?P<seq>\d+)\.(?P<kind>[a-z0-9-]+)\.faiss$")
 KEEP_FILES = 2
 
@@ -97,18 +100,23 @@ class IndexFileStore(VectorStore):
 
     # -- the writer --------------------------------------------------------------------------------
     def write(self, space: str, on_rebuild: OnRebuild = lambda kind, n: None, progress: Progress = lambda done: None,
-              defer: bool = False) -> str:
+              defer: bool = False, lag: int = 0) -> str:
         """Bring ``space``'s newest file up to the catalog (or rebuild it) and write it; needs the writer lock.
 
         ``defer``: a rebuild of at least ``background_minimum()`` vectors is left to a background process
         (store/rebuild.py) when the current file can be brought up to date instead; ``deferred`` then
         names the space, and searches use the current type until the new file is installed.
+        ``lag``: leave the newest file as it is while it is at most that many commits behind (the watcher's
+        small batches): readers search what is newer exactly, as they do while an indexer runs, and the file is
+        not loaded and written again for a few photos (0.4 s at 10k items, seconds at 100k).
         """
         self._remove_temporaries(space)
+        files = self.files(space)
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)
+            if lag and files and 0 <= generation - files[-1][0] <= lag:
+                return str(files[-1][1])
             wanted = self.catalog.vector_ids(self.model_id, space)
-        files = self.files(space)
         index = self._try_load(files[-1][1]) if files else None
         rebuild = index is None or needs_rebuild(index, len(wanted), self.index_type)
         if rebuild and defer and index is not None and index.kind != "hnsw" and len(wanted) >= background_minimum():

@@ -91,11 +91,12 @@ def start(directory: Path, model_id: str, dims: dict[str, int]) -> int | None:
 
 
 def write_index_files(store: VectorStore, spaces: list[str], directory: Path,
-                      on_rebuild: Callable[[str, str, int], None]) -> int | None:
+                      on_rebuild: Callable[[str, str, int], None], lag: int = 0) -> int | None:
     """The writer's last step of an index run: every space's index written (a big rebuild deferred to a
-    background build, started here); the pid of that build, if one was started."""
+    background build, started here; ``lag``: see ``VectorStore.write``); the pid of that build, if one was
+    started."""
     for space in spaces:
-        store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n), defer=True)
+        store.write(space, on_rebuild=lambda kind, n, space=space: on_rebuild(space, kind, n), defer=True, lag=lag)
     if not store.deferred:
         return None
     return start(directory, store.model_id, {space: store.dims[space] for space in sorted(store.deferred)})

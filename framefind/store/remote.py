@@ -118,9 +118,10 @@ class MilvusStore(VectorStore):
 
     # -- the writer --------------------------------------------------------------------------------
     def write(self, space: str, on_rebuild: OnRebuild = lambda kind, n: None, progress: Progress = lambda done: None,
-              defer: bool = False) -> str:
+              defer: bool = False, lag: int = 0) -> str:
         """Bring ``space``'s collection up to the catalog; needs the writer lock. Returns the collection.
-        ``defer`` is for index files: Milvus builds its indexes itself, asynchronously, on its own nodes."""
+        ``defer`` and ``lag`` are for index files: Milvus builds its indexes itself, asynchronously, on its own
+        nodes, and its collection is always brought up to date."""
         name = self.collection(space)
         with self.catalog.snapshot():
             generation = self.catalog.generation(self.model_id)

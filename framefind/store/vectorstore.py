@@ -113,10 +113,11 @@ class VectorStore(ABC):
     # -- the writer --------------------------------------------------------------------------------
     @abstractmethod
     def write(self, space: str, on_rebuild: OnRebuild = lambda kind, n: None, progress: Progress = lambda done: None,
-              defer: bool = False) -> str:
+              defer: bool = False, lag: int = 0) -> str:
         """Bring ``space``'s index up to the catalog (or rebuild it); needs the writer lock. Returns where it
         is (a file, a collection). ``defer``: a big rebuild may be left to a background build (``deferred``
-        then names the space); implementations that build elsewhere anyway ignore it."""
+        then names the space); implementations that build elsewhere anyway ignore it. ``lag``: an index that is
+        at most that many commits behind may be left as it is (index files: readers add the rest exactly)."""
 
     def _sync(self, index: VectorIndex, wanted: np.ndarray, space: str, progress: Progress = lambda done: None
               ) -> int | None:

@@ -368,7 +368,7 @@ class Watcher:
                              on_warning=lambda path, why: say(f"framefind: warning: {path}: {why}"),
                              on_wait=lambda pid: say(f"framefind: waiting for another index run (pid {pid}) to finish"))
         try:
-            report = self.library.index(paths, events=events, wait=True)
+            report = self.library.index(paths, events=events, wait=True, small_batch=first is None)
         except FrameFindError as exc:
             say(f"framefind: error: {exc}")
             return None
