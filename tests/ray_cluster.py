@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -77,15 +77,34 @@ class Cluster:
         return running
 
     def stop(self) -> None:
-        """SIGTERM to every process of both nodes, SIGKILL to what is left after a grace period."""
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        """SIGTERM to every process of the nodes, SIGKILL to what has not exited after a grace period: each
+        process is held by a pidfd (no pid reuse), and its exit is waited for as an event."""
+        for sig, grace_ms in ((signal.SIGTERM, 10_000), (signal.SIGKILL, 5_000)):
+            fds = []
             for pid in _descendants(self.groups):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(alive(pid) for pid in _descendants(self.groups)):
-                time.sleep(0.1)
+                with contextlib.suppress(OSError):  # gone already
+                    fds.append(os.pidfd_open(pid))
+            try:
+                for fd in fds:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        signal.pidfd_send_signal(fd, sig)
+                _wait_for_exits(fds, grace_ms)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _wait_for_exits(pidfds: list[int], grace_ms: int) -> None:
+    """Until every process has exited (its pidfd turns readable), or none exits for ``grace_ms``."""
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    waiting = set(pidfds)
+    while waiting and (ready := poller.poll(grace_ms)):
+        for fd, _ in ready:
+            poller.unregister(fd)
+            waiting.discard(fd)
 
 
 def alive(pid: int) -> bool:

@@ -48,7 +48,7 @@ def test_a_photo_copied_into_a_watched_folder_appears_by_itself(browser, watched
     url, album, api = watched
     status = api.get("/api/status").json()
     assert status["watching"] == {"folders": [{"path": str(album), "online": True, "polled": False}],
-                                  "batches": 0, "files": 0, "last_batch": None}
+                                  "batches": 0, "indexed": 0, "removed": 0, "last_batch": None}
     assert status["ray"] is None
     page = new_page(browser)
     try:
@@ -62,14 +62,21 @@ def test_a_photo_copied_into_a_watched_folder_appears_by_itself(browser, watched
         cat = photos(tmp_path / "staged", 1, skip=3)[0]  # a crop of chelsea.png: a cat, new to the library
         shutil.copy(cat, album / "cat.jpg")
         # The page alone: it hears of the batch, says so and asks the same question again.
-        page.wait_for_selector("#toast >> text=1 file indexed from the watched folders", timeout=60_000)
+        page.wait_for_selector("#toast >> text=Watched folders: 1 file indexed", timeout=60_000)
         after = api_answer(api, WORDS)
         assert after["results"][0]["path"] == str(album / "cat.jpg")  # the cat, first for "a cat"
         wait_for_keys(page, after["results"])
         watching = api.get("/api/status").json()["watching"]
-        assert (watching["batches"], watching["files"]) == (1, 1) and watching["last_batch"] is not None
+        assert (watching["batches"], watching["indexed"], watching["removed"]) == (1, 1, 0)
+        assert watching["last_batch"] is not None
         wait_for_thumbnails(page)
         screenshot(page, "watch-new-photo")
+        (album / "cat.jpg").unlink()  # deleted: the page says so and the cat leaves the results by itself
+        page.wait_for_selector("#toast >> text=Watched folders: 1 file removed", timeout=60_000)
+        wait_for_keys(page, api_answer(api, WORDS)["results"])
+        assert str(album / "cat.jpg") not in {r["path"] for r in api_answer(api, WORDS)["results"]}
+        watching = api.get("/api/status").json()["watching"]
+        assert (watching["batches"], watching["indexed"], watching["removed"]) == (2, 1, 1)
     finally:
         page.close()
     assert not page.errors, page.errors

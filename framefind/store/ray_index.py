@@ -144,6 +144,7 @@ def _run(ray: Any, catalog: Catalog, model: Model, todo: list[FileStat], report:
     chunks = iter(split_tasks(todo))
     pending: list = []
     done = 0
+    progress(done, len(todo))  # the total at once: the first results take the cluster's ~2 s start
     try:
         while True:
             while len(pending) < AHEAD * report.workers and (chunk := next(chunks, None)) is not None:

@@ -147,7 +147,7 @@ class Watcher:
         self._polling: BaseObserver | None = None
         self._limits: list[tuple[str, OSError]] = []  # appended by watchdog's threads (list.append is atomic)
         self._retry_at = 0.0
-        self.batches = self.files = 0  # batches indexed and their files (new, changed, removed): serve shows them
+        self.batches = self.indexed = self.removed = 0  # batches, files indexed (new, changed), removed: serve shows
         self.last_batch: float | None = None  # when the last one was committed (time.time())
 
     def folders(self) -> list[tuple[str, bool, bool]]:
@@ -353,7 +353,8 @@ class Watcher:
                 self.settling.touch(path, now)
             self._retry_at = now + RETRY
             return
-        self.batches, self.files = self.batches + 1, self.files + len(new) + len(changed) + report.removed
+        self.batches, self.indexed, self.removed = (self.batches + 1, self.indexed + len(new) + len(changed),
+                                                    self.removed + report.removed)
         self.last_batch = time.time()
         line = f"indexed {len(new)} new, {len(changed)} changed, {report.removed} removed"
         line += f", words of {len(batch.words)} re-read (sidecars)" if batch.words else ""

@@ -41,7 +41,8 @@ def status(request: Request) -> Status:
                   watching=watcher and Watching(
                       folders=[WatchedFolder(path=path, online=online, polled=polled)
                                for path, online, polled in watcher.folders()],
-                      batches=watcher.batches, files=watcher.files, last_batch=watcher.last_batch))
+                      batches=watcher.batches, indexed=watcher.indexed, removed=watcher.removed,
+                      last_batch=watcher.last_batch))
 
 
 @router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",

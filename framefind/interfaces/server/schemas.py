@@ -179,7 +179,8 @@ class WatchedFolder(BaseModel):
 class Watching(BaseModel):
     folders: list[WatchedFolder]
     batches: int = Field(description="Batches indexed since the server started")
-    files: int = Field(description="Files those batches indexed or removed")
+    indexed: int = Field(description="Files those batches indexed (new or changed)")
+    removed: int = Field(description="Files those batches removed (deleted, or moved out of the folders)")
     last_batch: float | None = Field(None, description="When the last batch was committed (Unix time)")
 
 

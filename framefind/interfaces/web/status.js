@@ -17,7 +17,7 @@ const PASS_NAMES = { speech: "speech", ocr: "text" };
 const WATCH_POLL_MS = 4000; // serve --watch: how often the page looks for batches the watcher indexed
 let pollTimer = 0;
 let indexAsked = false; // a run we started may end before the first poll sees it running
-let watchSeen = null; // {batches, files} the watcher had indexed at the last look (null: not looked yet)
+let watchSeen = null; // status.watching at the last look (null: not looked yet)
 
 export async function refreshStatus() {
   clearTimeout(pollTimer);
@@ -39,17 +39,20 @@ export async function refreshStatus() {
     indexAsked = false;
     onIndexFinished();
   }
-  if (watching && watchSeen && watching.batches > watchSeen.batches && !running) onWatched(watching.files - watchSeen.files);
-  watchSeen = watching && { batches: watching.batches, files: watching.files };
+  if (watching && watchSeen && watching.batches > watchSeen.batches && !running) {
+    onWatched(watching.indexed - watchSeen.indexed, watching.removed - watchSeen.removed);
+  }
+  watchSeen = watching;
 }
 
 /** serve --watch indexed a batch: what depends on the library is asked again; the results are searched again
  *  unless the user is looking at one or has scrolled down (then a toast says so). */
-function onWatched(files) {
+function onWatched(indexed, removed) {
   forgetDerived();
   const busy = $("#viewer").open || window.scrollY > 200;
   if (!busy) runSearch();
-  const what = `${formatCount(files, "file")} indexed from the watched folders`;
+  const what = "Watched folders: " + [indexed && `${formatCount(indexed, "file")} indexed`,
+    removed && `${formatCount(removed, "file")} removed`].filter(Boolean).join(", ");
   toast(busy ? `${what}: search again to include them` : what);
 }
 
@@ -68,7 +71,8 @@ function renderStatus(status) {
   if (index.running) parts.unshift(index.total ? `${doing} ${Math.floor(index.done)} of ${index.total}…` : `${doing}…`);
   else if (status.rebuilding) parts.unshift("optimising the index…"); // searches use the current one meanwhile
   const stats = $("#stats");
-  stats.textContent = parts.filter(Boolean).join(" · ");
+  // each part kept whole on a line: a narrow screen wraps between them, never inside "watching 2 folders"
+  stats.replaceChildren(...parts.filter(Boolean).flatMap((part, i) => [i ? " · " : "", make("span", { textContent: part })]));
   const folders = (status.watching?.folders || []).map((folder) =>
     `watching ${folder.path}${folder.online ? "" : " (offline: its files stay)"}${folder.polled ? " (polled)" : ""}`);
   stats.title = [status.library, passes.length && `${formatCount(status.passages, "passage")}: phrases said and ` +
