@@ -264,14 +264,14 @@ class Library:
                 report.rebuild_pid = write_index_files(store, model.spaces, self.directory, events.on_rebuild,
                                                        lag=LAG_ALLOWED if small_batch else 0)
                 store_calibrations(self.catalog, store, model)
-                reads = [name for name in passes if name != "faces"]
+                reads, read = [name for name in passes if name != "faces"], ray_reader(ray) if ray else None
                 if reads:  # searches already work; what is said and written joins them as it is read
                     report.enrichment = enrich(self.catalog, reads, self.text_encoder, progress=events.on_enrich,
-                                               on_note=events.on_warning, read=ray_reader(ray) if ray else None)
+                                               on_note=events.on_warning, read=read)
                     report.interrupted = report.enrichment.interrupted
                 if "faces" in passes and not report.interrupted:
                     report.faces = find_faces(self.catalog, progress=events.on_enrich, on_note=events.on_warning,
-                                              read=ray_reader(ray) if ray else None)
+                                              read=read)
                     report.interrupted = report.faces.interrupted
                 if self.catalog.meta("active_model") != model.id:  # a switch: searches move to it now
                     self.catalog.set_meta("active_model", model.id)

@@ -229,6 +229,7 @@ def test_the_rest_api_indexes_on_the_servers_cluster(cluster, media, tmp_path):
         library.index([media / "horse.png"])
     with TestClient(create_app(tmp_path / "lib", ray=cluster.address)) as client:
         assert client.get("/api/status").json()["ray"] == cluster.address
+        assert client.get("/api/watching").json() is None  # not served with --watch
         assert client.post("/api/index", json={"paths": [str(media)]}).status_code == 202
         assert client.get("/api/status").json()["index"]["on_ray"] is True
         wait_until(lambda: not client.get("/api/status").json()["index"]["running"], "the index run to finish")

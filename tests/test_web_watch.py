@@ -50,12 +50,15 @@ def test_a_photo_copied_into_a_watched_folder_appears_by_itself(browser, watched
     assert status["watching"] == {"folders": [{"path": str(album), "online": True, "polled": False}],
                                   "batches": 0, "indexed": 0, "removed": 0, "last_batch": None}
     assert status["ray"] is None
+    assert api.get("/api/watching").json() == status["watching"]  # the same, without the library's counts
     page = new_page(browser)
     try:
         page.goto(url + "/")
         page.wait_for_selector("#stats >> text=watching 1 folder")
         assert f"watching {album}" in page.get_attribute("#stats", "title")
         search(page, WORDS)
+        with page.expect_request(lambda r: r.url.endswith("/api/watching")):  # idle: the cheap look, not the counts
+            pass
         before = api_answer(api, WORDS)
         wait_for_keys(page, before["results"])
         assert not before["results"]  # two astronauts: nothing is a cat

@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -138,9 +138,15 @@ def _stale(catalog: Catalog, listings: _Listings, only: set[str] | None = None) 
     """Contents (of ``only``, if given) whose live paths or sidecars differ from what their texts were built from
     (``listings``: the folders' sidecars, listed once here and read again by the build)."""
     roots = catalog.roots()
-    built = dict(_select(catalog, "SELECT hash, built FROM described", only))
+    if only is None:
+        built = dict(catalog.db.execute("SELECT hash, built FROM described"))
+        rows = catalog.db.execute("SELECT hash, path FROM files WHERE status = 'ok' ORDER BY hash, path")
+    else:  # in hash order chunk by chunk: each content's paths stay together and in order
+        built = dict(catalog.rows_in("SELECT hash, built FROM described WHERE hash IN ({})", (), sorted(only)))
+        rows = catalog.rows_in("SELECT hash, path FROM files WHERE status = 'ok' AND hash IN ({}) ORDER BY hash, path",
+                               (), sorted(built))
     paths: dict[str, list[str]] = defaultdict(list)
-    for content, path in _select(catalog, "SELECT hash, path FROM files WHERE status = 'ok'", only and set(built)):
+    for content, path in rows:
         if content in built:
             paths[content].append(path)
     out = []
@@ -150,19 +156,6 @@ def _stale(catalog: Catalog, listings: _Listings, only: set[str] | None = None) 
         if built[content] != signature:
             out.append(Stale(content, rooted, signature))
     return out
-
-
-def _select(catalog: Catalog, sql: str, contents: set[str] | None, part: int = 500) -> Iterator[tuple]:
-    """The rows of ``sql`` (a SELECT whose first column is a content hash), of ``contents`` alone when given,
-    ordered by hash (paths in order within one)."""
-    if contents is None:
-        yield from catalog.db.execute(f"{sql} ORDER BY 1, 2")
-        return
-    ordered = sorted(contents)
-    for start in range(0, len(ordered), part):
-        some = ordered[start : start + part]
-        where = "AND" if " WHERE " in sql else "WHERE"
-        yield from catalog.db.execute(f"{sql} {where} hash IN ({','.join('?' * len(some))}) ORDER BY 1, 2", some)
 
 
 class _Listings:

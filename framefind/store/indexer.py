@@ -36,7 +36,7 @@ from framefind.store.describe import DescribeReport
 from framefind.store.enrich import EnrichReport
 from framefind.store.faces_pass import FacesReport
 from framefind.store.reuse import copy_content, embedded_scans, same_picture
-from framefind.store.roots import locate, new_roots
+from framefind.store.roots import locate, new_roots, offline_reason
 
 BATCH_SIZE = 32  # images per model call: ONNX Runtime throughput is flat from 8 to 32 here
 # One more decoder than cores: decoders then keep every core busy while ONNX Runtime's threads sync
@@ -173,8 +173,7 @@ def index_files(catalog: Catalog, model: Model, roots: Iterable[str | Path], *, 
     report = IndexReport()
     where = locate(catalog, roots)  # a missing root is offline: its files are kept (store/roots.py)
     for root in where.offline:
-        on_warning(root, "offline (empty: a disk or share not mounted?); its files stay in the library until it is back"
-                   if root in where.emptied else "offline (not found); its files stay in the library until it is back")
+        on_warning(root, f"offline ({offline_reason(root)}); its files stay in the library until it is back")
     known = catalog.embedded_hashes(model.id)
     todo, gone, report.scanned = plan(catalog, known, where.present)
     gone, report.offline = where.gone(catalog, gone), where.offline
@@ -286,7 +285,11 @@ class _BatchWriter:
 
     def add(self, item: Prepared) -> None:
         """Take a prepared file. A copy of content another file of this run decodes (``claim``) waits for
-        that file: it is linked once the content is in, or fails with it, never linked to nothing."""
+        that file: it is linked once the content is in, or fails with it, never linked to nothing. A content
+        decoded twice all the same (copies split over two Ray tasks) is linked the second time, never added twice."""
+        if item.is_new and item.hash is not None and (item.hash in self.known or item.hash in self.new_hashes):
+            item.vectors = item.pixels = item.frames = item.thumbnail = None
+            item.items, item.reuse = [], False
         if item.reuse:
             self._find_source(item)
         if item.hash is not None and not item.is_new and not item.error and item.hash not in self.known \

@@ -16,7 +16,7 @@ a module global of the worker (``_MODELS``), which Ray reuses from task to task.
 Nothing is committed twice: a task's result reaches the coordinator once, however often it ran; files of one size
 (so all copies of one content) go to one task, which decodes each content once; and a content that still arrives
 twice (copies in two tasks, when more files than a task holds share one size) is linked the second time, not
-added (``_once``).
+added (``_BatchWriter.add``).
 
 The speech, on-screen text and faces passes run alike (``ray_reader``): the workers read the files, the
 coordinator embeds the texts, commits one content per transaction and groups the faces into people.
@@ -153,7 +153,7 @@ def _run(ray: Any, catalog: Catalog, model: Model, todo: list[FileStat], report:
                 break
             ready, pending = ray.wait(pending, num_returns=1)
             for item in _result(ray, ready[0]):
-                writer.add(_once(item, writer))
+                writer.add(item)
                 done += 1
             progress(done, len(todo))
         writer.flush()
@@ -166,7 +166,7 @@ def split_tasks(todo: list[FileStat], size: int | None = None) -> Iterator[list[
     """``todo`` in tasks of about ``size`` files, in scan order; files of one size stay in one task (copies of a
     content have one size, so each content is decoded once) unless there are more than ``size`` of them (pictures
     of one format and dimensions stored uncompressed: a copy among them may then be decoded twice, and is
-    committed once, ``_once``); a video ends its task (it is a task's worth)."""
+    committed once, ``_BatchWriter.add``); a video ends its task (it is a task's worth)."""
     size = size or TASK_FILES
     groups: dict[int, list[FileStat]] = {}
     for stat in todo:
@@ -197,14 +197,6 @@ def _result(ray: Any, ref: Any) -> list[Prepared]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _once(item: Prepared, writer: Any) -> Prepared:
-    """A content committed already (or in the batch being filled) is linked, never added a second time."""
-    if item.is_new and item.hash is not None and (item.hash in writer.known or item.hash in writer.new_hashes):
-        item.vectors = item.pixels = item.frames = item.thumbnail = None
-        item.items, item.reuse = [], False
-    return item
 
 
 def ray_reader(address: str) -> Callable[[str, list[tuple[str, str, str]]], Iterator[tuple[list, str | None]]]:

@@ -27,8 +27,7 @@ from framefind.store.catalog import Catalog
 class Located:
     present: list[str] = field(default_factory=list)  # absolute, links resolved: scan these
     vanished: list[str] = field(default_factory=list)  # gone from a folder that is there: their files are gone
-    offline: list[str] = field(default_factory=list)  # known roots that are missing: their files are kept
-    emptied: list[str] = field(default_factory=list)  # of those, folders there but empty (a mount point, unmounted)
+    offline: list[str] = field(default_factory=list)  # known roots missing or left empty: their files are kept
 
     def gone(self, catalog: Catalog, unseen: Iterable[str]) -> list[str]:
         """The files to forget: those a scan of ``present`` did not find and those under ``vanished``, less any
@@ -47,7 +46,6 @@ def locate(catalog: Catalog, paths: Iterable[str | Path]) -> Located:
             present = str(path.resolve())
             if present in roots and emptied(catalog, present):
                 _add(out.offline, present)
-                _add(out.emptied, present)
             else:
                 out.present.append(present)
             continue
@@ -82,6 +80,11 @@ def online(root: str) -> bool:
         return os.path.isdir(root) or os.path.isfile(root)
     except OSError:  # a NAS that stopped answering
         return False
+
+
+def offline_reason(root: str) -> str:
+    """Why a root is offline, in a few words: gone, or there but empty (the mount point of what is not mounted)."""
+    return "empty: a disk or share not mounted?" if online(root) else "not found"
 
 
 def emptied(catalog: Catalog, root: str) -> bool:

@@ -32,7 +32,7 @@ from framefind.errors import FrameFindError
 from framefind.media.files import media_kind, scan
 from framefind.store.events import IndexEvents
 from framefind.store.indexer import IndexReport
-from framefind.store.roots import emptied, online, root_of
+from framefind.store.roots import emptied, offline_reason, online, root_of
 from framefind.store.watch_events import (
     SIDECAR,
     TRACKS_WRITES,
@@ -214,13 +214,17 @@ class Watcher:
         self.say(f"framefind: watching {len(self.roots)} folder(s) of {self.library.directory}; Ctrl-C stops")
 
     def _is_online(self, root: _Root) -> bool:
-        """There, and not a mount point left empty (one seen mounted, or any root found empty with files known)."""
-        return online(root.path) and (not root.mount or os.path.ismount(root.path)) \
-            and not emptied(self.library.catalog, root.path)
+        """There, and not a mount point left empty: a folder watched as a mount point must still be one; a folder
+        coming (back) online must not be found empty with files the library knows (checked only then: a listing
+        every tick would be a network round trip on a share)."""
+        if not online(root.path):
+            return False
+        if root.online:
+            return not root.mount or os.path.ismount(root.path)
+        return not emptied(self.library.catalog, root.path)
 
     def _say_offline(self, root: _Root) -> None:
-        why = "empty: a disk or share not mounted?" if online(root.path) else "not found"
-        self.say(f"framefind: {root.path} is offline ({why}); its files stay in the library")
+        self.say(f"framefind: {root.path} is offline ({offline_reason(root.path)}); its files stay in the library")
 
     def _online(self) -> list[str]:
         return [root.path for root in self.roots.values() if root.online]

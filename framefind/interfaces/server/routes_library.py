@@ -36,13 +36,21 @@ VOTES = {"up": 1, "down": -1}
 
 @router.get("/status", response_model=Status, summary="Library statistics and indexing progress")
 def status(request: Request) -> Status:
-    watcher = request.app.state.watcher
     return Status(**request.app.state.library.status(), index=request.app.state.job.state, ray=request.app.state.ray,
-                  watching=watcher and Watching(
-                      folders=[WatchedFolder(path=path, online=online, polled=polled)
-                               for path, online, polled in watcher.folders()],
-                      batches=watcher.batches, indexed=watcher.indexed, removed=watcher.removed,
-                      last_batch=watcher.last_batch))
+                  watching=watching(request))
+
+
+@router.get("/watching", response_model=Watching | None,
+            summary="serve --watch: the folders watched and what their batches did (null: not watching); "
+                    "cheap to poll, unlike the counts of /api/status (60 ms at 100k items)")
+def watching(request: Request) -> Watching | None:
+    watcher = request.app.state.watcher
+    if watcher is None:
+        return None
+    return Watching(folders=[WatchedFolder(path=path, online=online, polled=polled)
+                             for path, online, polled in watcher.folders()],
+                    batches=watcher.batches, indexed=watcher.indexed, removed=watcher.removed,
+                    last_batch=watcher.last_batch)
 
 
 @router.post("/index", status_code=202, summary="Start indexing (new, changed and deleted files)",

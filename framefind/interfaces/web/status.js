@@ -34,7 +34,7 @@ export async function refreshStatus() {
   const watching = state.status.watching;
   if (running) pollTimer = setTimeout(refreshStatus, POLL_MS);
   else if (state.status.rebuilding) pollTimer = setTimeout(refreshStatus, POLL_MS * 4); // until the build is in
-  else if (watching) pollTimer = setTimeout(refreshStatus, WATCH_POLL_MS); // files arrive by themselves
+  else if (watching) pollTimer = setTimeout(pollWatching, WATCH_POLL_MS); // files arrive by themselves
   if ((wasRunning || indexAsked) && !running) {
     indexAsked = false;
     onIndexFinished();
@@ -43,6 +43,20 @@ export async function refreshStatus() {
     onWatched(watching.indexed - watchSeen.indexed, watching.removed - watchSeen.removed);
   }
   watchSeen = watching;
+}
+
+/** serve --watch: look at the watcher alone (cheap), and at the whole status once a batch landed or a folder
+ *  went offline or came back. */
+async function pollWatching() {
+  try {
+    const now = await api("/api/watching");
+    if (now && watchSeen && now.batches === watchSeen.batches
+        && JSON.stringify(now.folders) === JSON.stringify(watchSeen.folders)) {
+      pollTimer = setTimeout(pollWatching, WATCH_POLL_MS);
+      return;
+    }
+  } catch { /* the full refresh says what went wrong */ }
+  refreshStatus();
 }
 
 /** serve --watch indexed a batch: what depends on the library is asked again; the results are searched again
