@@ -220,6 +220,21 @@ def test_a_watcher_started_on_an_empty_mount_point_deletes_nothing(tmp_path, mod
         assert all(library.catalog.content_of(str(path)) for path in kept) and library.info()["files"] == 3
 
 
+def test_a_folder_emptied_while_watched_has_its_files_removed_not_kept_offline(tmp_path, models_ready):
+    """Only a folder that comes (back) online empty is taken for an unmounted disk; one the user empties while it is
+    watched is a folder whose photos were deleted."""
+    album = tmp_path / "album"
+    shots = photos(album, 2)
+    said: list[str] = []
+    with Library.open(tmp_path / "lib") as library:
+        library.index([album])
+        with watching_here(library, album, said):
+            for shot in shots:
+                shot.unlink()
+            wait_until(lambda: library.info()["files"] == 0, "both photos removed from the library")
+        assert not [line for line in said if "offline" in line]
+
+
 def test_a_batch_leaves_the_index_files_and_searches_add_what_is_newer(tmp_path, models_ready):
     """The watcher's small batches do not load and write the index files again (seconds at 100k items): searches
     find the new photos exactly beside the files, and the next plain index run writes them."""
